@@ -1,0 +1,87 @@
+"""The distro table: each supported target release, its package family and default image.
+
+Distros are data; package managers are code (see builder.installers).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from builder.errors import InputError
+
+
+@dataclass(frozen=True)
+class Distro:
+    name: str  # e.g. "debian-12": what users type and what dist/ paths use
+    family: str  # apt, yum, dnf or zypper
+    image: str  # default container image of the release
+    codename: str  # the suite debootstrap and sources.list use (empty where meaningless)
+    vendor: str  # debian, ubuntu, rhel, sles
+
+
+DISTROS: dict[str, Distro] = {
+    d.name: d
+    for d in (
+        Distro("ubuntu-18.04", "apt", "ubuntu:18.04", "bionic", "ubuntu"),
+        Distro("ubuntu-20.04", "apt", "ubuntu:20.04", "focal", "ubuntu"),
+        Distro("ubuntu-22.04", "apt", "ubuntu:22.04", "jammy", "ubuntu"),
+        Distro("ubuntu-24.04", "apt", "ubuntu:24.04", "noble", "ubuntu"),
+        Distro("debian-11", "apt", "debian:11", "bullseye", "debian"),
+        Distro("debian-12", "apt", "debian:12", "bookworm", "debian"),
+        Distro("rhel-7", "yum", "registry.access.redhat.com/ubi7/ubi:latest", "", "rhel"),
+        Distro("rhel-8", "dnf", "registry.access.redhat.com/ubi8/ubi:latest", "", "rhel"),
+        Distro("rhel-9", "dnf", "registry.access.redhat.com/ubi9/ubi:latest", "", "rhel"),
+        Distro("sles-15", "zypper", "registry.suse.com/bci/bci-base:15.6", "", "sles"),
+    )
+}
+
+CONFIG_ENV = "VMAPP_BUILD_CONFIG"
+DEFAULT_CONFIG = Path("vmapp-build.toml")
+
+
+def get_distro(name: str) -> Distro:
+    """Look a distro up by name, or fail with the list of known names."""
+    try:
+        return DISTROS[name]
+    except KeyError:
+        known = ", ".join(DISTROS)
+        raise InputError(
+            f"unknown distro {name!r}", hint=f"use one of: {known} (`vmapp-build distros` lists them)"
+        ) from None
+
+
+def configured_images(config_path: Path | None = None) -> dict[str, str]:
+    """Image overrides from the `[images]` table of the configuration file.
+
+    The file is `--config`, else $VMAPP_BUILD_CONFIG, else ./vmapp-build.toml when present.
+    """
+    path = config_path
+    if path is None and os.environ.get(CONFIG_ENV):
+        path = Path(os.environ[CONFIG_ENV])
+    if path is None:
+        if not DEFAULT_CONFIG.is_file():
+            return {}
+        path = DEFAULT_CONFIG
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read configuration: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{path}: not valid TOML: {exc}") from exc
+    images = data.get("images", {})
+    if not isinstance(images, dict) or not all(isinstance(v, str) for v in images.values()):
+        raise InputError(f"{path}: images: expected a table of distro = \"image\" strings")
+    for name in images:
+        if name not in DISTROS:
+            raise InputError(f"{path}: images.{name}: unknown distro", hint=f"use one of: {', '.join(DISTROS)}")
+    return dict(images)
+
+
+def resolve_image(distro: Distro, override: str | None, config_path: Path | None = None) -> str:
+    """The image to build in: the per-run override, else the configuration file, else the table."""
+    if override:
+        return override
+    return configured_images(config_path).get(distro.name, distro.image)

@@ -1,0 +1,178 @@
+"""The apt backend: refresh, discovery, closure download and the flat repository index.
+
+It builds argv and parses output; the resolving is always apt's own solver.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from builder.container import Container
+from builder.errors import BuildError, CommandFailed, InputError, PackageNotFound
+from builder.installers import Discovery, PackageFile
+from builder.installers.deb822 import (
+    format_paragraph,
+    parse_apt_show,
+    parse_depends_tree,
+    parse_paragraphs,
+    parse_simulation,
+    unknown_packages,
+    virtual_providers,
+)
+from builder.plan import BuildPlan
+from builder.recipe import Repository
+
+DEB_DIR = "/var/cache/vmapp-build/debs"
+KEYRING_DIR = "/etc/apt/keyrings"
+_REPO_FAILURE = re.compile(
+    r"^(?:W|E): .*(?:Failed to fetch|NO_PUBKEY|not signed|does not have a Release file|"
+    r"Release file .* is not valid|BADSIG|EXPKEYSIG|Could not resolve|Unable to connect|"
+    r"404\s+Not Found|The following signatures couldn't be verified).*$",
+    re.MULTILINE,
+)
+
+
+class AptInstaller:
+    family = "apt"
+    suffix = ".deb"
+
+    def __init__(self, plan: BuildPlan) -> None:
+        self.plan = plan
+        self.where = f"on {plan.distro.name} ({plan.image})"
+
+    def _apt_get(self, *args: str) -> list[str]:
+        recommends = "--install-recommends" if self.plan.recommends else "--no-install-recommends"
+        return ["apt-get", "-q", "-y", recommends, *args]
+
+    # -- prepare: extra repositories, each with its own signed-by keyring ----------------------------
+    def prepare(self, container: Container) -> None:
+        for repo in self.plan.repositories:
+            key = _read_key(repo)
+            suffix = ".asc" if key.lstrip().startswith(b"-----BEGIN PGP") else ".gpg"
+            keyring = f"{KEYRING_DIR}/vmapp-{repo.name}{suffix}"
+            container.put_bytes(key, KEYRING_DIR, f"vmapp-{repo.name}{suffix}")
+            container.put_bytes(
+                sources_line(repo, keyring).encode(), "/etc/apt/sources.list.d", f"vmapp-{repo.name}.list"
+            )
+
+    def refresh(self, container: Container) -> None:
+        result = container.run(["apt-get", "-q", "update"], "refresh package lists", check=False)
+        failures = _REPO_FAILURE.findall(result.output)
+        if result.exit_code != 0 or failures:
+            detail = "\n".join(failures) or result.output.strip()[-2000:]
+            names = [r.name for r in self.plan.repositories if r.url in detail]
+            which = f"repository {', '.join(names)}" if names else "a package repository"
+            raise BuildError(
+                f"refreshing the package lists {self.where} failed for {which}:\n{detail}",
+                hint="check the repository's URL, suite and signing key, and that the builder reaches it",
+            )
+
+    # -- discovery: the documented commands, kept as a report ----------------------------------------
+    def discover(self, container: Container) -> Discovery:
+        simulate = self._apt_get("-s", "install", *self.plan.packages)
+        result = container.run(simulate, "resolve", check=False)
+        if result.exit_code != 0:
+            self._raise_resolution_error(result.argv, result.exit_code, result.output)
+        show = ["apt", "show", *self.plan.packages]
+        shown = container.run(show, "apt show")
+        excluded = ["--no-suggests", "--no-conflicts", "--no-breaks", "--no-replaces", "--no-enhances"]
+        if not self.plan.recommends:
+            excluded.insert(0, "--no-recommends")
+        tree_argv = ["apt-cache", "depends", "--recurse", *excluded, *self.plan.package_names]
+        tree = container.run(tree_argv, "apt-cache depends")
+        return Discovery(
+            commands=[shlex.join(simulate), shlex.join(show), shlex.join(tree_argv)],
+            direct=parse_apt_show(shown.stdout),
+            tree=parse_depends_tree(tree.stdout),
+            planned=parse_simulation(result.stdout),
+        )
+
+    def _raise_resolution_error(self, argv: list[str], code: int, output: str) -> None:
+        virtual = {p: v for p, v in virtual_providers(output).items() if p in self.plan.package_names}
+        if virtual:
+            name, providers = next(iter(virtual.items()))
+            raise PackageNotFound(
+                f"{name} is a virtual package {self.where}; it is provided by: {', '.join(providers)}",
+                hint="name one of the providers in the recipe's packages",
+            )
+        missing = unknown_packages(output)
+        if missing:
+            raise PackageNotFound(
+                f"package {', '.join(missing)} not found {self.where}",
+                hint="check the spelling with `apt-cache search`, or add the repository that has it",
+            )
+        raise CommandFailed(argv, code, output, f"apt cannot resolve {' '.join(self.plan.packages)} {self.where}")
+
+    # -- download: apt's solver, relative to what the image already has ------------------------------
+    def download(self, container: Container) -> str:
+        container.run(["mkdir", "-p", f"{DEB_DIR}/partial"], "create download directory")
+        argv = self._apt_get("--download-only", "-o", f"Dir::Cache::archives={DEB_DIR}", "install", *self.plan.packages)
+        result = container.run(argv, "download", check=False)
+        if result.exit_code != 0:
+            self._raise_resolution_error(argv, result.exit_code, result.output)
+        return DEB_DIR
+
+    def describe_files(self, container: Container, directory: str) -> dict[str, dict[str, str]]:
+        """Each .deb's control paragraph, by file name, read with the image's own dpkg-deb."""
+        script = 'for f in "$1"/*.deb; do [ -e "$f" ] || continue; printf "\\n@@ %s\\n" "${f##*/}"; dpkg-deb -f "$f"; done'
+        out = container.run(["sh", "-c", script, "sh", directory], "read package control files").stdout
+        controls = {}
+        for chunk in out.split("\n@@ ")[1:]:
+            name, _, body = chunk.partition("\n")
+            paragraphs = parse_paragraphs(body)
+            if paragraphs:
+                controls[name.strip()] = paragraphs[0]
+        return controls
+
+    # -- index: a flat repository (`deb [trusted=yes] file:DIR ./`) ------------------------------------
+    def index(self, files: list[PackageFile], controls: dict[str, dict[str, str]]) -> dict[str, bytes]:
+        """A `Packages` file like dpkg-scanpackages writes: each control paragraph plus location and hash."""
+        paragraphs = []
+        for f in sorted(files, key=lambda f: f.path.name):
+            fields = dict(controls[f.path.name])
+            fields.update({"Filename": f"./{f.path.name}", "Size": str(f.size), "SHA256": f.sha256})
+            paragraphs.append(format_paragraph(fields))
+        return {"Packages": "\n".join(paragraphs).encode()}
+
+
+def sources_line(repo: Repository, keyring: str) -> str:
+    options = [f"signed-by={keyring}"]
+    if repo.architectures:
+        options.append("arch=" + ",".join(repo.architectures))
+    return f"deb [{' '.join(options)}] {repo.url} {repo.suite} {' '.join(repo.components)}".rstrip() + "\n"
+
+
+def _read_key(repo: Repository) -> bytes:
+    """The repository's signing key, from a URL (fetched by the builder) or a file next to the recipe."""
+    try:
+        if re.match(r"^https?://", repo.key):
+            with urllib.request.urlopen(repo.key, timeout=60) as response:
+                data: bytes = response.read()
+        else:
+            data = Path(repo.key).read_bytes()
+    except (OSError, urllib.error.URLError) as exc:
+        raise InputError(f"repository {repo.name}: cannot read signing key {repo.key}: {exc}") from exc
+    if not data:
+        raise InputError(f"repository {repo.name}: signing key {repo.key} is empty")
+    return data
+
+
+def installed_packages(container: Container) -> dict[str, str]:
+    """The packages dpkg has installed: {name[:arch]: version}."""
+    fmt = r"${db:Status-Abbrev} ${binary:Package} ${Version}\n"
+    out = container.run(["dpkg-query", "-W", "-f", fmt], "list installed packages").stdout
+    state = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == "ii":
+            state[parts[1]] = parts[2]
+    return state
+
+
+def is_older(container: Container, version: str, than: str) -> bool:
+    """dpkg's own version ordering (epochs, tildes and all)."""
+    return container.run(["dpkg", "--compare-versions", version, "lt", than], "compare versions", check=False).exit_code == 0

@@ -1,0 +1,143 @@
+"""The build pipeline: recipe -> plan -> discovery -> download -> bundle -> render -> check -> manifest.
+
+The one module that sees the whole flow; every stage lives in its own module.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+
+from builder.bundle import replace_atomically, sha256_file, write_tar_gz
+from builder.container import Container, connect, ensure_image
+from builder.errors import BuildError, InputError
+from builder.installers import PackageFile, installer_for
+from builder.limits import check_limits, enforce
+from builder.manifest import MANIFEST_NAME, manifest_document, write_json_atomically
+from builder.plan import BuildPlan
+from builder.progress import Stages, byte_bar
+from builder.render import render_commands
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    package: Path
+    manifest: Path
+    document: dict[str, Any]
+
+    @property
+    def warnings(self) -> list[str]:
+        return [r["message"] for r in self.document["limits"] if r["level"] == "warning"]
+
+
+def bootstrap_hint(plan: BuildPlan) -> str:
+    return (
+        f"build it locally with `vmapp-build image bootstrap {plan.distro.name}` "
+        f"(needs debootstrap and a package mirror), or pass --image"
+    )
+
+
+def build(plan: BuildPlan, client: docker.DockerClient | None = None) -> BuildResult:
+    """Build the package and manifest for one plan; nothing is left behind on failure."""
+    commands = render_commands(plan)  # pure, and fails before any container starts
+    installer = installer_for(plan)
+    client = client or connect()
+    image_id = ensure_image(client, plan.image, bootstrap_hint(plan))
+    stages = Stages(["repositories", "refresh", "discover", "download", "collect", "bundle"], plan.app)
+    # The temp dir sits on the output's filesystem, so the final renames are atomic.
+    with tempfile.TemporaryDirectory(prefix=".vmapp-build-", dir=_existing_ancestor(plan.out_dir)) as tmp_name:
+        tmp = Path(tmp_name)
+        files_dir = tmp / "files"
+        files_dir.mkdir()
+        try:
+            with Container(client, image_id, "build") as container:
+                with stages.stage("repositories"):
+                    installer.prepare(container)
+                with stages.stage("refresh"):
+                    installer.refresh(container)
+                with stages.stage("discover"):
+                    discovery = installer.discover(container)
+                with stages.stage("download"):
+                    download_dir = installer.download(container)
+                with stages.stage("collect"):
+                    controls = installer.describe_files(container, download_dir)
+                    files = container.copy_files_out(download_dir, files_dir, installer.suffix)
+            if not files:
+                raise InputError(
+                    f"nothing to bundle: {' '.join(plan.packages)} and all their dependencies are already "
+                    f"in {plan.image} ({plan.distro.name})",
+                    hint="the target VM already has them; no package is needed",
+                )
+            packages = [_describe(f, controls) for f in files]
+            with stages.stage("bundle"):
+                package_tmp = tmp / plan.package_file_name
+                total = sum(p.size for p in packages)
+                with byte_bar(total, "bundle") as bar:
+                    write_tar_gz(package_tmp, files, installer.index(packages, controls), bar.update)
+        finally:
+            stages.close()
+        size = package_tmp.stat().st_size
+        limits = check_limits(
+            plan.app,
+            plan.version,
+            size,
+            str(plan.out_dir / plan.package_file_name),
+            {
+                "manageActions.install": commands.install,
+                "manageActions.remove": commands.remove,
+                "manageActions.update": commands.update,
+                "settings.packageFileName": plan.package_file_name,
+            },
+            plan.max_package_bytes,
+        )
+        enforce(limits, f"{plan.app} {plan.version} for {plan.distro.name}")
+        document = manifest_document(
+            application={"name": plan.app, "version": plan.version, "description": plan.description},
+            recipe={"path": str(plan.recipe_path), "packages": list(plan.packages), "check": plan.check,
+                    "recommends": plan.recommends, "repositories": [r.__dict__ for r in plan.repositories]},
+            distro={"name": plan.distro.name, "family": plan.distro.family},
+            image={"name": plan.image, "id": image_id},
+            baseline={"kind": "image", "image": image_id},
+            packages=[p.as_manifest() for p in packages],
+            discovery={"commands": discovery.commands, "direct": discovery.direct, "tree": discovery.tree,
+                       "planned": discovery.planned},
+            commands=commands.as_dict(),
+            packageFileName=plan.package_file_name,
+            package={"file": plan.package_file_name, "size": size, "sha256": sha256_file(package_tmp)},
+            sizes={"package": size, "contents": total, "files": len(packages)},
+            limits=[r.as_manifest() for r in limits],
+        )
+        write_json_atomically(tmp / MANIFEST_NAME, document)
+        final_package = plan.out_dir / plan.package_file_name
+        final_manifest = plan.out_dir / MANIFEST_NAME
+        replace_atomically(package_tmp, final_package)
+        replace_atomically(tmp / MANIFEST_NAME, final_manifest)
+    return BuildResult(final_package, final_manifest, document)
+
+
+def _describe(path: Path, controls: dict[str, dict[str, str]]) -> PackageFile:
+    control = controls.get(path.name)
+    if not control or "Package" not in control:
+        raise BuildError(f"{path.name}: the package manager could not read its metadata")
+    return PackageFile(
+        path=path,
+        name=control["Package"],
+        version=control.get("Version", ""),
+        architecture=control.get("Architecture", ""),
+        size=path.stat().st_size,
+        sha256=sha256_file(path),
+    )
+
+
+def _existing_ancestor(path: Path) -> Path:
+    path = path.absolute()
+    while not path.exists():
+        path = path.parent
+    if not os.access(path, os.W_OK):
+        raise InputError(f"{path}: the output directory is not writable")
+    return path

@@ -1,0 +1,213 @@
+"""Recipes: one YAML file per application, loaded and validated into frozen dataclasses."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from builder.distros import DISTROS
+from builder.errors import InputError, RecipeError
+from builder.names import app_name_problem, version_problem
+from builder.resources import data_dir
+
+# Package specs reach argv and shell strings: no whitespace, no shell syntax, no leading '-'.
+_PACKAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9+._:~=/-]*$")
+_LINUX_KEYS = {"packages", "repositories", "check", "recommends", "distros"}
+_OVERRIDE_KEYS = {"packages", "repositories", "check", "recommends"}
+_REPO_KEYS = {"name", "url", "suite", "components", "architectures", "key"}
+
+
+@dataclass(frozen=True)
+class Repository:
+    """An extra apt repository: `deb [signed-by=KEY arch=...] URL SUITE COMPONENTS`."""
+
+    name: str
+    url: str
+    suite: str
+    components: tuple[str, ...] = ()
+    architectures: tuple[str, ...] = ()
+    key: str = ""  # a URL, or a path resolved against the recipe's directory
+
+
+@dataclass(frozen=True)
+class LinuxTarget:
+    """What to install for one distro, after per-distro overrides are applied."""
+
+    packages: tuple[str, ...]
+    repositories: tuple[Repository, ...] = ()
+    check: str | None = None
+    recommends: bool = False
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    version: str
+    description: str
+    path: Path
+    linux: LinuxTarget | None
+    linux_overrides: dict[str, LinuxTarget] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def linux_for(self, distro: str) -> LinuxTarget:
+        """The linux section with the overrides for `distro` applied."""
+        if distro in self.linux_overrides:
+            return self.linux_overrides[distro]
+        if self.linux is None:
+            raise InputError(f"{self.path}: linux: the recipe has no linux section for {distro}")
+        return self.linux
+
+
+def find_recipe(spec: str) -> Path:
+    """A recipe path from a file path or the name of a shipped recipe."""
+    path = Path(spec)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise InputError(f"{spec}: no such recipe file")
+        return path
+    shipped = data_dir("recipes")
+    candidate = shipped / f"{spec}.yaml"
+    if candidate.is_file():
+        return candidate
+    names = ", ".join(sorted(p.stem for p in shipped.glob("*.yaml")))
+    raise InputError(f"no recipe named {spec!r}", hint=f"give a path to a YAML file, or one of: {names}")
+
+
+def load_recipe(spec: str | Path) -> Recipe:
+    """Load and validate a recipe; errors name the file and the key."""
+    path = find_recipe(str(spec))
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise RecipeError(path, "", f"not valid YAML: {exc}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RecipeError(path, "", f"cannot read: {exc}") from exc
+    if not isinstance(data, dict):
+        raise RecipeError(path, "", "expected a mapping with name, version, description and linux")
+    _no_unknown(path, "", data, {"name", "version", "description", "linux"})
+
+    name = _string(path, "name", data.get("name"))
+    if problem := app_name_problem(name):
+        raise RecipeError(path, "name", problem)
+    version = _string(path, "version", data.get("version"))
+    if problem := version_problem(version):
+        raise RecipeError(path, "version", problem)
+    description = _string(path, "description", data.get("description", ""), allow_empty=True)
+
+    linux_data = data.get("linux")
+    if linux_data is None:
+        raise RecipeError(path, "linux", "missing", hint="add a linux section with a list of packages")
+    if not isinstance(linux_data, dict):
+        raise RecipeError(path, "linux", "expected a mapping")
+    _no_unknown(path, "linux", linux_data, _LINUX_KEYS)
+    base = _target(path, "linux", linux_data, None)
+    overrides: dict[str, LinuxTarget] = {}
+    distros = linux_data.get("distros") or {}
+    if not isinstance(distros, dict):
+        raise RecipeError(path, "linux.distros", "expected a mapping of distro name to overrides")
+    for distro, override in distros.items():
+        key = f"linux.distros.{distro}"
+        if distro not in DISTROS:
+            raise RecipeError(path, key, "unknown distro", hint=f"use one of: {', '.join(DISTROS)}")
+        if not isinstance(override, dict):
+            raise RecipeError(path, key, "expected a mapping of overrides")
+        _no_unknown(path, key, override, _OVERRIDE_KEYS)
+        overrides[distro] = _target(path, key, override, base)
+    return Recipe(name, version, description, path, base, overrides, raw=data)
+
+
+def _target(path: Path, key: str, data: dict[str, Any], base: LinuxTarget | None) -> LinuxTarget:
+    packages = base.packages if base and "packages" not in data else _packages(path, key, data)
+    repos = (
+        base.repositories
+        if base and "repositories" not in data
+        else tuple(
+            _repository(path, f"{key}.repositories[{i}]", r)
+            for i, r in enumerate(_list(path, f"{key}.repositories", data.get("repositories") or []))
+        )
+    )
+    check = base.check if base and "check" not in data else data.get("check")
+    if check is not None:
+        check = _string(path, f"{key}.check", check)
+    recommends = base.recommends if base and "recommends" not in data else data.get("recommends", False)
+    if not isinstance(recommends, bool):
+        raise RecipeError(path, f"{key}.recommends", "expected true or false")
+    return LinuxTarget(packages, repos, check, recommends)
+
+
+def _packages(path: Path, key: str, data: dict[str, Any]) -> tuple[str, ...]:
+    raw = data.get("packages")
+    if raw is None:
+        raise RecipeError(path, f"{key}.packages", "missing", hint="list the packages to install, e.g. [jq]")
+    items = _list(path, f"{key}.packages", raw)
+    if not items:
+        raise RecipeError(path, f"{key}.packages", "expected at least one package")
+    for i, item in enumerate(items):
+        if not isinstance(item, str) or not _PACKAGE_RE.match(item):
+            raise RecipeError(
+                path,
+                f"{key}.packages[{i}]",
+                f"{item!r} is not a package name",
+                hint="use NAME, NAME=VERSION or NAME:ARCH (letters, digits, + . _ : ~ = / -)",
+            )
+    if len(set(items)) != len(items):
+        raise RecipeError(path, f"{key}.packages", "lists a package twice")
+    return tuple(items)
+
+
+def _repository(path: Path, key: str, data: Any) -> Repository:
+    if not isinstance(data, dict):
+        raise RecipeError(path, key, "expected a mapping with url, suite, components and key")
+    _no_unknown(path, key, data, _REPO_KEYS)
+    url = _string(path, f"{key}.url", data.get("url"))
+    if not re.match(r"^(https?|file)://\S+$", url):
+        raise RecipeError(path, f"{key}.url", f"{url!r} is not an http(s):// or file:// URL")
+    suite = _string(path, f"{key}.suite", data.get("suite"))
+    components = tuple(_words(path, f"{key}.components", data.get("components") or []))
+    if not suite.endswith("/") and not components:
+        raise RecipeError(path, f"{key}.components", "required unless suite is a flat path ending in '/'")
+    arches = tuple(_words(path, f"{key}.architectures", data.get("architectures") or []))
+    key_ref = _string(path, f"{key}.key", data.get("key"), hint="the repository's signing key: a URL or a file")
+    if not re.match(r"^https?://", key_ref):
+        key_ref = str((path.parent / key_ref).resolve())
+    name = _string(path, f"{key}.name", data.get("name", re.sub(r"\W+", "-", url.split("://", 1)[1]).strip("-")))
+    return Repository(name, url, suite, components, arches, key_ref)
+
+
+def _words(path: Path, key: str, raw: Any) -> list[str]:
+    items = _list(path, key, raw)
+    for i, item in enumerate(items):
+        if not isinstance(item, str) or not re.match(r"^[A-Za-z0-9._/-]+$", item):
+            raise RecipeError(path, f"{key}[{i}]", f"{item!r} is not a plain word")
+    return items
+
+
+def _list(path: Path, key: str, raw: Any) -> list[Any]:
+    if not isinstance(raw, list):
+        raise RecipeError(path, key, f"expected a list, got {type(raw).__name__}")
+    return raw
+
+
+def _string(path: Path, key: str, raw: Any, allow_empty: bool = False, hint: str | None = None) -> str:
+    if raw is None:
+        raise RecipeError(path, key, "missing", hint=hint)
+    if not isinstance(raw, str | int | float) or isinstance(raw, bool):
+        raise RecipeError(path, key, f"expected a string, got {type(raw).__name__}", hint=hint)
+    if isinstance(raw, float):
+        # YAML reads `version: 1.0` as a float: point at the quoting instead of a confusing format error.
+        raise RecipeError(path, key, f"{raw!r} was read as a number", hint='quote it, e.g. "1.0.0"')
+    text = str(raw)
+    if not text.strip() and not allow_empty:
+        raise RecipeError(path, key, "must not be empty", hint=hint)
+    return text
+
+
+def _no_unknown(path: Path, key: str, data: dict[str, Any], allowed: set[str]) -> None:
+    for k in data:
+        if k not in allowed:
+            where = f"{key}.{k}" if key else str(k)
+            raise RecipeError(path, where, "unknown key", hint=f"allowed here: {', '.join(sorted(allowed))}")

@@ -1,0 +1,71 @@
+"""Command strings rendered from templates/, every interpolated value shell-quoted.
+
+The extension runs each string with `/bin/sh -c` in the download directory (dash on Debian and
+Ubuntu), so the templates are POSIX sh. StrictUndefined turns a missing value into an error
+instead of an empty string in a command that runs as root.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import jinja2
+
+from builder.plan import BuildPlan
+from builder.resources import data_dir
+
+
+@dataclass(frozen=True)
+class Commands:
+    install: str
+    remove: str
+    update: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"install": self.install, "remove": self.remove, "update": self.update}
+
+
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(data_dir("templates"))),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["sh"] = lambda value: shlex.quote(str(value))
+    env.filters["sh_join"] = lambda values: " ".join(shlex.quote(str(v)) for v in _strings(values))
+    return env
+
+
+def _strings(values: Iterable[object]) -> list[str]:
+    if isinstance(values, str):
+        raise TypeError("sh_join needs a list, not a string")
+    return [str(v) for v in values]
+
+
+def render(template: str, **context: object) -> str:
+    """Render one template to a compact command string: blank lines and indentation dropped."""
+    text = environment().get_template(template).render(**context)
+    return "\n".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def render_commands(plan: BuildPlan) -> Commands:
+    """The install, remove and update strings for a plan."""
+    context = {
+        "app": plan.app,
+        "version": plan.version,
+        "package_file": plan.package_file_name,
+        "packages": list(plan.packages),
+        "package_names": list(plan.package_names),
+        "recommends": plan.recommends,
+    }
+    family = plan.distro.family
+    return Commands(
+        install=render(f"{family}/install.sh.j2", **context),
+        remove=render(f"{family}/remove.sh.j2", **context),
+        update=render(f"{family}/update.sh.j2", **context),
+    )

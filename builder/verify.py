@@ -1,0 +1,153 @@
+"""`vmapp-build verify`: replay what the VM Application extension does, with no network.
+
+A fresh container of the build's image, the package under its packageFileName in the extension's
+download directory, each command run with `/bin/sh -c` from there: install, the recipe's check,
+remove, the check again (it must now fail), and the installed package set compared with the start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker
+
+from builder.bundle import sha256_file
+from builder.container import Container, Result, connect, ensure_image
+from builder.errors import InputError, VerifyError
+from builder.installers.apt import installed_packages, is_older
+from builder.manifest import load_manifest
+
+EXTENSION_DIR = "/var/lib/waagent/Microsoft.CPlat.Core.VMApplicationManagerLinux"
+
+
+@dataclass
+class VerifyReport:
+    app: str
+    version: str
+    image: str
+    steps: list[tuple[str, Result]] = field(default_factory=list)
+    before: dict[str, str] = field(default_factory=dict)
+    after_install: dict[str, str] = field(default_factory=dict)
+    after_remove: dict[str, str] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def added(self) -> list[str]:
+        return sorted(set(self.after_install) - set(self.before))
+
+
+@dataclass(frozen=True)
+class Build:
+    """One built application version, as verify needs it."""
+
+    directory: Path
+    manifest: dict[str, Any]
+
+    @property
+    def app(self) -> str:
+        return str(self.manifest["application"]["name"])
+
+    @property
+    def version(self) -> str:
+        return str(self.manifest["application"]["version"])
+
+    @property
+    def workdir(self) -> str:
+        return f"{EXTENSION_DIR}/{self.app}/{self.version}"
+
+    @property
+    def package(self) -> Path:
+        return self.directory / str(self.manifest["packageFileName"])
+
+    def command(self, name: str) -> str:
+        return str(self.manifest["commands"][name])
+
+
+def load_build(path: Path) -> Build:
+    directory, manifest = load_manifest(path)
+    build = Build(directory, manifest)
+    if manifest["distro"]["family"] != "apt":
+        raise InputError(f"{path}: verify supports apt builds only so far ({manifest['distro']['family']})")
+    if not build.package.is_file():
+        raise InputError(f"{build.package}: the package named by the manifest is missing")
+    return build
+
+
+def verify(path: Path, image: str | None = None, update_from: Path | None = None,
+           client: docker.DockerClient | None = None) -> VerifyReport:
+    """Install, check, remove and check again in a network-less container; raise VerifyError on failure.
+
+    With `update_from`, an older build is installed first and this build's update command replaces it.
+    """
+    build = load_build(path)
+    older = load_build(update_from) if update_from else None
+    client = client or connect()
+    image_ref = image or str(build.manifest["image"]["id"])
+    image_id = ensure_image(client, image_ref)
+    report = VerifyReport(build.app, build.version, image_ref)
+    expected = build.manifest["packages"]
+    if sha256_file(build.package) != _package_digest(build):
+        report.problems.append(f"{build.package} differs from the package this manifest was built with")
+    check = build.manifest["recipe"].get("check")
+    with Container(client, image_id, "verify", network=False) as c:
+        for b in filter(None, (older, build)):
+            c.put_file(b.package, b.workdir, b.package.name)
+        report.before = installed_packages(c)
+        if older:
+            _step(c, report, "install (older version)", older.command("install"), older.workdir)
+            _step(c, report, "update", build.command("update"), build.workdir)
+        else:
+            _step(c, report, "install", build.command("install"), build.workdir)
+        report.after_install = installed_packages(c)
+        for name, old in report.before.items():
+            new = report.after_install.get(name)
+            if new and new != old and is_older(c, new, old):
+                report.problems.append(f"install downgraded {name} from {old} to {new}")
+        missing = [p["name"] for p in expected if p["name"] not in _names(report.after_install)]
+        if missing:
+            report.problems.append(f"bundled packages not installed: {', '.join(missing)}")
+        if check:
+            _step(c, report, "check", check, build.workdir)
+        _step(c, report, "remove", build.command("remove"), build.workdir)
+        if check:
+            result = c.run(["/bin/sh", "-c", check], "check after remove", check=False, workdir=build.workdir)
+            report.steps.append(("check after remove", result))
+            if result.exit_code == 0:
+                report.problems.append(f"the check still succeeds after remove: {check}")
+        report.after_remove = installed_packages(c)
+    left = sorted(set(report.after_remove) - set(report.before))
+    gone = sorted(set(report.before) - set(report.after_remove))
+    if left:
+        report.problems.append(f"remove left packages installed: {' '.join(left)}")
+    if gone:
+        report.problems.append(f"remove took out packages the VM had before: {' '.join(gone)}")
+    if report.problems:
+        raise VerifyError(f"verification of {build.app} {build.version} failed:\n" + "\n".join(
+            f"  - {p}" for p in report.problems))
+    return report
+
+
+def _step(c: Container, report: VerifyReport, name: str, command: str, workdir: str) -> None:
+    result = c.run(["/bin/sh", "-c", command], name, check=False, workdir=workdir)
+    report.steps.append((name, result))
+    if result.exit_code != 0:
+        raise VerifyError(
+            f"verification of {report.app} {report.version} failed: {name} exited with {result.exit_code}"
+            f" (in {workdir}, image {report.image}, no network)\n"
+            f"--- stdout ---\n{_tail(result.stdout)}\n--- stderr ---\n{_tail(result.stderr)}"
+            + ("".join(f"\nalso: {p}" for p in report.problems)),
+        )
+
+
+def _package_digest(build: Build) -> str:
+    return str(build.manifest.get("package", {}).get("sha256", ""))
+
+
+def _names(state: dict[str, str]) -> set[str]:
+    return {name.split(":", 1)[0] for name in state}
+
+
+def _tail(text: str, lines: int = 40) -> str:
+    return "\n".join(text.rstrip().splitlines()[-lines:]) or "(empty)"
