@@ -37,8 +37,9 @@ def sources_list(distro: Distro, mirror: str) -> str:
     return "".join(f"deb {mirror} {suite}{pocket} {components}\n" for pocket in ("", "-updates", "-security"))
 
 
-def bootstrap_image(distro: Distro, tag: str, mirror: str | None = None,
-                    client: docker.DockerClient | None = None) -> str:
+def bootstrap_image(
+    distro: Distro, tag: str, mirror: str | None = None, client: docker.DockerClient | None = None
+) -> str:
     """Build `tag` from a minbase debootstrap of the distro; returns the image id."""
     if distro.family != "apt":
         raise InputError(
@@ -54,8 +55,10 @@ def bootstrap_image(distro: Distro, tag: str, mirror: str | None = None,
     work = Path(tempfile.mkdtemp(prefix="vmapp-build-bootstrap-"))
     try:
         rootfs = work / "rootfs"
-        _run(["debootstrap", "--variant=minbase", distro.codename, str(rootfs), mirror],
-             f"debootstrap {distro.codename} from {mirror}")
+        _run(
+            ["debootstrap", "--variant=minbase", distro.codename, str(rootfs), mirror],
+            f"debootstrap {distro.codename} from {mirror}",
+        )
         (rootfs / "etc/apt/sources.list").write_text(sources_list(distro, mirror))
         # Leave no downloaded lists or .debs in the image: builds refresh their own.
         for leftover in (rootfs / "var/lib/apt/lists").glob("*_*"):
@@ -67,7 +70,7 @@ def bootstrap_image(distro: Distro, tag: str, mirror: str | None = None,
             str(archive),
             repository=repository,
             tag=version,
-            changes=['ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'CMD ["/bin/bash"]'],
+            changes=["ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 'CMD ["/bin/bash"]'],
         )
         return str(client.images.get(tag).id)
     finally:
@@ -78,5 +81,7 @@ def _run(argv: list[str], what: str) -> None:
     proc = subprocess.run(argv, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-20:])
-        raise BuildError(f"{what} failed with exit code {proc.returncode}:\n{tail}",
-                         hint="check that the mirror is reachable and serves this release")
+        raise BuildError(
+            f"{what} failed with exit code {proc.returncode}:\n{tail}",
+            hint="check that the mirror is reachable and serves this release",
+        )

@@ -26,7 +26,8 @@ def _size(value: str) -> int:
     match = SIZE_RE.match(value.strip())
     if not match:
         raise click.BadParameter(f"{value!r}: expected bytes, or a number with K, M or G")
-    return int(match[1]) * 1024 ** " KMG".index((match[2] or " ").upper())
+    power = " KMG".index((match[2] or " ").upper())
+    return int(match[1]) * int(1024**power)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "VMAPP_BUILD"})
@@ -38,15 +39,28 @@ def cli() -> None:
 @cli.command("recipe")
 @click.argument("recipe")
 @click.option("--distro", "distros", multiple=True, required=True, help="Target release (repeatable), e.g. debian-12.")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("dist"), show_default=True,
-              help="Output root; files go to OUT/<app>/<version>/<distro>/.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("dist"),
+    show_default=True,
+    help="Output root; files go to OUT/<app>/<version>/<distro>/.",
+)
 @click.option("--image", help="Build in this image instead of the distro's default.")
 @click.option("--config", type=click.Path(path_type=Path, dir_okay=False), help="Configuration file ([images]).")
 @click.option("--max-package-size", "max_size", help="Fail above this size (at most Azure's 2G), e.g. 500M.")
 @click.option("--verify", "then_verify", is_flag=True, help="Verify each package offline after building it.")
 @click.option("--dry-run", is_flag=True, help="Print the plan and the command strings; build nothing.")
-def recipe_cmd(recipe: str, distros: tuple[str, ...], out: Path, image: str | None, config: Path | None,
-               max_size: str | None, then_verify: bool, dry_run: bool) -> None:
+def recipe_cmd(
+    recipe: str,
+    distros: tuple[str, ...],
+    out: Path,
+    image: str | None,
+    config: Path | None,
+    max_size: str | None,
+    then_verify: bool,
+    dry_run: bool,
+) -> None:
     """Build RECIPE (a shipped recipe's name or a YAML path) for each --distro."""
     from builder.pipeline import build
     from builder.plan import make_plan
@@ -82,8 +96,11 @@ def recipe_cmd(recipe: str, distros: tuple[str, ...], out: Path, image: str | No
 @cli.command("verify")
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--image", help="Verify in this image instead of the one the package was built in.")
-@click.option("--update-from", type=click.Path(path_type=Path),
-              help="Install this older build first, then run PATH's update command over it.")
+@click.option(
+    "--update-from",
+    type=click.Path(path_type=Path),
+    help="Install this older build first, then run PATH's update command over it.",
+)
 def verify_cmd(path: Path, image: str | None, update_from: Path | None) -> None:
     """Install, check and remove the package at PATH (a dist/... directory) with no network."""
     _verify(path, image, update_from)
@@ -94,8 +111,10 @@ def _verify(path: Path, image: str | None, update_from: Path | None) -> None:
 
     report = verify(path, image=image, update_from=update_from)
     steps = ", ".join(name for name, _ in report.steps)
-    click.echo(f"verified {report.app} {report.version} offline in {report.image}: {steps}; "
-               f"{len(report.added)} packages added and removed")
+    click.echo(
+        f"verified {report.app} {report.version} offline in {report.image}: {steps}; "
+        f"{len(report.added)} packages added and removed"
+    )
 
 
 @cli.command("distros")
@@ -103,8 +122,10 @@ def _verify(path: Path, image: str | None, update_from: Path | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def distros_cmd(config: Path | None, as_json: bool) -> None:
     """List the target releases, their package family and image."""
-    rows = [{"name": d.name, "family": d.family, "image": resolve_image(d, None, config),
-             "supported": d.family == "apt"} for d in DISTROS.values()]
+    rows = [
+        {"name": d.name, "family": d.family, "image": resolve_image(d, None, config), "supported": d.family == "apt"}
+        for d in DISTROS.values()
+    ]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

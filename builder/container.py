@@ -131,10 +131,11 @@ class Container:
         if self.verbose:
             print(f"+ {shlex.join(argv)}", file=sys.stderr)
         try:
-            exit_code, (out, err) = self.handle.exec_run(argv, demux=True, workdir=workdir)
+            exit_code, output = self.handle.exec_run(argv, demux=True, workdir=workdir)
         except (DockerException, OSError) as exc:
             raise BuildError(f"{context}: cannot run {shlex.join(argv)} in {self.name}: {exc}") from exc
-        result = Result(argv, int(exit_code), _text(out), _text(err))
+        out, err = output if isinstance(output, tuple) else (None, None)
+        result = Result(argv, int(exit_code or 0), _text(out), _text(err))
         if check and result.exit_code != 0:
             raise CommandFailed(argv, result.exit_code, result.output, context, hint)
         return result
@@ -212,4 +213,4 @@ class _IterReader(io.RawIOBase):
 
 def leftover_containers(client: docker.DockerClient) -> list[str]:
     """Names of containers this tool created that still exist (tests use it to prove cleanup)."""
-    return [c.name for c in client.containers.list(all=True, filters={"label": LABEL})]
+    return [str(c.name) for c in client.containers.list(all=True, filters={"label": LABEL})]

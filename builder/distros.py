@@ -73,7 +73,7 @@ def configured_images(config_path: Path | None = None) -> dict[str, str]:
         raise InputError(f"{path}: not valid TOML: {exc}") from exc
     images = data.get("images", {})
     if not isinstance(images, dict) or not all(isinstance(v, str) for v in images.values()):
-        raise InputError(f"{path}: images: expected a table of distro = \"image\" strings")
+        raise InputError(f'{path}: images: expected a table of distro = "image" strings')
     for name in images:
         if name not in DISTROS:
             raise InputError(f"{path}: images.{name}: unknown distro", hint=f"use one of: {', '.join(DISTROS)}")

@@ -53,9 +53,7 @@ class CommandFailed(BuildError):
     def __init__(self, argv: list[str], exit_code: int, output: str, context: str, hint: str | None = None):
         tail = "\n".join(output.rstrip().splitlines()[-25:])
         pasteable = " ".join(argv)
-        super().__init__(
-            f"{context}: command exited with {exit_code}\n  $ {pasteable}\n{_indent(tail)}", hint
-        )
+        super().__init__(f"{context}: command exited with {exit_code}\n  $ {pasteable}\n{_indent(tail)}", hint)
         self.argv = argv
         self.returncode = exit_code
         self.output = output

@@ -39,7 +39,9 @@ def load_manifest(path: Path) -> tuple[Path, dict[str, Any]]:
     try:
         document = json.loads(file.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise InputError(f"{file}: cannot read the manifest: {exc.strerror}", hint="give a dist/<app>/<version>/<distro> directory") from exc
+        raise InputError(
+            f"{file}: cannot read the manifest: {exc.strerror}", hint="give a dist/<app>/<version>/<distro> directory"
+        ) from exc
     except json.JSONDecodeError as exc:
         raise InputError(f"{file}: not a vmapp-build manifest: {exc}") from exc
     if not isinstance(document, dict) or document.get("schema") != SCHEMA:

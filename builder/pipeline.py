@@ -98,14 +98,23 @@ def build(plan: BuildPlan, client: docker.DockerClient | None = None) -> BuildRe
         enforce(limits, f"{plan.app} {plan.version} for {plan.distro.name}")
         document = manifest_document(
             application={"name": plan.app, "version": plan.version, "description": plan.description},
-            recipe={"path": str(plan.recipe_path), "packages": list(plan.packages), "check": plan.check,
-                    "recommends": plan.recommends, "repositories": [r.__dict__ for r in plan.repositories]},
+            recipe={
+                "path": str(plan.recipe_path),
+                "packages": list(plan.packages),
+                "check": plan.check,
+                "recommends": plan.recommends,
+                "repositories": [r.__dict__ for r in plan.repositories],
+            },
             distro={"name": plan.distro.name, "family": plan.distro.family},
             image={"name": plan.image, "id": image_id},
             baseline={"kind": "image", "image": image_id},
             packages=[p.as_manifest() for p in packages],
-            discovery={"commands": discovery.commands, "direct": discovery.direct, "tree": discovery.tree,
-                       "planned": discovery.planned},
+            discovery={
+                "commands": discovery.commands,
+                "direct": discovery.direct,
+                "tree": discovery.tree,
+                "planned": discovery.planned,
+            },
             commands=commands.as_dict(),
             packageFileName=plan.package_file_name,
             package={"file": plan.package_file_name, "size": size, "sha256": sha256_file(package_tmp)},

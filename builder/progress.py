@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from tqdm import tqdm
 
@@ -30,7 +31,7 @@ class Stages:
 
 
 @contextmanager
-def byte_bar(total: int, desc: str) -> Iterator[tqdm[None]]:
+def byte_bar(total: int, desc: str) -> Iterator[tqdm[Any]]:
     with tqdm(
         total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, disable=not interactive(), leave=False
     ) as bar:

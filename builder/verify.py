@@ -75,8 +75,9 @@ def load_build(path: Path) -> Build:
     return build
 
 
-def verify(path: Path, image: str | None = None, update_from: Path | None = None,
-           client: docker.DockerClient | None = None) -> VerifyReport:
+def verify(
+    path: Path, image: str | None = None, update_from: Path | None = None, client: docker.DockerClient | None = None
+) -> VerifyReport:
     """Install, check, remove and check again in a network-less container; raise VerifyError on failure.
 
     With `update_from`, an older build is installed first and this build's update command replaces it.
@@ -124,8 +125,9 @@ def verify(path: Path, image: str | None = None, update_from: Path | None = None
     if gone:
         report.problems.append(f"remove took out packages the VM had before: {' '.join(gone)}")
     if report.problems:
-        raise VerifyError(f"verification of {build.app} {build.version} failed:\n" + "\n".join(
-            f"  - {p}" for p in report.problems))
+        raise VerifyError(
+            f"verification of {build.app} {build.version} failed:\n" + "\n".join(f"  - {p}" for p in report.problems)
+        )
     return report
 
 

@@ -118,7 +118,9 @@ class AptInstaller:
 
     def describe_files(self, container: Container, directory: str) -> dict[str, dict[str, str]]:
         """Each .deb's control paragraph, by file name, read with the image's own dpkg-deb."""
-        script = 'for f in "$1"/*.deb; do [ -e "$f" ] || continue; printf "\\n@@ %s\\n" "${f##*/}"; dpkg-deb -f "$f"; done'
+        script = (
+            'for f in "$1"/*.deb; do [ -e "$f" ] || continue; printf "\\n@@ %s\\n" "${f##*/}"; dpkg-deb -f "$f"; done'
+        )
         out = container.run(["sh", "-c", script, "sh", directory], "read package control files").stdout
         controls = {}
         for chunk in out.split("\n@@ ")[1:]:
@@ -175,4 +177,7 @@ def installed_packages(container: Container) -> dict[str, str]:
 
 def is_older(container: Container, version: str, than: str) -> bool:
     """dpkg's own version ordering (epochs, tildes and all)."""
-    return container.run(["dpkg", "--compare-versions", version, "lt", than], "compare versions", check=False).exit_code == 0
+    return (
+        container.run(["dpkg", "--compare-versions", version, "lt", than], "compare versions", check=False).exit_code
+        == 0
+    )

@@ -1,0 +1,50 @@
+# vmapp-build: set-up, the main job, tests. Every target installs what it needs, idempotently.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DISTRO ?= debian-12
+RECIPE ?= jq
+OUT ?= dist
+export TESTCONTAINERS_RYUK_DISABLED := true
+
+.PHONY: all setup venv engine image demo test test-fast lint bench clean
+
+all: demo
+
+setup: venv engine image
+
+# The venv is rebuilt when pyproject.toml changes.
+venv: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+engine:
+	sh scripts/ensure-engine.sh
+
+# The base image is built locally (no registry here): debootstrap + docker import, once.
+image: venv engine
+	docker image inspect debian:12 >/dev/null 2>&1 || $(BIN)/vmapp-build image bootstrap debian-12
+
+# The main job: build a shipped recipe for $(DISTRO) and prove it installs with no network.
+demo: setup
+	$(BIN)/vmapp-build recipe $(RECIPE) --distro $(DISTRO) --out $(OUT) --verify
+
+lint: venv
+	$(BIN)/ruff check builder tests benchmarks
+	$(BIN)/mypy
+
+test: setup lint
+	$(BIN)/pytest
+
+# Unit tests only: no Docker engine needed.
+test-fast: venv
+	$(BIN)/pytest -m "not docker"
+
+bench: setup
+	$(BIN)/python benchmarks/bench_apt.py
+
+clean:
+	rm -rf $(OUT) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
