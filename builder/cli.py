@@ -62,6 +62,7 @@ def recipe_cmd(
     dry_run: bool,
 ) -> None:
     """Build RECIPE (a shipped recipe's name or a YAML path) for each --distro."""
+    from builder.installers import installer_for
     from builder.pipeline import build
     from builder.plan import make_plan
     from builder.recipe import load_recipe
@@ -73,6 +74,7 @@ def recipe_cmd(
     rows = []
     for plan in plans:
         if dry_run:
+            installer_for(plan)  # "not supported yet" is an answer a dry run owes too
             commands = render_commands(plan)
             click.echo(plan.describe())
             for name, text in commands.as_dict().items():

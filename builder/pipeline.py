@@ -44,8 +44,8 @@ def bootstrap_hint(plan: BuildPlan) -> str:
 
 def build(plan: BuildPlan, client: docker.DockerClient | None = None) -> BuildResult:
     """Build the package and manifest for one plan; nothing is left behind on failure."""
-    commands = render_commands(plan)  # pure, and fails before any container starts
     installer = installer_for(plan)
+    commands = render_commands(plan)  # pure, and fails before any container starts
     client = client or connect()
     image_id = ensure_image(client, plan.image, bootstrap_hint(plan))
     stages = Stages(["repositories", "refresh", "discover", "download", "collect", "bundle"], plan.app)

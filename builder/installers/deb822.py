@@ -36,7 +36,8 @@ def parse_paragraphs(text: str) -> list[dict[str, str]]:
 
 
 def format_paragraph(fields: dict[str, str]) -> str:
-    return "".join(f"{k}: {v}\n" for k, v in fields.items())
+    # a value that starts on the next line (`Conffiles:`) is written back without a trailing space
+    return "".join(f"{k}:{v}\n" if not v or v.startswith("\n") else f"{k}: {v}\n" for k, v in fields.items())
 
 
 def parse_relations(field: str) -> list[list[dict[str, str]]]:
@@ -88,7 +89,8 @@ def parse_depends_tree(text: str) -> dict[str, Any]:
     for line in text.splitlines():
         if not line.strip():
             continue
-        indent = len(line) - len(line.lstrip(" "))
+        # apt-cache prints an alternative as " |Depends: x": the '|' sits in the indentation column
+        indent = len(line) - len(line.lstrip(" |"))
         body = line.strip()
         if indent == 0:
             if body.startswith("<") and body.endswith(">"):

@@ -1,0 +1,96 @@
+"""Shared fixtures for the tests that run real containers (marked `docker`).
+
+They need a Docker engine and the local `debian:12` image; `make test` provides both
+(scripts/ensure-engine.sh and `vmapp-build image bootstrap debian-12`).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from builder.container import connect, leftover_containers
+from builder.pipeline import BuildResult, build
+from builder.plan import make_plan
+from builder.recipe import load_recipe
+
+os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")  # Ryuk's image cannot be pulled here
+REPO = Path(__file__).resolve().parent.parent
+DISTRO = "debian-12"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "docker_client" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.docker)
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> docker.DockerClient:
+    client = connect()
+    client.images.get("debian:12")  # fails loudly: run `make image` to bootstrap it
+    return client
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_containers(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test that uses Docker must leave no vmapp-build container behind."""
+    if "docker_client" not in request.fixturenames:
+        yield
+        return
+    client: docker.DockerClient = request.getfixturevalue("docker_client")
+    before = set(leftover_containers(client))
+    yield
+    assert set(leftover_containers(client)) - before == set(), "a vmapp-build container was left behind"
+
+
+@pytest.fixture(scope="session")
+def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("dist")
+
+
+_builds: dict[str, BuildResult] = {}
+
+
+@pytest.fixture(scope="session")
+def build_shipped(docker_client: docker.DockerClient, dist: Path):  # type: ignore[no-untyped-def]
+    """Build a shipped recipe for debian-12 once per session."""
+
+    def _build(name: str) -> BuildResult:
+        if name not in _builds:
+            plan = make_plan(load_recipe(name), DISTRO, dist)
+            _builds[name] = build(plan, docker_client)
+        return _builds[name]
+
+    return _build
+
+
+def write_recipe(directory: Path, text: str, name: str = "recipe.yaml") -> Path:
+    path = directory / name
+    path.write_text(text)
+    return path
+
+
+def run_cli(
+    *args: str | Path, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: int = 900
+) -> subprocess.CompletedProcess[str]:
+    """The real command line, as a user runs it."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "builder", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=timeout,
+    )
+
+
+def files_under(path: Path) -> list[str]:
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*")) if path.exists() else []

@@ -1,0 +1,139 @@
+"""Bad input and a broken environment: a clear message, the right exit code, nothing left behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import docker
+import pytest
+
+from builder.container import leftover_containers
+from tests.conftest import DISTRO, files_under, run_cli, write_recipe
+
+BAD_INPUT, BUILD_FAILED, VERIFY_FAILED, ENVIRONMENT = 2, 3, 4, 5
+
+
+def test_unknown_distro(tmp_path: Path) -> None:
+    proc = run_cli("recipe", "jq", "--distro", "debian-99", "--out", tmp_path)
+    assert proc.returncode == BAD_INPUT
+    assert "unknown distro 'debian-99'" in proc.stderr
+    assert "debian-12" in proc.stderr  # the list of known names
+    assert files_under(tmp_path) == []
+
+
+def test_family_not_supported_yet(tmp_path: Path) -> None:
+    proc = run_cli("recipe", "jq", "--distro", "rhel-8", "--out", tmp_path)
+    assert proc.returncode == BAD_INPUT
+    assert "rhel-8 uses dnf, which vmapp-build does not support yet" in proc.stderr
+
+
+def test_malformed_recipe(tmp_path: Path) -> None:
+    recipe = write_recipe(tmp_path, "name: demo\nversion: 1.0.0\nlinux:\n  packages: jq\n")
+    proc = run_cli("recipe", recipe, "--distro", DISTRO, "--out", tmp_path / "dist")
+    assert proc.returncode == BAD_INPUT
+    assert f"{recipe}: linux.packages: expected a list" in proc.stderr
+    assert not (tmp_path / "dist").exists()
+
+
+def test_recipe_that_is_not_yaml(tmp_path: Path) -> None:
+    recipe = write_recipe(tmp_path, "name: [unclosed\n")
+    proc = run_cli("recipe", recipe, "--distro", DISTRO)
+    assert proc.returncode == BAD_INPUT
+    assert "not valid YAML" in proc.stderr
+
+
+def test_unreachable_docker_engine(tmp_path: Path) -> None:
+    proc = run_cli(
+        "recipe",
+        "jq",
+        "--distro",
+        DISTRO,
+        "--out",
+        tmp_path,
+        env={"DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"},
+    )
+    assert proc.returncode == ENVIRONMENT
+    assert "no Docker engine is reachable at unix://" in proc.stderr
+    assert "make engine" in proc.stderr  # how to fix it
+    assert files_under(tmp_path) == []
+
+
+def test_missing_image_says_how_to_make_it(docker_client: docker.DockerClient, tmp_path: Path) -> None:
+    proc = run_cli("recipe", "jq", "--distro", DISTRO, "--out", tmp_path, "--image", "vmapp-test/absent:1")
+    assert proc.returncode == ENVIRONMENT
+    assert "'vmapp-test/absent:1' is not present locally and cannot be pulled" in proc.stderr
+    assert "vmapp-build image bootstrap debian-12" in proc.stderr
+
+
+def test_unknown_package_names_package_and_distro(docker_client: docker.DockerClient, tmp_path: Path) -> None:
+    recipe = write_recipe(tmp_path, "name: demo\nversion: 1.0.0\nlinux:\n  packages: [jq, nosuchpkg-vmapp]\n")
+    out = tmp_path / "dist"
+    proc = run_cli("recipe", recipe, "--distro", DISTRO, "--out", out)
+    assert proc.returncode == BAD_INPUT, proc.stderr
+    assert "package nosuchpkg-vmapp not found on debian-12" in proc.stderr
+    assert files_under(tmp_path) == ["dist", "recipe.yaml"] or files_under(tmp_path) == ["recipe.yaml"]
+    assert files_under(out) == []
+
+
+def test_virtual_package_lists_its_providers(docker_client: docker.DockerClient, tmp_path: Path) -> None:
+    recipe = write_recipe(tmp_path, "name: demo\nversion: 1.0.0\nlinux:\n  packages: [mail-transport-agent]\n")
+    proc = run_cli("recipe", recipe, "--distro", DISTRO, "--out", tmp_path / "dist")
+    assert proc.returncode == BAD_INPUT, proc.stderr
+    assert "mail-transport-agent is a virtual package on debian-12" in proc.stderr
+    assert "postfix" in proc.stderr and "exim4-daemon-light" in proc.stderr
+
+
+def test_package_over_the_size_limit(docker_client: docker.DockerClient, tmp_path: Path) -> None:
+    out = tmp_path / "dist"
+    proc = run_cli("recipe", "jq", "--distro", DISTRO, "--out", out, "--max-package-size", "100K")
+    assert proc.returncode == BAD_INPUT, proc.stderr
+    assert "breaks Azure's limits" in proc.stderr
+    assert "is too large: size =" in proc.stderr
+    assert files_under(out) == []
+
+
+def test_nothing_to_bundle_when_the_image_has_everything(docker_client: docker.DockerClient, tmp_path: Path) -> None:
+    recipe = write_recipe(tmp_path, "name: demo\nversion: 1.0.0\nlinux:\n  packages: [apt]\n")
+    proc = run_cli("recipe", recipe, "--distro", DISTRO, "--out", tmp_path / "dist")
+    assert proc.returncode == BAD_INPUT, proc.stderr
+    assert "nothing to bundle" in proc.stderr
+
+
+def test_verify_of_a_directory_without_manifest(tmp_path: Path) -> None:
+    proc = run_cli("verify", tmp_path)
+    assert proc.returncode == BAD_INPUT
+    assert "manifest.json" in proc.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_build_leaves_nothing(docker_client: docker.DockerClient, tmp_path: Path, sig: int) -> None:
+    """Ctrl-C (or a CI job's SIGTERM) mid-build removes the container and the temp files."""
+    out = tmp_path / "dist"
+    out.mkdir()
+    before = set(leftover_containers(docker_client))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "builder", "recipe", "git", "--distro", DISTRO, "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not set(leftover_containers(docker_client)) - before:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the build never started a container"
+            time.sleep(0.1)
+        time.sleep(1.0)  # inside the build now (refresh or discovery)
+        proc.send_signal(sig)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode in (130, 128 + signal.SIGTERM), stderr
+    assert set(leftover_containers(docker_client)) - before == set()
+    assert files_under(out) == []
