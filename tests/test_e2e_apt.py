@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from testcontainers.core.container import DockerContainer
 
-from builder.errors import VerifyError
 from builder.pipeline import build
 from builder.plan import make_plan
 from builder.recipe import load_recipe
