@@ -16,7 +16,7 @@ import docker
 from builder.bundle import sha256_file
 from builder.container import Container, Result, connect, ensure_image
 from builder.errors import InputError, VerifyError
-from builder.installers.apt import installed_packages, is_older
+from builder.installers import backend_class
 from builder.manifest import load_manifest
 
 EXTENSION_DIR = "/var/lib/waagent/Microsoft.CPlat.Core.VMApplicationManagerLinux"
@@ -68,8 +68,6 @@ class Build:
 def load_build(path: Path) -> Build:
     directory, manifest = load_manifest(path)
     build = Build(directory, manifest)
-    if manifest["distro"]["family"] != "apt":
-        raise InputError(f"{path}: verify supports apt builds only so far ({manifest['distro']['family']})")
     if not build.package.is_file():
         raise InputError(f"{build.package}: the package named by the manifest is missing")
     return build
@@ -84,6 +82,8 @@ def verify(
     """
     build = load_build(path)
     older = load_build(update_from) if update_from else None
+    backend = backend_class(build.manifest["distro"]["family"], build.manifest["distro"]["name"])
+    installed_packages, is_older = backend.installed_packages, backend.is_older
     client = client or connect()
     image_ref = image or str(build.manifest["image"]["id"])
     image_id = ensure_image(client, image_ref)

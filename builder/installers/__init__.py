@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -56,14 +57,32 @@ class Installer(Protocol):
     def describe_files(self, container: Container, directory: str) -> dict[str, dict[str, str]]: ...
     def index(self, files: list[PackageFile], controls: dict[str, dict[str, str]]) -> dict[str, bytes]: ...
 
+    # What verify needs of the family, on a container of the target image:
+    @staticmethod
+    def installed_packages(container: Container) -> dict[str, str]: ...
+    @staticmethod
+    def is_older(container: Container, version: str, than: str) -> bool: ...
+
+
+# family -> "module:Class"; a new family is one module and one line here.
+BACKENDS: dict[str, str] = {
+    "apt": "builder.installers.apt:AptInstaller",
+}
+
+
+def backend_class(family: str, distro: str) -> type[Installer]:
+    """The backend class for a package family, or a clear "not supported yet"."""
+    if family not in BACKENDS:
+        supported = ", ".join(sorted(BACKENDS))
+        raise InputError(
+            f"{distro} uses {family}, which vmapp-build does not support yet",
+            hint=f"supported families: {supported}; see `vmapp-build distros`",
+        )
+    module_name, _, class_name = BACKENDS[family].partition(":")
+    cls: type[Installer] = getattr(importlib.import_module(module_name), class_name)
+    return cls
+
 
 def installer_for(plan: BuildPlan) -> Installer:
     """The backend for the plan's distro family."""
-    from builder.installers.apt import AptInstaller
-
-    if plan.distro.family == "apt":
-        return AptInstaller(plan)
-    raise InputError(
-        f"{plan.distro.name} uses {plan.distro.family}, which vmapp-build does not support yet",
-        hint="apt distros (debian-11/12, ubuntu-18.04..24.04) work today; see `vmapp-build distros`",
-    )
+    return backend_class(plan.distro.family, plan.distro.name)(plan)  # type: ignore[call-arg]

@@ -140,6 +140,24 @@ class AptInstaller:
             paragraphs.append(format_paragraph(fields))
         return {"Packages": "\n".join(paragraphs).encode()}
 
+    @staticmethod
+    def installed_packages(container: Container) -> dict[str, str]:
+        """The packages dpkg has installed: {name[:arch]: version}."""
+        fmt = r"${db:Status-Abbrev} ${binary:Package} ${Version}\n"
+        out = container.run(["dpkg-query", "-W", "-f", fmt], "list installed packages").stdout
+        state = {}
+        for line in out.splitlines():
+            parts = line.split()
+            if len(parts) == 3 and parts[0] == "ii":
+                state[parts[1]] = parts[2]
+        return state
+
+    @staticmethod
+    def is_older(container: Container, version: str, than: str) -> bool:
+        """dpkg's own version ordering (epochs, tildes and all)."""
+        argv = ["dpkg", "--compare-versions", version, "lt", than]
+        return container.run(argv, "compare versions", check=False).exit_code == 0
+
 
 def sources_line(repo: Repository, keyring: str) -> str:
     options = [f"signed-by={keyring}"]
@@ -161,23 +179,3 @@ def _read_key(repo: Repository) -> bytes:
     if not data:
         raise InputError(f"repository {repo.name}: signing key {repo.key} is empty")
     return data
-
-
-def installed_packages(container: Container) -> dict[str, str]:
-    """The packages dpkg has installed: {name[:arch]: version}."""
-    fmt = r"${db:Status-Abbrev} ${binary:Package} ${Version}\n"
-    out = container.run(["dpkg-query", "-W", "-f", fmt], "list installed packages").stdout
-    state = {}
-    for line in out.splitlines():
-        parts = line.split()
-        if len(parts) == 3 and parts[0] == "ii":
-            state[parts[1]] = parts[2]
-    return state
-
-
-def is_older(container: Container, version: str, than: str) -> bool:
-    """dpkg's own version ordering (epochs, tildes and all)."""
-    return (
-        container.run(["dpkg", "--compare-versions", version, "lt", than], "compare versions", check=False).exit_code
-        == 0
-    )
