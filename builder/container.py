@@ -27,6 +27,7 @@ LABEL = "io.vmapp-build"
 CHUNK = 1024 * 1024
 KEEP_ENV = "VMAPP_BUILD_KEEP_CONTAINERS"  # debugging: leave containers behind for inspection
 VERBOSE_ENV = "VMAPP_BUILD_VERBOSE"
+SESSION_ENV = "VMAPP_BUILD_SESSION"  # labels containers, so one CI job can find (and clean) its own
 
 
 def connect() -> docker.DockerClient:
@@ -86,7 +87,11 @@ class Container:
                 self.image,
                 ["sleep", "infinity"],
                 name=self.name,
-                labels={LABEL: "1", f"{LABEL}.purpose": self.name.split("-")[2]},
+                labels={
+                    LABEL: "1",
+                    f"{LABEL}.purpose": self.name.split("-")[2],
+                    f"{LABEL}.session": os.environ.get(SESSION_ENV, ""),
+                },
                 detach=True,
                 init=True,  # sleep as PID 1 ignores SIGTERM and makes every removal slow
                 network_mode=None if self.network else "none",
@@ -211,6 +216,7 @@ class _IterReader(io.RawIOBase):
         return n
 
 
-def leftover_containers(client: docker.DockerClient) -> list[str]:
-    """Names of containers this tool created that still exist (tests use it to prove cleanup)."""
-    return [str(c.name) for c in client.containers.list(all=True, filters={"label": LABEL})]
+def leftover_containers(client: docker.DockerClient, session: str | None = None) -> list[str]:
+    """Names of containers this tool created that still exist, optionally of one session only."""
+    label = LABEL if session is None else f"{LABEL}.session={session}"
+    return [str(c.name) for c in client.containers.list(all=True, filters={"label": label})]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from builder.plan import make_plan
 from builder.recipe import load_recipe
 
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")  # Ryuk's image cannot be pulled here
+# Our containers carry this session label, so other builds on the same engine don't disturb the checks.
+SESSION = os.environ.setdefault("VMAPP_BUILD_SESSION", f"pytest-{uuid.uuid4().hex[:8]}")
 REPO = Path(__file__).resolve().parent.parent
 DISTRO = "debian-12"
 
@@ -45,9 +48,9 @@ def no_leftover_containers(request: pytest.FixtureRequest) -> Iterator[None]:
         yield
         return
     client: docker.DockerClient = request.getfixturevalue("docker_client")
-    before = set(leftover_containers(client))
+    before = set(leftover_containers(client, SESSION))
     yield
-    assert set(leftover_containers(client)) - before == set(), "a vmapp-build container was left behind"
+    assert set(leftover_containers(client, SESSION)) - before == set(), "a vmapp-build container was left behind"
 
 
 @pytest.fixture(scope="session")

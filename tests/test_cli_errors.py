@@ -13,7 +13,7 @@ import docker
 import pytest
 
 from builder.container import leftover_containers
-from tests.conftest import DISTRO, files_under, run_cli, write_recipe
+from tests.conftest import DISTRO, SESSION, files_under, run_cli, write_recipe
 
 BAD_INPUT, BUILD_FAILED, VERIFY_FAILED, ENVIRONMENT = 2, 3, 4, 5
 
@@ -115,7 +115,7 @@ def test_interrupted_build_leaves_nothing(docker_client: docker.DockerClient, tm
     """Ctrl-C (or a CI job's SIGTERM) mid-build removes the container and the temp files."""
     out = tmp_path / "dist"
     out.mkdir()
-    before = set(leftover_containers(docker_client))
+    before = set(leftover_containers(docker_client, SESSION))
     proc = subprocess.Popen(
         [sys.executable, "-m", "builder", "recipe", "git", "--distro", DISTRO, "--out", str(out)],
         stdout=subprocess.PIPE,
@@ -125,7 +125,7 @@ def test_interrupted_build_leaves_nothing(docker_client: docker.DockerClient, tm
     )
     try:
         deadline = time.monotonic() + 120
-        while not set(leftover_containers(docker_client)) - before:
+        while not set(leftover_containers(docker_client, SESSION)) - before:
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "the build never started a container"
             time.sleep(0.1)
@@ -135,5 +135,5 @@ def test_interrupted_build_leaves_nothing(docker_client: docker.DockerClient, tm
     finally:
         proc.kill()
     assert proc.returncode in (130, 128 + signal.SIGTERM), stderr
-    assert set(leftover_containers(docker_client)) - before == set()
+    assert set(leftover_containers(docker_client, SESSION)) - before == set()
     assert files_under(out) == []
