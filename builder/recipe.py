@@ -23,11 +23,12 @@ _REPO_KEYS = {"name", "url", "suite", "components", "architectures", "key"}
 
 @dataclass(frozen=True)
 class Repository:
-    """An extra apt repository: `deb [signed-by=KEY arch=...] URL SUITE COMPONENTS`."""
+    """An extra repository. apt: `deb [signed-by=KEY arch=...] URL SUITE COMPONENTS`; the RPM
+    families (no suite): URL is the baseurl of a yum/dnf/zypper repository."""
 
     name: str
     url: str
-    suite: str
+    suite: str  # empty for an RPM repository
     components: tuple[str, ...] = ()
     architectures: tuple[str, ...] = ()
     key: str = ""  # a URL, or a path resolved against the recipe's directory
@@ -161,14 +162,14 @@ def _packages(path: Path, key: str, data: dict[str, Any]) -> tuple[str, ...]:
 
 def _repository(path: Path, key: str, data: Any) -> Repository:
     if not isinstance(data, dict):
-        raise RecipeError(path, key, "expected a mapping with url, suite, components and key")
+        raise RecipeError(path, key, "expected a mapping with url, key and (for apt) suite and components")
     _no_unknown(path, key, data, _REPO_KEYS)
     url = _string(path, f"{key}.url", data.get("url"))
     if not re.match(r"^(https?|file)://\S+$", url):
         raise RecipeError(path, f"{key}.url", f"{url!r} is not an http(s):// or file:// URL")
-    suite = _string(path, f"{key}.suite", data.get("suite"))
+    suite = _string(path, f"{key}.suite", data["suite"]) if "suite" in data else ""
     components = tuple(_words(path, f"{key}.components", data.get("components") or []))
-    if not suite.endswith("/") and not components:
+    if suite and not suite.endswith("/") and not components:
         raise RecipeError(path, f"{key}.components", "required unless suite is a flat path ending in '/'")
     arches = tuple(_words(path, f"{key}.architectures", data.get("architectures") or []))
     key_ref = _string(path, f"{key}.key", data.get("key"), hint="the repository's signing key: a URL or a file")

@@ -51,6 +51,12 @@ class AptInstaller:
     # -- prepare: extra repositories, each with its own signed-by keyring ----------------------------
     def prepare(self, container: Container) -> None:
         for repo in self.plan.repositories:
+            if not repo.suite:
+                raise InputError(
+                    f"repository {repo.name}: an apt repository needs a suite (and components) "
+                    f"for {self.plan.distro.name}",
+                    hint="e.g. suite: jammy, components: [main]; or a flat repository with suite: ./",
+                )
             key = _read_key(repo)
             suffix = ".asc" if key.lstrip().startswith(b"-----BEGIN PGP") else ".gpg"
             keyring = f"{KEYRING_DIR}/vmapp-{repo.name}{suffix}"
