@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 import click
 
 from builder import __version__
+from builder.cli_gallery import GALLERY_COMMANDS, gallery_settings_checked
 from builder.distros import DISTROS, get_distro, resolve_image
 from builder.errors import VmappError
 
@@ -49,6 +50,19 @@ def cli() -> None:
 @click.option("--image", help="Build in this image instead of the distro's default.")
 @click.option("--config", type=click.Path(path_type=Path, dir_okay=False), help="Configuration file ([images]).")
 @click.option("--max-package-size", "max_size", help="Fail above this size (at most Azure's 2G), e.g. 500M.")
+@click.option(
+    "--baseline",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The target VM's package state (its /var/lib/dpkg/status, or `dpkg-query -W` output): "
+    "bundle only what that VM lacks.",
+)
+@click.option("--full", is_flag=True, help="Bundle the whole closure, for VMs whose package state is unknown.")
+@click.option(
+    "--gallery",
+    "gallery_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Gallery settings (YAML); else the recipe's `gallery:` key. Writes Azure definitions beside the package.",
+)
 @click.option("--verify", "then_verify", is_flag=True, help="Verify each package offline after building it.")
 @click.option("--dry-run", is_flag=True, help="Print the plan and the command strings; build nothing.")
 def recipe_cmd(
@@ -58,19 +72,32 @@ def recipe_cmd(
     image: str | None,
     config: Path | None,
     max_size: str | None,
+    baseline: Path | None,
+    full: bool,
+    gallery_file: Path | None,
     then_verify: bool,
     dry_run: bool,
 ) -> None:
     """Build RECIPE (a shipped recipe's name or a YAML path) for each --distro."""
+    from builder.baseline import FULL, IMAGE, load_baseline
     from builder.installers import installer_for
     from builder.pipeline import build
     from builder.plan import make_plan
     from builder.recipe import load_recipe
     from builder.render import render_commands
 
+    if baseline and full:
+        raise click.UsageError("--baseline and --full exclude each other")
+    state = load_baseline(baseline) if baseline else FULL if full else IMAGE
     loaded = load_recipe(recipe)
+    gallery = gallery_settings_checked(loaded.path, loaded.raw, gallery_file)
     limit = _size(max_size) if max_size else None
-    plans = [make_plan(loaded, d, out, image, config, limit) for d in distros]
+    if "windows" in distros:  # installers, not a package manager: builder.windows
+        from builder.windows.cli import recipe_windows
+
+        recipe_windows(loaded, out, image, config, limit, dry_run, then_verify)
+        distros = tuple(d for d in distros if d != "windows")
+    plans = [make_plan(loaded, d, out, image, config, limit, state) for d in distros]
     rows = []
     for plan in plans:
         if dry_run:
@@ -80,7 +107,7 @@ def recipe_cmd(
             for name, text in commands.as_dict().items():
                 click.echo(f"--- {name} ({len(text)} characters) ---\n{text}")
             continue
-        result = build(plan)
+        result = build(plan, gallery=gallery)
         for warning in result.warnings:
             click.echo(f"warning: {warning}", err=True)
         sizes = result.document["sizes"]
@@ -110,7 +137,11 @@ def verify_cmd(path: Path, image: str | None, update_from: Path | None) -> None:
 
 def _verify(path: Path, image: str | None, update_from: Path | None) -> None:
     from builder.verify import verify
+    from builder.windows.cli import is_windows_path, verify_windows_cli
 
+    if is_windows_path(path):
+        verify_windows_cli(path, image, update_from)
+        return
     report = verify(path, image=image, update_from=update_from)
     steps = ", ".join(name for name, _ in report.steps)
     click.echo(
@@ -125,7 +156,12 @@ def _verify(path: Path, image: str | None, update_from: Path | None) -> None:
 def distros_cmd(config: Path | None, as_json: bool) -> None:
     """List the target releases, their package family and image."""
     rows = [
-        {"name": d.name, "family": d.family, "image": resolve_image(d, None, config), "supported": d.family == "apt"}
+        {
+            "name": d.name,
+            "family": d.family,
+            "image": resolve_image(d, None, config),
+            "supported": d.family in ("apt", "windows", "dnf", "yum", "zypper"),
+        }
         for d in DISTROS.values()
     ]
     if as_json:
@@ -152,6 +188,10 @@ def bootstrap_cmd(distro: str, mirror: str | None, tag: str | None) -> None:
     target = get_distro(distro)
     image_id = bootstrap_image(target, tag or target.image, mirror)
     click.echo(f"{tag or target.image} {image_id}")
+
+
+for _command in GALLERY_COMMANDS:  # publish, definitions, check-plan: builder/cli_gallery.py
+    cli.add_command(_command)
 
 
 def _terminate(signum: int, frame: Any) -> NoReturn:

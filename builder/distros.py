@@ -35,6 +35,9 @@ DISTROS: dict[str, Distro] = {
         Distro("rhel-8", "dnf", "registry.access.redhat.com/ubi8/ubi:latest", "", "rhel"),
         Distro("rhel-9", "dnf", "registry.access.redhat.com/ubi9/ubi:latest", "", "rhel"),
         Distro("sles-15", "zypper", "registry.suse.com/bci/bci-base:15.6", "", "sles"),
+        # Windows VMs: installers, not a package manager (builder.windows). The image is Wine, where
+        # `vmapp-build verify` runs the cmd strings: `docker build -t vmapp-build/wine:10 tests/images/wine`.
+        Distro("windows", "windows", "vmapp-build/wine:10", "", "microsoft"),
     )
 }
 

@@ -19,7 +19,7 @@ _VERSION_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
 
 def version_problem(version: str) -> str | None:
     """Why `version` is not a valid application version name, or None when it is."""
-    match = _VERSION_RE.match(version)
+    match = _VERSION_RE.fullmatch(version)
     if not match or any(int(part) > INT32_MAX for part in match.groups()):
         return f"{version!r}: {VERSION_MESSAGE}"
     return None
@@ -34,7 +34,7 @@ def app_name_problem(name: str) -> str | None:
             f"{name!r} is {len(name)} characters long; at most {APP_NAME_MAX} are allowed "
             "(one Azure page says 117, the API enforces 80)"
         )
-    if not _NAME_RE.match(name):
+    if not _NAME_RE.fullmatch(name):
         return f"{name!r} may contain only letters, digits, '-', '.' and '_'"
     if name.endswith("."):
         return f"{name!r} must not end with '.'"

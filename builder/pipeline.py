@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,10 @@ import docker
 
 from builder.bundle import replace_atomically, sha256_file, write_tar_gz
 from builder.container import Container, connect, ensure_image
+from builder.emit import GALLERY_DIR, replace_directory, stage_definitions
 from builder.errors import BuildError, InputError
+from builder.gallery import GallerySettings
+from builder.gallery_checks import refuse_changed_version
 from builder.installers import PackageFile, installer_for
 from builder.limits import check_limits, enforce
 from builder.manifest import MANIFEST_NAME, manifest_document, write_json_atomically
@@ -42,8 +45,13 @@ def bootstrap_hint(plan: BuildPlan) -> str:
     )
 
 
-def build(plan: BuildPlan, client: docker.DockerClient | None = None) -> BuildResult:
-    """Build the package and manifest for one plan; nothing is left behind on failure."""
+def build(
+    plan: BuildPlan, client: docker.DockerClient | None = None, gallery: GallerySettings | None = None
+) -> BuildResult:
+    """Build the package and manifest for one plan; nothing is left behind on failure.
+
+    With gallery settings, the Azure definitions (builder.emit) are checked and written beside them.
+    """
     installer = installer_for(plan)
     commands = render_commands(plan)  # pure, and fails before any container starts
     client = client or connect()
@@ -62,6 +70,9 @@ def build(plan: BuildPlan, client: docker.DockerClient | None = None) -> BuildRe
                     installer.refresh(container)
                 with stages.stage("discover"):
                     discovery = installer.discover(container)
+                    if discovery.packages and discovery.packages != plan.packages:
+                        # the VM's apt must be asked for what the build's apt installed, nothing else
+                        commands = render_commands(replace(plan, packages=discovery.packages))
                 with stages.stage("download"):
                     download_dir = installer.download(container)
                 with stages.stage("collect"):
@@ -107,7 +118,7 @@ def build(plan: BuildPlan, client: docker.DockerClient | None = None) -> BuildRe
             },
             distro={"name": plan.distro.name, "family": plan.distro.family},
             image={"name": plan.image, "id": image_id},
-            baseline={"kind": "image", "image": image_id},
+            baseline=plan.baseline.as_manifest() | ({"image": image_id} if plan.baseline.kind == "image" else {}),
             packages=[p.as_manifest() for p in packages],
             discovery={
                 "commands": discovery.commands,
@@ -121,11 +132,17 @@ def build(plan: BuildPlan, client: docker.DockerClient | None = None) -> BuildRe
             sizes={"package": size, "contents": total, "files": len(packages)},
             limits=[r.as_manifest() for r in limits],
         )
+        if gallery is not None:
+            staged = stage_definitions(tmp / GALLERY_DIR, document, gallery, plan.out_dir)
+            document["limits"] += [r.as_manifest() for r in staged]
+        refuse_changed_version(plan.out_dir / MANIFEST_NAME, document)  # Azure versions are immutable
         write_json_atomically(tmp / MANIFEST_NAME, document)
         final_package = plan.out_dir / plan.package_file_name
         final_manifest = plan.out_dir / MANIFEST_NAME
         replace_atomically(package_tmp, final_package)
         replace_atomically(tmp / MANIFEST_NAME, final_manifest)
+        if gallery is not None:
+            replace_directory(tmp / GALLERY_DIR, plan.out_dir / GALLERY_DIR)
     return BuildResult(final_package, final_manifest, document)
 
 

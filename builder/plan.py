@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from builder.baseline import IMAGE, Baseline
 from builder.distros import Distro, get_distro, resolve_image
 from builder.limits import MAX_PACKAGE_BYTES
 from builder.recipe import Recipe, Repository
@@ -24,6 +25,7 @@ class BuildPlan:
     recommends: bool
     out_dir: Path
     max_package_bytes: int = MAX_PACKAGE_BYTES
+    baseline: Baseline = IMAGE
 
     @property
     def package_file_name(self) -> str:
@@ -43,6 +45,7 @@ class BuildPlan:
             f"image        {self.image}",
             f"packages     {' '.join(self.packages)}",
             f"recommends   {'yes' if self.recommends else 'no'}",
+            f"baseline     {self.baseline.kind}{' ' + self.baseline.source if self.baseline.source else ''}",
             f"check        {self.check or '-'}",
             f"output       {self.out_dir / self.package_file_name}",
         ]
@@ -57,6 +60,7 @@ def make_plan(
     image: str | None = None,
     config_path: Path | None = None,
     max_package_bytes: int | None = None,
+    baseline: Baseline = IMAGE,
 ) -> BuildPlan:
     """Combine a recipe, a distro and the run's options into a plan. Pure: no I/O besides config."""
     distro = get_distro(distro_name)
@@ -75,4 +79,5 @@ def make_plan(
         recommends=target.recommends,
         out_dir=out_root / recipe.name / recipe.version / distro.name,
         max_package_bytes=limit,
+        baseline=baseline,
     )

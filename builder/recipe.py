@@ -13,10 +13,11 @@ from builder.distros import DISTROS
 from builder.errors import InputError, RecipeError
 from builder.names import app_name_problem, version_problem
 from builder.resources import data_dir
+from builder.windows.recipe import WindowsTarget, parse_windows
 
 # Package specs reach argv and shell strings: no whitespace, no shell syntax, no leading '-'.
 _PACKAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9+._:~=/-]*$")
-_LINUX_KEYS = {"packages", "repositories", "check", "recommends", "distros"}
+_LINUX_KEYS = {"packages", "repositories", "check", "recommends", "distros", "targets"}
 _OVERRIDE_KEYS = {"packages", "repositories", "check", "recommends"}
 _REPO_KEYS = {"name", "url", "suite", "components", "architectures", "key"}
 
@@ -53,9 +54,16 @@ class Recipe:
     linux: LinuxTarget | None
     linux_overrides: dict[str, LinuxTarget] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
+    windows: WindowsTarget | None = None  # installers for Windows VMs (builder.windows)
+    targets: tuple[str, ...] = ()  # linux.targets: the distros the recipe is for; empty: any
 
     def linux_for(self, distro: str) -> LinuxTarget:
         """The linux section with the overrides for `distro` applied."""
+        if self.targets and distro not in self.targets:
+            raise InputError(
+                f"{self.path}: linux.targets: {self.name} does not target {distro}",
+                hint=f"build it for one of: {', '.join(self.targets)}, or add {distro} to linux.targets",
+            )
         if distro in self.linux_overrides:
             return self.linux_overrides[distro]
         if self.linux is None:
@@ -89,7 +97,7 @@ def load_recipe(spec: str | Path) -> Recipe:
         raise RecipeError(path, "", f"cannot read: {exc}") from exc
     if not isinstance(data, dict):
         raise RecipeError(path, "", "expected a mapping with name, version, description and linux")
-    _no_unknown(path, "", data, {"name", "version", "description", "linux"})
+    _no_unknown(path, "", data, {"name", "version", "description", "linux", "windows", "gallery"})
 
     name = _string(path, "name", data.get("name"))
     if problem := app_name_problem(name):
@@ -98,8 +106,15 @@ def load_recipe(spec: str | Path) -> Recipe:
     if problem := version_problem(version):
         raise RecipeError(path, "version", problem)
     description = _string(path, "description", data.get("description", ""), allow_empty=True)
+    if "gallery" in data:  # validated here, so a bad key fails before any build; builder.gallery reads it
+        from builder.gallery import parse_gallery_settings
 
+        parse_gallery_settings(path, "gallery", data["gallery"])
+
+    windows = parse_windows(path, data["windows"]) if "windows" in data else None
     linux_data = data.get("linux")
+    if linux_data is None and windows is not None:
+        return Recipe(name, version, description, path, None, {}, raw=data, windows=windows)
     if linux_data is None:
         raise RecipeError(path, "linux", "missing", hint="add a linux section with a list of packages")
     if not isinstance(linux_data, dict):
@@ -118,7 +133,30 @@ def load_recipe(spec: str | Path) -> Recipe:
             raise RecipeError(path, key, "expected a mapping of overrides")
         _no_unknown(path, key, override, _OVERRIDE_KEYS)
         overrides[distro] = _target(path, key, override, base)
-    return Recipe(name, version, description, path, base, overrides, raw=data)
+    targets = _targets(path, linux_data.get("targets"), overrides)
+    return Recipe(name, version, description, path, base, overrides, raw=data, windows=windows, targets=targets)
+
+
+def _targets(path: Path, raw: Any, overrides: dict[str, LinuxTarget]) -> tuple[str, ...]:
+    """linux.targets: known distro names, each once, covering every per-distro override."""
+    if raw is None:
+        return ()
+    items = _list(path, "linux.targets", raw)
+    if not items:
+        raise RecipeError(path, "linux.targets", "expected at least one distro", hint="or leave it out: any distro")
+    for i, item in enumerate(items):
+        if not isinstance(item, str) or item not in DISTROS:
+            raise RecipeError(
+                path, f"linux.targets[{i}]", f"{item!r}: unknown distro", hint=f"use one of: {', '.join(DISTROS)}"
+            )
+    if len(set(items)) != len(items):
+        raise RecipeError(path, "linux.targets", "lists a distro twice")
+    for distro in overrides:
+        if distro not in items:
+            raise RecipeError(
+                path, f"linux.distros.{distro}", "not in linux.targets", hint=f"add {distro} to linux.targets"
+            )
+    return tuple(items)
 
 
 def _target(path: Path, key: str, data: dict[str, Any], base: LinuxTarget | None) -> LinuxTarget:
@@ -148,7 +186,7 @@ def _packages(path: Path, key: str, data: dict[str, Any]) -> tuple[str, ...]:
     if not items:
         raise RecipeError(path, f"{key}.packages", "expected at least one package")
     for i, item in enumerate(items):
-        if not isinstance(item, str) or not _PACKAGE_RE.match(item):
+        if not isinstance(item, str) or not _PACKAGE_RE.fullmatch(item):
             raise RecipeError(
                 path,
                 f"{key}.packages[{i}]",
@@ -165,7 +203,7 @@ def _repository(path: Path, key: str, data: Any) -> Repository:
         raise RecipeError(path, key, "expected a mapping with url, key and (for apt) suite and components")
     _no_unknown(path, key, data, _REPO_KEYS)
     url = _string(path, f"{key}.url", data.get("url"))
-    if not re.match(r"^(https?|file)://\S+$", url):
+    if not re.fullmatch(r"(https?|file)://\S+", url):
         raise RecipeError(path, f"{key}.url", f"{url!r} is not an http(s):// or file:// URL")
     suite = _string(path, f"{key}.suite", data["suite"]) if "suite" in data else ""
     components = tuple(_words(path, f"{key}.components", data.get("components") or []))
@@ -182,7 +220,7 @@ def _repository(path: Path, key: str, data: Any) -> Repository:
 def _words(path: Path, key: str, raw: Any) -> list[str]:
     items = _list(path, key, raw)
     for i, item in enumerate(items):
-        if not isinstance(item, str) or not re.match(r"^[A-Za-z0-9._/-]+$", item):
+        if not isinstance(item, str) or not re.fullmatch(r"[A-Za-z0-9._/-]+", item):
             raise RecipeError(path, f"{key}[{i}]", f"{item!r} is not a plain word")
     return items
 

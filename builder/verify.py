@@ -96,6 +96,7 @@ def verify(
         for b in filter(None, (older, build)):
             c.put_file(b.package, b.workdir, b.package.name)
         report.before = installed_packages(c)
+        _check_baseline(build, report)
         if older:
             _step(c, report, "install (older version)", older.command("install"), older.workdir)
             _step(c, report, "update", build.command("update"), build.workdir)
@@ -129,6 +130,22 @@ def verify(
             f"verification of {build.app} {build.version} failed:\n" + "\n".join(f"  - {p}" for p in report.problems)
         )
     return report
+
+
+def _check_baseline(build: Build, report: VerifyReport) -> None:
+    """A bundle resolved against a VM's baseline needs what that VM has: say so before installing."""
+    baseline = build.manifest.get("baseline", {})
+    if baseline.get("kind") != "file":
+        return
+    have = _names(report.before)
+    lacking = sorted(name for name in baseline["packages"] if name.split(":", 1)[0] not in have)
+    if lacking:
+        shown = ", ".join(lacking[:12]) + (", ..." if len(lacking) > 12 else "")
+        raise VerifyError(
+            f"{report.image} lacks {len(lacking)} packages of the baseline {baseline['source']} that the "
+            f"bundle relies on: {shown}",
+            hint="verify on an image with the target VM's packages: --image",
+        )
 
 
 def _step(c: Container, report: VerifyReport, name: str, command: str, workdir: str) -> None:

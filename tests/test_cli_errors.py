@@ -13,6 +13,8 @@ import docker
 import pytest
 
 from builder.container import leftover_containers
+from builder.errors import InputError
+from builder.installers import backend_class
 from tests.conftest import DISTRO, SESSION, files_under, run_cli, write_recipe
 
 BAD_INPUT, BUILD_FAILED, VERIFY_FAILED, ENVIRONMENT = 2, 3, 4, 5
@@ -26,10 +28,9 @@ def test_unknown_distro(tmp_path: Path) -> None:
     assert files_under(tmp_path) == []
 
 
-def test_family_not_supported_yet(tmp_path: Path) -> None:
-    proc = run_cli("recipe", "jq", "--distro", "rhel-8", "--out", tmp_path)
-    assert proc.returncode == BAD_INPUT
-    assert "rhel-8 uses dnf, which vmapp-build does not support yet" in proc.stderr
+def test_family_not_supported_yet() -> None:
+    with pytest.raises(InputError, match="arch-rolling uses pacman, which vmapp-build does not support yet"):
+        backend_class("pacman", "arch-rolling")
 
 
 def test_malformed_recipe(tmp_path: Path) -> None:

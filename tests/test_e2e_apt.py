@@ -125,10 +125,11 @@ def test_tampered_bundle_fails_verification(build_shipped, tmp_path: Path) -> No
 
 
 def test_update_from_an_older_version_then_remove(docker_client, tmp_path: Path) -> None:
-    """1.0.0 ships jq; 1.1.0 ships jq and lsof. Update over 1.0.0, then remove: nothing is left."""
-    old = write_recipe(tmp_path, "name: tools\nversion: 1.0.0\nlinux:\n  packages: [jq]\n", "old.yaml")
+    """1.0.0 ships jq and lsof; 1.1.0 ships jq only. Update over 1.0.0, then remove: nothing is left,
+    not even lsof, which only the older version asked for."""
+    old = write_recipe(tmp_path, "name: tools\nversion: 1.0.0\nlinux:\n  packages: [jq, lsof]\n", "old.yaml")
     new = write_recipe(
-        tmp_path, "name: tools\nversion: 1.1.0\nlinux:\n  packages: [jq, lsof]\n  check: lsof -v\n", "new.yaml"
+        tmp_path, "name: tools\nversion: 1.1.0\nlinux:\n  packages: [jq]\n  check: jq --version\n", "new.yaml"
     )
     out = tmp_path / "dist"
     old_build = build(make_plan(load_recipe(old), DISTRO, out), docker_client)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from builder.container import Container
 from builder.errors import InputError
-from builder.plan import BuildPlan
+
+if TYPE_CHECKING:  # annotations only: the parsers in this package must import without the pipeline
+    from builder.container import Container
+    from builder.plan import BuildPlan
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,9 @@ class Discovery:
     direct: list[dict[str, Any]]
     tree: dict[str, Any]
     planned: list[dict[str, str]] = field(default_factory=list)
+    # What the package manager is asked to install, when it differs from the recipe's packages
+    # (apt refuses a virtual name even next to a provider the recipe names, so that name is dropped).
+    packages: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,9 @@ class Installer(Protocol):
 # family -> "module:Class"; a new family is one module and one line here.
 BACKENDS: dict[str, str] = {
     "apt": "builder.installers.apt:AptInstaller",
+    "dnf": "builder.installers.dnf:DnfInstaller",
+    "yum": "builder.installers.dnf:YumInstaller",
+    "zypper": "builder.installers.zypper:ZypperInstaller",
 }
 
 

@@ -27,6 +27,7 @@ from builder.plan import BuildPlan
 from builder.recipe import Repository
 
 DEB_DIR = "/var/cache/vmapp-build/debs"
+BASELINE_STATUS = "/var/lib/vmapp-build/baseline/status"
 KEYRING_DIR = "/etc/apt/keyrings"
 _REPO_FAILURE = re.compile(
     r"^(?:W|E): .*(?:Failed to fetch|NO_PUBKEY|not signed|does not have a Release file|"
@@ -42,14 +43,22 @@ class AptInstaller:
 
     def __init__(self, plan: BuildPlan) -> None:
         self.plan = plan
+        self.packages = plan.packages  # what apt is asked for: see _named_virtuals
         self.where = f"on {plan.distro.name} ({plan.image})"
 
     def _apt_get(self, *args: str) -> list[str]:
         recommends = "--install-recommends" if self.plan.recommends else "--no-install-recommends"
-        return ["apt-get", "-q", "-y", recommends, *args]
+        # A baseline other than the image: apt's solver reads that package state instead of dpkg's.
+        state = ["-o", f"Dir::State::status={BASELINE_STATUS}"] if self.plan.baseline.overrides_image else []
+        return ["apt-get", "-q", "-y", recommends, *state, *args]
 
     # -- prepare: extra repositories, each with its own signed-by keyring ----------------------------
     def prepare(self, container: Container) -> None:
+        if self.plan.baseline.overrides_image:
+            native = container.run(["dpkg", "--print-architecture"], "native architecture").stdout.strip()
+            status = self.plan.baseline.status_for(native).encode()
+            directory, _, name = BASELINE_STATUS.rpartition("/")
+            container.put_bytes(status, directory, name)
         for repo in self.plan.repositories:
             if not repo.suite:
                 raise InputError(
@@ -70,32 +79,56 @@ class AptInstaller:
         failures = _REPO_FAILURE.findall(result.output)
         if result.exit_code != 0 or failures:
             detail = "\n".join(failures) or result.output.strip()[-2000:]
-            names = [r.name for r in self.plan.repositories if r.url in detail]
-            which = f"repository {', '.join(names)}" if names else "a package repository"
+            failed = [r for r in self.plan.repositories if r.url.rstrip("/") in detail]
+            if not failed:
+                raise BuildError(
+                    f"refreshing the package lists {self.where} failed for a package repository:\n{detail}",
+                    hint="check the repository's URL, suite and signing key, and that the builder reaches it",
+                )
+            # Name each failing repository with apt's reason for it, in words, then apt's own lines.
+            reasons = []
+            for repo in failed:
+                own = "\n".join(line for line in failures if repo.url.rstrip("/") in line) or detail
+                reasons.append(f"repository {repo.name} ({repo.url} {repo.suite}): {repo_problem(own)[0]}")
             raise BuildError(
-                f"refreshing the package lists {self.where} failed for {which}:\n{detail}",
-                hint="check the repository's URL, suite and signing key, and that the builder reaches it",
+                f"refreshing the package lists {self.where} failed:\n" + "\n".join(reasons) + f"\napt says:\n{detail}",
+                hint=repo_problem(detail)[1],
             )
 
     # -- discovery: the documented commands, kept as a report ----------------------------------------
     def discover(self, container: Container) -> Discovery:
-        simulate = self._apt_get("-s", "install", *self.plan.packages)
+        simulate = self._apt_get("-s", "install", *self.packages)
         result = container.run(simulate, "resolve", check=False)
+        if result.exit_code != 0 and (named := self._named_virtuals(result.output)):
+            self.packages = tuple(p for p in self.packages if p not in named)
+            simulate = self._apt_get("-s", "install", *self.packages)
+            result = container.run(simulate, "resolve", check=False)
         if result.exit_code != 0:
             self._raise_resolution_error(result.argv, result.exit_code, result.output)
-        show = ["apt", "show", *self.plan.packages]
+        show = ["apt", "show", *self.packages]
         shown = container.run(show, "apt show")
         excluded = ["--no-suggests", "--no-conflicts", "--no-breaks", "--no-replaces", "--no-enhances"]
         if not self.plan.recommends:
             excluded.insert(0, "--no-recommends")
-        tree_argv = ["apt-cache", "depends", "--recurse", *excluded, *self.plan.package_names]
+        names = [p.split("=", 1)[0].split("/", 1)[0] for p in self.packages]
+        tree_argv = ["apt-cache", "depends", "--recurse", *excluded, *names]
         tree = container.run(tree_argv, "apt-cache depends")
         return Discovery(
             commands=[shlex.join(simulate), shlex.join(show), shlex.join(tree_argv)],
             direct=parse_apt_show(shown.stdout),
             tree=parse_depends_tree(tree.stdout),
             planned=parse_simulation(result.stdout),
+            packages=self.packages if self.packages != self.plan.packages else (),
         )
+
+    def _named_virtuals(self, output: str) -> set[str]:
+        """Virtual names apt refused although the recipe also names one of their providers.
+
+        apt will not pick a provider of a virtual package itself when there are several, even if
+        one is on the same command line; installing the named provider is what the recipe means.
+        """
+        names = set(self.plan.package_names)
+        return {v for v, providers in virtual_providers(output).items() if v in names and names & set(providers)}
 
     def _raise_resolution_error(self, argv: list[str], code: int, output: str) -> None:
         virtual = {p: v for p, v in virtual_providers(output).items() if p in self.plan.package_names}
@@ -116,7 +149,7 @@ class AptInstaller:
     # -- download: apt's solver, relative to what the image already has ------------------------------
     def download(self, container: Container) -> str:
         container.run(["mkdir", "-p", f"{DEB_DIR}/partial"], "create download directory")
-        argv = self._apt_get("--download-only", "-o", f"Dir::Cache::archives={DEB_DIR}", "install", *self.plan.packages)
+        argv = self._apt_get("--download-only", "-o", f"Dir::Cache::archives={DEB_DIR}", "install", *self.packages)
         result = container.run(argv, "download", check=False)
         if result.exit_code != 0:
             self._raise_resolution_error(argv, result.exit_code, result.output)
@@ -163,6 +196,34 @@ class AptInstaller:
         """dpkg's own version ordering (epochs, tildes and all)."""
         argv = ["dpkg", "--compare-versions", version, "lt", than]
         return container.run(argv, "compare versions", check=False).exit_code == 0
+
+
+_PROBLEMS = (
+    (
+        re.compile(r"NO_PUBKEY|BADSIG|EXPKEYSIG|is not signed|signatures couldn't be verified"),
+        "its signature does not verify with the recipe's key",
+        "the repository's `key` must be the public key that signs its InRelease/Release file "
+        "(apt names the key it wanted after NO_PUBKEY)",
+    ),
+    (
+        re.compile(r"does not have a Release file"),
+        "it has no Release file for this suite",
+        "check the url and suite (a flat repository without dists/ uses suite: ./)",
+    ),
+    (
+        re.compile(r"Could not connect|Could not resolve|Unable to connect|Connection (?:refused|timed out)|timed out"),
+        "it cannot be reached from the build container",
+        "check the url, and that the build container reaches it (DNS, proxy, firewall)",
+    ),
+)
+
+
+def repo_problem(apt_lines: str) -> tuple[str, str]:
+    """apt update's complaint about one repository, in words, with what to check next."""
+    for pattern, reason, hint in _PROBLEMS:
+        if pattern.search(apt_lines):
+            return reason, hint
+    return "apt cannot use it", "check the repository's URL, suite and signing key, and that the builder reaches it"
 
 
 def sources_line(repo: Repository, keyring: str) -> str:

@@ -1,0 +1,230 @@
+"""The dnf backend (RHEL 8, 9) and its yum 3 sibling (RHEL 7): refresh, discovery, closure download
+with the solver itself, and createrepo_c metadata so the VM installs from the bundle as a repository.
+
+It builds argv and parses output; the resolving is always dnf's (or yum's) own solver.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import shlex
+import tarfile
+
+from builder.container import Container
+from builder.errors import BuildError, CommandFailed, EnvironmentProblem, PackageNotFound
+from builder.installers import Discovery, PackageFile
+from builder.installers.rpm_parse import (
+    dnf_unknown_packages,
+    missing_requirements,
+    parse_deplist,
+    parse_repoquery_tree,
+)
+from builder.installers.rpmdb import (
+    RPM_DIR,
+    check_rpm_repositories,
+    describe_rpms,
+    has_command,
+    install_key,
+    installed_rpms,
+    repo_file,
+    rpm_is_older,
+    rpm_spec,
+)
+from builder.plan import BuildPlan
+
+REPOS_DIR = "/etc/yum.repos.d"
+_REPO_FAILURE = re.compile(
+    r"^.*(?:Failed to download metadata for repo|Cannot download repomd\.xml|Cannot retrieve repository metadata|"
+    r"Errors during downloading metadata for repository|Curl error|failure: repodata/repomd\.xml|"
+    r"GPG signature verification error|Ignoring repositories|Cannot find a valid baseurl|"
+    r"One of the configured repositories failed).*$",
+    re.MULTILINE,
+)
+_TREE_FORMAT = "%{name}.%{arch} %{evr}"
+
+
+class DnfInstaller:
+    family = "dnf"
+    suffix = ".rpm"
+    tool = "dnf"
+
+    def __init__(self, plan: BuildPlan) -> None:
+        self.plan = plan
+        self.where = f"on {plan.distro.name} ({plan.image})"
+        self.specs = [rpm_spec(p) for p in plan.packages]
+        self._repodata: dict[str, bytes] | None = None
+
+    # -- argv: one place per command, so the yum sibling changes only what differs -------------------
+    def base_argv(self) -> list[str]:
+        weak = [] if self.plan.recommends else ["--setopt=install_weak_deps=False"]
+        return [self.tool, "-q", "-y", *weak]
+
+    def refresh_argv(self) -> list[str]:
+        return [*self.base_argv(), "makecache"]
+
+    def deplist_argv(self) -> list[str]:
+        return [*self.base_argv(), "deplist", *self.specs]
+
+    def tree_argv(self) -> list[str]:
+        query = ["repoquery", "--requires", "--resolve", "--recursive", "--qf", _TREE_FORMAT]
+        return [*self.base_argv(), *query, *self.specs]
+
+    def download_argv(self) -> list[str]:
+        return [*self.base_argv(), "install", "--downloadonly", f"--downloaddir={RPM_DIR}", *self.specs]
+
+    def repolist_argv(self) -> list[str]:
+        return [self.tool, "-q", "repolist"]
+
+    def download_succeeded(self, exit_code: int, output: str) -> bool:
+        return exit_code == 0
+
+    # -- prepare: each extra repository as a .repo file, its key imported into rpm ------------------
+    def prepare(self, container: Container) -> None:
+        check_rpm_repositories(self.plan)
+        for repo in self.plan.repositories:
+            key_path = install_key(container, repo)
+            content = repo_file(repo, key_path, {"skip_if_unavailable": "False"})
+            container.put_bytes(content, REPOS_DIR, f"vmapp-{repo.name}.repo")
+
+    def refresh(self, container: Container) -> None:
+        result = container.run(self.refresh_argv(), "refresh package metadata", check=False)
+        failures = _REPO_FAILURE.findall(result.output)
+        if result.exit_code != 0 or failures:
+            detail = "\n".join(failures) or result.output.strip()[-2000:]
+            names = [r.name for r in self.plan.repositories if r.name in detail or r.url.rstrip("/") in detail]
+            which = f"repository {', '.join(names)}" if names else "a package repository"
+            raise BuildError(
+                f"refreshing the package metadata {self.where} failed for {which}:\n{detail}",
+                hint="check the repository's URL (the directory holding repodata/) and signing key, "
+                "and that the builder reaches it",
+            )
+
+    # -- discovery: the documented commands, kept as a report ----------------------------------------
+    def discover(self, container: Container) -> Discovery:
+        deplist = container.run(self.deplist_argv(), "deplist", check=False)
+        tree = container.run(self.tree_argv(), "repoquery --recursive", check=False)
+        return Discovery(
+            commands=[shlex.join(self.deplist_argv()), shlex.join(self.tree_argv())],
+            direct=parse_deplist(deplist.stdout),
+            # repoquery --recursive also lists what the image already has: a report, not the bundle.
+            tree={"packages": parse_repoquery_tree(tree.stdout)},
+        )
+
+    # -- download: the solver, relative to what the image already has -------------------------------
+    def download(self, container: Container) -> str:
+        argv = self.download_argv()
+        result = container.run(argv, "download", check=False)
+        if not self.download_succeeded(result.exit_code, result.output):
+            self._raise_resolution_error(container, argv, result.exit_code, result.output)
+        container.run(["mkdir", "-p", RPM_DIR], "create download directory")
+        return RPM_DIR
+
+    def _raise_resolution_error(self, container: Container, argv: list[str], code: int, output: str) -> None:
+        repos = self._repo_ids(container)
+        searched = f"searched repositories: {', '.join(repos) or 'none enabled'}"
+        missing = dnf_unknown_packages(output)
+        if missing:
+            raise PackageNotFound(
+                f"package {', '.join(missing)} not found {self.where}; {searched}",
+                hint=f"check the spelling with `{self.tool} search`, or add the repository that has it "
+                "to the recipe's linux.repositories",
+            )
+        unresolved = missing_requirements(output)
+        if unresolved:
+            lines = [f"{needer} needs {req}, which no repository provides" for req, needer in unresolved]
+            raise BuildError(
+                f"{self.tool} cannot resolve {' '.join(self.plan.packages)} {self.where}:\n  "
+                + "\n  ".join(lines)
+                + f"\n{searched}",
+                hint="add the repository that provides it to the recipe's linux.repositories, "
+                "or build in an image whose repositories have it (--image)",
+            )
+        raise CommandFailed(
+            argv, code, output, f"{self.tool} cannot resolve {' '.join(self.plan.packages)} {self.where}"
+        )
+
+    def _repo_ids(self, container: Container) -> list[str]:
+        out = container.run(self.repolist_argv(), "list repositories", check=False).stdout
+        ids = [line.split()[0] for line in out.splitlines() if line.strip()]
+        return [i for i in ids if i not in ("repo", "repolist:", "Loaded")]
+
+    # -- collect: headers with rpm -qp, then createrepo_c metadata for the bundle --------------------
+    def describe_files(self, container: Container, directory: str) -> dict[str, dict[str, str]]:
+        """Each .rpm's name, EVR and arch; and the bundle's repodata, written by createrepo_c.
+
+        Metadata generation needs the image's tools, so it runs here, in the build container, after the
+        download (installing createrepo_c only now keeps it out of the download's baseline); `index`
+        hands back the files it wrote.
+        """
+        controls = describe_rpms(container, directory)
+        self._repodata = self._create_repodata(container, directory) if controls else {}
+        return controls
+
+    def _create_repodata(self, container: Container, directory: str) -> dict[str, bytes]:
+        tool = next((t for t in ("createrepo_c", "createrepo") if has_command(container, t)), None)
+        if tool is None:
+            install = [self.tool, "-q", "-y", "install", "createrepo_c"]
+            result = container.run(install, "install createrepo_c", check=False)
+            if result.exit_code != 0:
+                raise EnvironmentProblem(
+                    f"createrepo_c is not in {self.plan.image} and cannot be installed {self.where}:\n"
+                    + result.output.strip()[-1500:],
+                    hint="build in an image that has createrepo_c or whose repositories offer it (--image)",
+                )
+            tool = "createrepo_c"
+        # Fixed mtimes and revision: the same packages give the same metadata bytes.
+        options = ["--no-database", "--revision", "0"]
+        if tool == "createrepo_c":
+            options.append("--set-timestamp-to-revision")
+        script = 'cd "$1" && shift && touch -d @0 ./*.rpm && rm -rf repodata && "$@" .'
+        container.run(["sh", "-c", script, "sh", directory, tool, "-q", *options], "write repository metadata")
+        return read_tree(container, f"{directory}/repodata", "repodata")
+
+    def index(self, files: list[PackageFile], controls: dict[str, dict[str, str]]) -> dict[str, bytes]:
+        """The bundle's `repodata/`, as createrepo_c wrote it in describe_files."""
+        if self._repodata is None:
+            raise BuildError("the repository metadata was not written: describe_files must run first")
+        return dict(self._repodata)
+
+    @staticmethod
+    def installed_packages(container: Container) -> dict[str, str]:
+        return installed_rpms(container)
+
+    @staticmethod
+    def is_older(container: Container, version: str, than: str) -> bool:
+        return rpm_is_older(container, version, than)
+
+
+class YumInstaller(DnfInstaller):
+    """RHEL 7's yum 3 with yum-utils: no weak dependencies, repoquery is its own command, and
+    `--downloadonly` ends with exit code 1 and "exiting because "Download Only" specified"."""
+
+    family = "yum"
+    tool = "yum"
+
+    def base_argv(self) -> list[str]:
+        return [self.tool, "-q", "-y"]
+
+    def refresh_argv(self) -> list[str]:
+        return [*self.base_argv(), "makecache", "fast"]
+
+    def tree_argv(self) -> list[str]:
+        return ["repoquery", "--requires", "--resolve", "--recursive", "--qf", _TREE_FORMAT, *self.specs]
+
+    def download_succeeded(self, exit_code: int, output: str) -> bool:
+        return exit_code == 0 or (exit_code == 1 and 'exiting because "Download Only" specified' in output)
+
+
+def read_tree(container: Container, path: str, prefix: str) -> dict[str, bytes]:
+    """The regular files under `path` in the container, in memory, as {prefix/relative: bytes}."""
+    stream, _ = container.handle.get_archive(path.rstrip("/") + "/.")
+    data = b"".join(stream)
+    found = {}
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        for member in tar:
+            extracted = tar.extractfile(member) if member.isfile() else None
+            if extracted is not None:
+                relative = member.name.lstrip("./")
+                found[f"{prefix}/{relative}"] = extracted.read()
+    return found

@@ -1,0 +1,184 @@
+"""Parsers for the RPM family's output: dnf/yum deplist, zypper info, rpm --qf, solver errors.
+
+Pure functions, tested on output recorded from the real tools (tests/data/rpm). They read reports;
+the resolving is always the package manager's own solver.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+# Fields `rpm -qp --qf` / `rpm -qa --qf` print, tab-separated, one package per line.
+QUERY_FIELDS = ("name", "epoch", "version", "release", "arch")
+QUERY_FORMAT = "\t".join(f"%{{{f.upper()}}}" for f in QUERY_FIELDS)
+
+_REQ_RE = re.compile(r"^(?P<name>\S+?)\s*(?:(?P<op><=|>=|=|<|>)\s*(?P<version>\S+))?$")
+# dnf prints NEVRA (`vt-lib-1.2-1.noarch`, `bash-0:5.1-2.el9.x86_64`); yum 3 prints `name.arch [epoch:]ver-rel`.
+_NEVRA_RE = re.compile(r"^(?P<name>.+)-(?P<evr>(?:\d+:)?[^-:\s]+-[^-\s]+)\.(?P<arch>[^.\s]+)$")
+_YUM_NA_EVR_RE = re.compile(r"^(?P<name>.+)\.(?P<arch>[^.\s]+) (?P<evr>\S+)$")
+
+
+def classify_requirement(text: str) -> dict[str, str]:
+    """One RPM requirement: `(a or b)` is rich, `/bin/sh` a file, else NAME [OP VERSION]."""
+    text = text.strip()
+    if text.startswith("("):
+        return {"requirement": text, "kind": "rich"}
+    if text.startswith("/"):
+        return {"requirement": text, "kind": "file"}
+    match = _REQ_RE.match(text)
+    if not match:
+        return {"requirement": text, "kind": "other"}
+    req = {"requirement": text, "kind": "name", "name": match["name"]}
+    if match["op"]:
+        req.update(kind="versioned", op=match["op"], version=match["version"])
+    return req
+
+
+def parse_package_label(text: str) -> dict[str, str]:
+    """`vt-lib-1.2-1.noarch` (dnf) or `libicu.x86_64 50.2-4.el7_7` (yum 3) -> {name, version, arch}."""
+    text = text.strip()
+    match = _YUM_NA_EVR_RE.match(text) or _NEVRA_RE.match(text)
+    if not match:
+        return {"name": text, "version": "", "arch": ""}
+    evr = match["evr"]
+    if evr.startswith("0:"):
+        evr = evr[2:]
+    return {"name": match["name"], "version": evr, "arch": match["arch"]}
+
+
+def parse_deplist(text: str) -> list[dict[str, Any]]:
+    """`dnf deplist` / `yum deplist` -> [{package, name, version, arch, dependencies: [...]}].
+
+    Each dependency keeps its requirement text, its kind (rich, file, versioned, name) and every
+    provider the tool listed: a report of the alternatives, not a choice among them.
+    """
+    packages: list[dict[str, Any]] = []
+    current: dict[str, Any] | None = None
+    dep: dict[str, Any] | None = None
+    for line in text.splitlines():
+        body = line.strip()
+        if body.startswith("package:"):
+            label = body.partition(":")[2].strip()
+            current = {"package": label, **parse_package_label(label), "dependencies": []}
+            packages.append(current)
+            dep = None
+        elif body.startswith("dependency:") and current is not None:
+            dep = {**classify_requirement(body.partition(":")[2]), "providers": []}
+            current["dependencies"].append(dep)
+        elif body.startswith("provider:") and dep is not None:
+            dep["providers"].append(body.partition(":")[2].strip())
+    return packages
+
+
+def parse_zypper_info(text: str) -> list[dict[str, Any]]:
+    """`zypper info --requires` -> [{package, version, arch, repository, requires: [...]}].
+
+    `Requires : [N]` is followed by N indented lines; a single requirement is printed on the same
+    line without `[N]`; `---` means none.
+    """
+    packages: list[dict[str, Any]] = []
+    current: dict[str, Any] | None = None
+    in_requires = False
+    for line in text.splitlines():
+        if line.startswith("Information for package "):
+            current = {"package": line[len("Information for package ") :].rstrip(":").strip(), "requires": []}
+            packages.append(current)
+            in_requires = False
+            continue
+        if current is None:
+            continue
+        if in_requires and line.startswith((" ", "\t")) and line.strip():
+            current["requires"].append(classify_requirement(line))
+            continue
+        in_requires = False
+        key, sep, value = line.partition(":")
+        if not sep or line.startswith((" ", "\t")):
+            continue
+        key, value = key.strip(), value.strip()
+        if key == "Requires":
+            if re.fullmatch(r"\[\d+\]", value):
+                in_requires = True
+            elif value and value != "---":
+                current["requires"].append(classify_requirement(value))
+        elif key in ("Version", "Arch", "Repository", "Name"):
+            current[key.lower()] = value
+    return packages
+
+
+def zypper_unknown_packages(output: str) -> list[str]:
+    """Names zypper says it has no package or provider for."""
+    names = re.findall(r"^package '([^']+)' not found\.?$", output, re.MULTILINE)
+    names += re.findall(r"No provider of '([^']+)' found", output)
+    return list(dict.fromkeys(names))
+
+
+def dnf_unknown_packages(output: str) -> list[str]:
+    """Names dnf (`Unable to find a match`, `No match for argument`) or yum 3 (`No package X available`) lacks."""
+    names: list[str] = []
+    for match in re.findall(r"Unable to find a match: (.+)$", output, re.MULTILINE):
+        names += match.split()
+    names += re.findall(r"No match for argument: (\S+)", output)
+    names += re.findall(r"No package (\S+) available", output)
+    return list(dict.fromkeys(names))
+
+
+def missing_requirements(output: str) -> list[tuple[str, str]]:
+    """`nothing provides X needed by Y` (dnf, yum 3 and zypper) -> [(X, Y)], Y as a package label."""
+    found = []
+    for req, needer in re.findall(
+        r"nothing provides '?(.+?)'? needed by (?:the to be installed )?(\S+)", output, re.MULTILINE
+    ):
+        found.append((req.strip(), needer.strip()))
+    # yum 3: "Error: Package: powershell-7.1.3-1.rhel.7.x86_64 (prod)\n           Requires: libicu"
+    for needer, req in re.findall(r"Error: Package: (\S+).*\n\s+Requires: (.+)$", output, re.MULTILINE):
+        found.append((req.strip(), needer.strip()))
+    return list(dict.fromkeys(found))
+
+
+def parse_query(text: str) -> list[dict[str, str]]:
+    """Lines of `rpm -q --qf QUERY_FORMAT` (optionally prefixed with `FILE\\t`) -> dicts.
+
+    Version is EVR as the tools print it: `[epoch:]version-release`.
+    """
+    rows = []
+    for line in text.splitlines():
+        parts = line.split("\t")
+        if len(parts) < len(QUERY_FIELDS):
+            continue
+        file = parts[0] if len(parts) > len(QUERY_FIELDS) else ""
+        name, epoch, version, release, arch = parts[-len(QUERY_FIELDS) :]
+        evr = f"{version}-{release}"
+        if epoch not in ("", "(none)", "0"):
+            evr = f"{epoch}:{evr}"
+        row = {"name": name, "version": evr, "arch": arch}
+        if file:
+            row["file"] = file
+        rows.append(row)
+    return rows
+
+
+def split_evr(evr: str) -> tuple[int, str, str]:
+    """`1:2.0-3` -> (1, "2.0", "3"); a missing epoch is 0, a missing release empty."""
+    epoch, _, rest = evr.rpartition(":") if ":" in evr else ("0", "", evr)
+    version, _, release = rest.partition("-")
+    return int(epoch or 0), version, release
+
+
+def parse_zypper_retrieving(output: str) -> list[dict[str, str]]:
+    """`Retrieving package vt-lib-1.2-1.noarch (3/6), ...` lines -> what zypper's solver planned."""
+    planned = []
+    for label in re.findall(r"^Retrieving package (\S+) \(\d+/\d+\)", output, re.MULTILINE):
+        info = parse_package_label(label)
+        planned.append({"name": info["name"], "version": info["version"], "architecture": info["arch"]})
+    return planned
+
+
+def parse_repoquery_tree(text: str) -> list[dict[str, str]]:
+    """`repoquery --recursive --resolve --qf '%{name}.%{arch} %{evr}'` -> [{name, version, arch}]."""
+    rows = []
+    for line in text.splitlines():
+        match = _YUM_NA_EVR_RE.match(line.strip())
+        if match:
+            rows.append({"name": match["name"], "version": match["evr"], "arch": match["arch"]})
+    return rows

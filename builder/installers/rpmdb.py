@@ -1,0 +1,117 @@
+"""What the RPM backends (dnf, yum, zypper) share: keys, repository files, rpm queries, versions.
+
+Everything here runs the image's own rpm; nothing compares versions or reads headers in Python.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+from builder.container import Container
+from builder.errors import BuildError, InputError
+from builder.installers.apt import _read_key
+from builder.installers.rpm_parse import QUERY_FORMAT, parse_query, split_evr
+from builder.plan import BuildPlan
+from builder.recipe import Repository
+
+RPM_DIR = "/var/cache/vmapp-build/rpms"
+KEY_DIR = "/etc/pki/rpm-gpg"
+# rpm prints versions with these characters only; anything else never reaches a Lua string.
+_VERSION_RE = re.compile(r"^[A-Za-z0-9._+~^]*$")
+
+
+def check_rpm_repositories(plan: BuildPlan) -> None:
+    for repo in plan.repositories:
+        if repo.suite or repo.components:
+            raise InputError(
+                f"repository {repo.name}: {plan.distro.name} uses {plan.distro.family}: an RPM repository is "
+                f"a baseurl only (no suite or components)",
+                hint="give url (the repository's baseurl, the directory holding repodata/) and key",
+            )
+
+
+def install_key(container: Container, repo: Repository) -> str:
+    """Put the repository's key in /etc/pki/rpm-gpg and import it into the rpm database."""
+    name = f"RPM-GPG-KEY-vmapp-{repo.name}"
+    container.put_bytes(_read_key(repo), KEY_DIR, name)
+    path = f"{KEY_DIR}/{name}"
+    container.run(
+        ["rpm", "--import", path],
+        f"import the signing key of repository {repo.name} ({repo.key})",
+        hint="the key must be an armored or binary OpenPGP public key",
+    )
+    return path
+
+
+def repo_file(repo: Repository, key_path: str, extra: dict[str, str] | None = None) -> bytes:
+    """A .repo file (yum, dnf and zypper read the same format); packages are signature-checked."""
+    fields = {
+        "name": repo.name,
+        "baseurl": repo.url,
+        "enabled": "1",
+        "gpgcheck": "1",
+        "gpgkey": f"file://{key_path}",
+        **(extra or {}),
+    }
+    return (f"[{repo.name}]\n" + "".join(f"{k}={v}\n" for k, v in fields.items())).encode()
+
+
+def describe_rpms(container: Container, directory: str) -> dict[str, dict[str, str]]:
+    """Each .rpm's name, EVR and arch, by file name, read with the image's own `rpm -qp`."""
+    script = (
+        'cd "$1" && for f in *.rpm; do [ -e "$f" ] || continue; printf "%s\\t" "$f"; rpm -qp --qf "$2\\n" "$f"; done'
+    )
+    out = container.run(["sh", "-c", script, "sh", directory, QUERY_FORMAT], "read package headers").stdout
+    return {
+        row["file"]: {"Package": row["name"], "Version": row["version"], "Architecture": row["arch"]}
+        for row in parse_query(out)
+        if "file" in row
+    }
+
+
+def flatten_rpms(container: Container, source: str, target: str) -> None:
+    """Move every .rpm under `source` (zypper's cache nests them by repository and arch) to `target`."""
+    script = 'mkdir -p "$2" && find "$1" -type f -name "*.rpm" -exec mv -f {} "$2"/ \\;'
+    container.run(["sh", "-c", script, "sh", source, target], "collect downloaded packages")
+
+
+def installed_rpms(container: Container) -> dict[str, str]:
+    """The packages rpm has installed: {name:arch: EVR} (several versions of one, e.g. kernels, joined)."""
+    out = container.run(["rpm", "-qa", "--qf", QUERY_FORMAT + "\\n"], "list installed packages").stdout
+    state: dict[str, list[str]] = {}
+    for row in parse_query(out):
+        if row["name"] == "gpg-pubkey":  # keys, not packages
+            continue
+        state.setdefault(f"{row['name']}:{row['arch']}", []).append(row["version"])
+    return {name: " ".join(sorted(versions)) for name, versions in state.items()}
+
+
+def rpm_is_older(container: Container, version: str, than: str) -> bool:
+    """rpm's own ordering: epochs as numbers, then rpmvercmp on version, then on release.
+
+    Version and release are compared separately because `rpm.vercmp` takes a full EVR only since
+    rpm 4.16; on plain segments old and new rpm agree (RHEL 7's 4.11 as Debian's 4.18).
+    """
+    (e1, v1, r1), (e2, v2, r2) = split_evr(version), split_evr(than)
+    if e1 != e2:
+        return e1 < e2
+    for part in (v1, r1, v2, r2):
+        if not _VERSION_RE.match(part):
+            raise BuildError(f"cannot compare the RPM versions {version!r} and {than!r}")
+    lua = f'%{{lua: print(rpm.vercmp("{v1}", "{v2}"), rpm.vercmp("{r1}", "{r2}"))}}'
+    out = container.run(["rpm", "--eval", lua], f"compare versions {version} and {than}").stdout.split()
+    if len(out) != 2:
+        raise BuildError(f"rpm --eval gave no comparison of {version!r} and {than!r}: {shlex.join(out)}")
+    by_version, by_release = (int(x) for x in out)
+    return by_version < 0 or (by_version == 0 and by_release < 0)
+
+
+def has_command(container: Container, name: str) -> bool:
+    return container.run(["sh", "-c", 'command -v "$1"', "sh", name], f"look for {name}", check=False).exit_code == 0
+
+
+def rpm_spec(package: str) -> str:
+    """A recipe's `NAME=VERSION` as dnf and yum spell it (`NAME-VERSION`); zypper takes `=` as is."""
+    name, sep, version = package.partition("=")
+    return f"{name}-{version}" if sep else package

@@ -1,0 +1,139 @@
+"""The zypper backend (SLES 15): refresh, discovery, closure download with zypper's own solver.
+
+The bundle is a plain directory of .rpm files: the VM adds it as a `plaindir` repository, so no
+index is written. It builds argv and parses output; the resolving is always zypper's.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+from builder.container import Container
+from builder.errors import BuildError, CommandFailed, PackageNotFound
+from builder.installers import Discovery, PackageFile
+from builder.installers.rpm_parse import missing_requirements, parse_zypper_info, zypper_unknown_packages
+from builder.installers.rpmdb import (
+    RPM_DIR,
+    check_rpm_repositories,
+    describe_rpms,
+    flatten_rpms,
+    install_key,
+    installed_rpms,
+    repo_file,
+    rpm_is_older,
+)
+from builder.plan import BuildPlan
+
+REPOS_DIR = "/etc/zypp/repos.d"
+ZYPP_CACHE = "/var/cache/vmapp-build/zypp"  # zypper nests downloads as <repo>/<arch>/*.rpm here
+_REPO_FAILURE = re.compile(
+    r"^.*(?:Problem retrieving files from|Repository '[^']*' is invalid|Valid metadata not found|"
+    r"Signature verification failed|is unsigned|Could not refresh the repositories|"
+    r"Skipping repository|Download \(curl\) error|Some of the repositories have not been refreshed|"
+    r"File '[^']*' not found on medium|Error code:).*$",
+    re.MULTILINE,
+)
+# zypper's exit codes (zypper(8)): 104 a capability was not found; 106/107 repositories skipped.
+EXIT_CAP_NOT_FOUND = 104
+
+
+class ZypperInstaller:
+    family = "zypper"
+    suffix = ".rpm"
+
+    def __init__(self, plan: BuildPlan) -> None:
+        self.plan = plan
+        self.where = f"on {plan.distro.name} ({plan.image})"
+
+    def base_argv(self) -> list[str]:
+        return ["zypper", "--non-interactive"]
+
+    def info_argv(self) -> list[str]:
+        return [*self.base_argv(), "info", "--requires", *self.plan.package_names]
+
+    def download_argv(self) -> list[str]:
+        recommends = "--recommends" if self.plan.recommends else "--no-recommends"
+        return [
+            *self.base_argv(),
+            "--pkg-cache-dir",
+            ZYPP_CACHE,
+            "install",
+            "--download-only",
+            recommends,
+            *self.plan.packages,
+        ]
+
+    # -- prepare: each extra repository as a .repo file, its key imported into rpm ------------------
+    def prepare(self, container: Container) -> None:
+        check_rpm_repositories(self.plan)
+        for repo in self.plan.repositories:
+            key_path = install_key(container, repo)  # libzypp trusts the keys in the rpm database
+            content = repo_file(repo, key_path, {"autorefresh": "1", "type": "rpm-md"})
+            container.put_bytes(content, REPOS_DIR, f"vmapp-{repo.name}.repo")
+
+    def refresh(self, container: Container) -> None:
+        result = container.run([*self.base_argv(), "refresh"], "refresh repositories", check=False)
+        failures = _REPO_FAILURE.findall(result.output)
+        if result.exit_code != 0 or failures:
+            detail = "\n".join(failures) or result.output.strip()[-2000:]
+            names = [r.name for r in self.plan.repositories if r.name in result.output]
+            which = f"repository {', '.join(names)}" if names else "a package repository"
+            raise BuildError(
+                f"refreshing the repositories {self.where} failed for {which}:\n{detail}",
+                hint="check the repository's URL (the directory holding repodata/) and signing key, "
+                "and that the builder reaches it",
+            )
+
+    # -- discovery: the documented command, kept as a report -----------------------------------------
+    def discover(self, container: Container) -> Discovery:
+        info = container.run(self.info_argv(), "zypper info --requires", check=False)
+        return Discovery(commands=[shlex.join(self.info_argv())], direct=parse_zypper_info(info.stdout), tree={})
+
+    # -- download: zypper's solver, relative to what the image already has ---------------------------
+    def download(self, container: Container) -> str:
+        argv = self.download_argv()
+        result = container.run(argv, "download", check=False)
+        if result.exit_code != 0:
+            self._raise_resolution_error(container, argv, result.exit_code, result.output)
+        flatten_rpms(container, ZYPP_CACHE, RPM_DIR)
+        return RPM_DIR
+
+    def _raise_resolution_error(self, container: Container, argv: list[str], code: int, output: str) -> None:
+        repos = container.run([*self.base_argv(), "--quiet", "repos"], "list repositories", check=False).stdout
+        aliases = [cols[1].strip() for line in repos.splitlines() if len(cols := line.split("|")) > 2]
+        aliases = [a for a in aliases if a and a != "Alias"]
+        searched = f"searched repositories: {', '.join(aliases) or 'none enabled'}"
+        missing = zypper_unknown_packages(output)
+        if code == EXIT_CAP_NOT_FOUND or missing:
+            raise PackageNotFound(
+                f"package {', '.join(missing) or ' '.join(self.plan.packages)} not found {self.where}; {searched}",
+                hint="check the spelling with `zypper search`, or add the repository that has it "
+                "to the recipe's linux.repositories",
+            )
+        unresolved = missing_requirements(output)
+        if unresolved:
+            lines = [f"{needer} needs {req}, which no repository provides" for req, needer in unresolved]
+            raise BuildError(
+                f"zypper cannot resolve {' '.join(self.plan.packages)} {self.where}:\n  "
+                + "\n  ".join(lines)
+                + f"\n{searched}",
+                hint="add the repository that provides it to the recipe's linux.repositories, "
+                "or build in an image whose repositories have it (--image)",
+            )
+        raise CommandFailed(argv, code, output, f"zypper cannot resolve {' '.join(self.plan.packages)} {self.where}")
+
+    def describe_files(self, container: Container, directory: str) -> dict[str, dict[str, str]]:
+        return describe_rpms(container, directory)
+
+    def index(self, files: list[PackageFile], controls: dict[str, dict[str, str]]) -> dict[str, bytes]:
+        """Nothing: a plaindir repository is the directory of .rpm files itself."""
+        return {}
+
+    @staticmethod
+    def installed_packages(container: Container) -> dict[str, str]:
+        return installed_rpms(container)
+
+    @staticmethod
+    def is_older(container: Container, version: str, than: str) -> bool:
+        return rpm_is_older(container, version, than)

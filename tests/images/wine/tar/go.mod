@@ -1,0 +1,3 @@
+module vmapp-test/tar
+
+go 1.22

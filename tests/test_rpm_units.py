@@ -1,0 +1,277 @@
+"""The RPM families without an engine: parsers on output recorded from the real tools (dnf 4.14 and
+zypper 1.14 from Debian's archive, yum 3 in the shape the Azure docs show), argv, rendered strings."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from builder.installers import backend_class, installer_for
+from builder.installers.dnf import DnfInstaller, YumInstaller
+from builder.installers.rpm_parse import (
+    classify_requirement,
+    dnf_unknown_packages,
+    missing_requirements,
+    parse_deplist,
+    parse_package_label,
+    parse_query,
+    parse_repoquery_tree,
+    parse_zypper_info,
+    parse_zypper_retrieving,
+    split_evr,
+    zypper_unknown_packages,
+)
+from builder.installers.rpmdb import RPM_DIR, repo_file, rpm_spec
+from builder.installers.zypper import ZypperInstaller
+from builder.plan import make_plan
+from builder.recipe import Repository, load_recipe
+from builder.render import render, render_commands
+from tests.conftest import write_recipe
+
+DATA = Path(__file__).parent / "data" / "rpm"
+SHELLS = sorted({"/bin/sh", *([s] if (s := shutil.which("dash")) else [])})
+
+
+def data(name: str) -> str:
+    return (DATA / name).read_text()
+
+
+def plan_for(tmp_path: Path, distro: str, packages: str = "[vt-app, vt-lib=1.1]", extra: str = ""):  # type: ignore[no-untyped-def]
+    recipe = write_recipe(tmp_path, f"name: vt\nversion: 1.0.0\nlinux:\n  packages: {packages}\n{extra}")
+    return make_plan(load_recipe(recipe), distro, tmp_path / "dist", image="img")
+
+
+# -- parsers ---------------------------------------------------------------------------------------
+
+
+def test_dnf_deplist_keeps_every_kind_and_every_provider() -> None:
+    packages = parse_deplist(data("dnf-deplist-vt-app.dnf4.txt"))
+    assert [p["package"] for p in packages] == [
+        "vt-app-1.0-1.noarch",
+        "vt-lib-1.0-1.noarch",
+        "vt-lib-1.1-1.noarch",
+        "vt-lib-1.2-1.noarch",
+    ]
+    app = packages[0]
+    assert (app["name"], app["version"], app["arch"]) == ("vt-app", "1.0-1", "noarch")
+    deps = {d["requirement"]: d for d in app["dependencies"]}
+    assert deps["(vt-tls-a or vt-tls-b)"]["kind"] == "rich"
+    assert deps["(vt-tls-a or vt-tls-b)"]["providers"] == ["vt-tls-a-1.0-1.noarch", "vt-tls-b-1.0-1.noarch"]
+    assert deps["/usr/bin/vt-helper"]["kind"] == "file"
+    assert deps["vt-lib >= 1.1"] == {
+        "requirement": "vt-lib >= 1.1",
+        "kind": "versioned",
+        "name": "vt-lib",
+        "op": ">=",
+        "version": "1.1",
+        "providers": ["vt-lib-1.2-1.noarch"],
+    }
+    # the virtual vt-mta: both providers listed, the choice is the solver's
+    assert deps["vt-mta"]["kind"] == "name"
+    assert deps["vt-mta"]["providers"] == ["vt-mta-exim-1.0-1.noarch", "vt-mta-postfix-1.0-1.noarch"]
+    assert packages[1]["dependencies"] == []
+
+
+def test_yum3_deplist_in_the_documented_shape() -> None:
+    [ps] = parse_deplist(data("yum-deplist-powershell.rhel7.txt"))
+    assert (ps["name"], ps["arch"], ps["version"]) == ("powershell", "x86_64", "7.1.3-1.rhel.7")
+    deps = {d["requirement"]: d for d in ps["dependencies"]}
+    assert deps["/bin/sh"]["kind"] == "file"
+    assert deps["/bin/sh"]["providers"] == ["bash.x86_64 4.2.46-35.el7_9"]
+    assert deps["openssl-libs"]["providers"] == [
+        "openssl-libs.x86_64 1:1.0.2k-26.el7_9",
+        "openssl-libs.i686 1:1.0.2k-26.el7_9",
+    ]
+    assert parse_package_label(deps["openssl-libs"]["providers"][0]) == {
+        "name": "openssl-libs",
+        "version": "1:1.0.2k-26.el7_9",
+        "arch": "x86_64",
+    }
+
+
+def test_zypper_info_requires_counted_list_single_line_and_none() -> None:
+    app, lib = parse_zypper_info(data("zypper-info-requires-vt-app.zypper1.14.txt"))
+    assert (app["package"], app["version"], app["arch"], app["repository"]) == (
+        "vt-app",
+        "1.0-1",
+        "noarch",
+        "vmapp-test",
+    )
+    kinds = {r["requirement"]: r["kind"] for r in app["requires"]}
+    assert kinds == {
+        "/usr/bin/vt-helper": "file",
+        "vt-base": "name",
+        "vt-mta": "name",
+        "(vt-tls-a or vt-tls-b)": "rich",
+        "vt-keep >= 1.0": "versioned",
+        "vt-lib >= 1.1": "versioned",
+    }
+    assert lib["requires"] == []  # `Requires : ---`
+    [tls] = parse_zypper_info(data("zypper-info-requires-single-line.zypper1.14.txt"))
+    assert tls["requires"] == [{"requirement": "vt-base", "kind": "name", "name": "vt-base"}]
+
+
+def test_zypper_info_in_the_documented_shape() -> None:
+    text = "Information for package azure-cli:\nRequires       : [3]\n    /usr/bin/python3\n    python(abi) = 3.6\n"
+    text += "    azure-cli-core = 2.17.1\nSummary : x\n"
+    [info] = parse_zypper_info(text)
+    assert [r["requirement"] for r in info["requires"]] == [
+        "/usr/bin/python3",
+        "python(abi) = 3.6",
+        "azure-cli-core = 2.17.1",
+    ]
+    assert info["requires"][1] == {
+        "requirement": "python(abi) = 3.6",
+        "kind": "versioned",
+        "name": "python(abi)",
+        "op": "=",
+        "version": "3.6",
+    }
+
+
+def test_unknown_packages_and_missing_requirements() -> None:
+    assert dnf_unknown_packages(data("dnf-install-unknown.stderr.txt")) == ["nonexist"]
+    assert dnf_unknown_packages("No package powershellx available.\nError: Nothing to do\n") == ["powershellx"]
+    assert dnf_unknown_packages(data("dnf-install-missing-dep.dnf4.txt")) == []
+    assert missing_requirements(data("dnf-install-missing-dep.dnf4.txt")) == [("vt-missing", "vt-broken-1.0-1.noarch")]
+    zypper = data("zypper-install-missing-and-unknown.zypper1.14.txt")
+    assert missing_requirements(zypper) == [("vt-missing", "vt-broken-1.0-1.noarch")]
+    assert zypper_unknown_packages(zypper) == ["vt-nosuch"]
+    assert zypper_unknown_packages(data("zypper-info-requires-unknown.zypper1.14.txt")) == ["nonexist"]
+    old = "nothing provides 'libfoo.so.1()(64bit)' needed by the to be installed bar-1-1.x86_64"
+    assert missing_requirements(old) == [("libfoo.so.1()(64bit)", "bar-1-1.x86_64")]
+    yum3 = "Error: Package: powershell-7.1.3-1.rhel.7.x86_64 (prod)\n           Requires: libicu\n"
+    assert missing_requirements(yum3) == [("libicu", "powershell-7.1.3-1.rhel.7.x86_64")]
+
+
+def test_rpm_query_lines_epochs_and_evr() -> None:
+    rows = parse_query("a.rpm\tbash\t(none)\t5.1\t2.el9\tx86_64\nopenssl\t1\t3.0.7\t1.el9\tx86_64\nshort\tline\n")
+    assert rows == [
+        {"name": "bash", "version": "5.1-2.el9", "arch": "x86_64", "file": "a.rpm"},
+        {"name": "openssl", "version": "1:3.0.7-1.el9", "arch": "x86_64"},
+    ]
+    assert split_evr("1:3.0.7-1.el9") == (1, "3.0.7", "1.el9")
+    assert split_evr("5.1") == (0, "5.1", "")
+
+
+def test_repoquery_tree_and_zypper_retrieving() -> None:
+    assert parse_repoquery_tree("vt-lib.noarch 1.2-1\nnoise\n") == [
+        {"name": "vt-lib", "version": "1.2-1", "arch": "noarch"}
+    ]
+    line = "Retrieving package vt-lib-1.2-1.noarch (3/6),   6.0 KiB (   11   B unpacked)\n"
+    assert parse_zypper_retrieving(line) == [{"name": "vt-lib", "version": "1.2-1", "architecture": "noarch"}]
+
+
+def test_classify_requirement_kinds() -> None:
+    assert classify_requirement("(a or b)")["kind"] == "rich"
+    assert classify_requirement("/bin/sh")["kind"] == "file"
+    assert classify_requirement("libc.so.6()(64bit)")["kind"] == "name"
+    assert classify_requirement("x <= 2")["op"] == "<="
+
+
+# -- argv ------------------------------------------------------------------------------------------
+
+
+def test_yum3_argv(tmp_path: Path) -> None:
+    """RHEL 7's yum cannot run here: its command lines are checked as built."""
+    installer = installer_for(plan_for(tmp_path, "rhel-7"))
+    assert isinstance(installer, YumInstaller)
+    assert installer.refresh_argv() == ["yum", "-q", "-y", "makecache", "fast"]
+    assert installer.deplist_argv() == ["yum", "-q", "-y", "deplist", "vt-app", "vt-lib-1.1"]
+    assert installer.download_argv() == [
+        "yum",
+        "-q",
+        "-y",
+        "install",
+        "--downloadonly",
+        f"--downloaddir={RPM_DIR}",
+        "vt-app",
+        "vt-lib-1.1",
+    ]
+    assert installer.tree_argv()[:4] == ["repoquery", "--requires", "--resolve", "--recursive"]
+    # yum 3 ends a download-only run with exit code 1
+    assert installer.download_succeeded(1, 'exiting because "Download Only" specified\n')
+    assert not installer.download_succeeded(1, "Error: Nothing to do\n")
+
+
+def test_dnf_and_zypper_argv(tmp_path: Path) -> None:
+    dnf = installer_for(plan_for(tmp_path, "rhel-9"))
+    assert isinstance(dnf, DnfInstaller) and not isinstance(dnf, YumInstaller)
+    assert dnf.download_argv()[:5] == ["dnf", "-q", "-y", "--setopt=install_weak_deps=False", "install"]
+    assert "--downloadonly" in dnf.download_argv()
+    zypper = installer_for(plan_for(tmp_path, "sles-15", extra="  recommends: true\n"))
+    assert isinstance(zypper, ZypperInstaller)
+    assert zypper.download_argv()[-4:] == ["--download-only", "--recommends", "vt-app", "vt-lib=1.1"]
+    assert zypper.info_argv()[-2:] == ["vt-app", "vt-lib"]
+    assert {backend_class(f, "x").family for f in ("dnf", "yum", "zypper")} == {"dnf", "yum", "zypper"}
+
+
+def test_rpm_spec_and_repo_file() -> None:
+    assert rpm_spec("vt-lib=1.1") == "vt-lib-1.1"
+    assert rpm_spec("vt-lib") == "vt-lib"
+    repo = Repository("ms", "https://packages.microsoft.com/rhel/8/prod/", "", key="https://k")
+    text = repo_file(repo, "/etc/pki/rpm-gpg/RPM-GPG-KEY-vmapp-ms", {"skip_if_unavailable": "False"}).decode()
+    assert text.splitlines() == [
+        "[ms]",
+        "name=ms",
+        "baseurl=https://packages.microsoft.com/rhel/8/prod/",
+        "enabled=1",
+        "gpgcheck=1",
+        "gpgkey=file:///etc/pki/rpm-gpg/RPM-GPG-KEY-vmapp-ms",
+        "skip_if_unavailable=False",
+    ]
+
+
+def test_an_apt_style_repository_is_refused_for_rpm(tmp_path: Path) -> None:
+    from builder.errors import InputError
+    from builder.installers.rpmdb import check_rpm_repositories
+
+    repo = "  repositories:\n    - {url: 'https://x/y', suite: jammy, components: [main], key: 'https://k'}\n"
+    with pytest.raises(InputError, match="an RPM repository is a baseurl only"):
+        check_rpm_repositories(plan_for(tmp_path, "rhel-9", extra=repo))
+
+
+# -- rendered strings ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+@pytest.mark.parametrize("distro", ["rhel-7", "rhel-8", "rhel-9", "sles-15"])
+def test_rpm_strings_are_valid_sh_and_quote_every_value(distro: str, shell: str, tmp_path: Path) -> None:
+    commands = render_commands(plan_for(tmp_path, distro, '[vt-app, "vt-lib=1.1"]'))
+    for kind, command in commands.as_dict().items():
+        result = subprocess.run([shell, "-n", "-c", command], capture_output=True, text=True)
+        assert result.returncode == 0, f"{kind}: {result.stderr}"
+        assert len(command) <= 4096
+        assert command.startswith("set -eu\n")
+    assert "tar -xzf vt.tar.gz" in commands.install
+    assert "../*/.vmapp/added" in commands.update and "../*/.vmapp/added" not in commands.install
+
+
+def test_dnf_install_uses_only_the_bundle(tmp_path: Path) -> None:
+    install = render_commands(plan_for(tmp_path, "rhel-9")).install
+    assert (
+        '--repofrompath="vmapp,file://$b/repo" --repo=vmapp --setopt=vmapp.gpgcheck=0 install vt-app vt-lib-1.1'
+        in install
+    )
+    assert '--setopt=reposdir="$b/repos.d"' in install and "--noplugins" in install
+    yum = render_commands(plan_for(tmp_path, "rhel-7")).install
+    assert "--repofrompath" not in yum and "yum \"$@\" --disablerepo='*' --enablerepo=vmapp install" in yum
+    zypper = render_commands(plan_for(tmp_path, "sles-15")).install
+    assert 'addrepo --no-gpgcheck --type plaindir "dir:$b/repo" vmapp-bundle' in zypper
+    assert "--no-refresh --reposd-dir" in zypper and "install --no-recommends vt-app vt-lib=1.1" in zypper
+
+
+def test_a_hostile_package_value_stays_one_word(tmp_path: Path) -> None:
+    text = render(
+        "dnf/install.sh.j2",
+        app="a; rm -rf /",
+        version="1.0.0",
+        package_file="x y.tar.gz",
+        packages=["p$(reboot)"],
+        package_names=["p$(reboot)"],
+        recommends=False,
+    )
+    assert "'a; rm -rf /'" in text and "'x y.tar.gz'" in text and "'p$(reboot)'" in text
