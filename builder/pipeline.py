@@ -17,6 +17,7 @@ from builder.bundle import replace_atomically, sha256_file, write_tar_gz
 from builder.container import Container, connect, ensure_image
 from builder.emit import GALLERY_DIR, replace_directory, stage_definitions
 from builder.errors import BuildError, InputError
+from builder.fetch import fetch
 from builder.gallery import GallerySettings
 from builder.gallery_checks import refuse_changed_version
 from builder.installers import PackageFile, installer_for
@@ -24,7 +25,7 @@ from builder.limits import check_limits, enforce
 from builder.manifest import MANIFEST_NAME, manifest_document, write_json_atomically
 from builder.plan import BuildPlan
 from builder.progress import Stages, byte_bar
-from builder.render import render_commands
+from builder.render import Commands, render_commands
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,17 @@ def bootstrap_hint(plan: BuildPlan) -> str:
     )
 
 
+@dataclass(frozen=True)
+class Payload:
+    """What a build stage produced: the package file in the temp dir and its manifest sections."""
+
+    package: Path
+    commands: Commands
+    sections: dict[str, Any]
+    contents: int  # bytes of the files inside
+    files: int
+
+
 def build(
     plan: BuildPlan, client: docker.DockerClient | None = None, gallery: GallerySettings | None = None
 ) -> BuildResult:
@@ -52,97 +64,136 @@ def build(
 
     With gallery settings, the Azure definitions (builder.emit) are checked and written beside them.
     """
-    installer = installer_for(plan)
-    commands = render_commands(plan)  # pure, and fails before any container starts
-    client = client or connect()
-    image_id = ensure_image(client, plan.image, bootstrap_hint(plan))
-    stages = Stages(["repositories", "refresh", "discover", "download", "collect", "bundle"], plan.app)
+    if not plan.tarball:
+        installer_for(plan)  # "not supported yet" before anything starts
+    render_commands(plan)  # pure, and fails before any container starts or download begins
     # The temp dir sits on the output's filesystem, so the final renames are atomic.
     with tempfile.TemporaryDirectory(prefix=".vmapp-build-", dir=_existing_ancestor(plan.out_dir)) as tmp_name:
         tmp = Path(tmp_name)
-        files_dir = tmp / "files"
-        files_dir.mkdir()
-        try:
-            with Container(client, image_id, "build") as container:
-                with stages.stage("repositories"):
-                    installer.prepare(container)
-                with stages.stage("refresh"):
-                    installer.refresh(container)
-                with stages.stage("discover"):
-                    discovery = installer.discover(container)
-                    if discovery.packages and discovery.packages != plan.packages:
-                        # the VM's apt must be asked for what the build's apt installed, nothing else
-                        commands = render_commands(replace(plan, packages=discovery.packages))
-                with stages.stage("download"):
-                    download_dir = installer.download(container)
-                with stages.stage("collect"):
-                    controls = installer.describe_files(container, download_dir)
-                    files = container.copy_files_out(download_dir, files_dir, installer.suffix)
-            if not files:
-                raise InputError(
-                    f"nothing to bundle: {' '.join(plan.packages)} and all their dependencies are already "
-                    f"in {plan.image} ({plan.distro.name})",
-                    hint="the target VM already has them; no package is needed",
-                )
-            packages = [_describe(f, controls) for f in files]
-            with stages.stage("bundle"):
-                package_tmp = tmp / plan.package_file_name
-                total = sum(p.size for p in packages)
-                with byte_bar(total, "bundle") as bar:
-                    write_tar_gz(package_tmp, files, installer.index(packages, controls), bar.update)
-        finally:
-            stages.close()
-        size = package_tmp.stat().st_size
-        limits = check_limits(
-            plan.app,
-            plan.version,
-            size,
-            str(plan.out_dir / plan.package_file_name),
-            {
-                "manageActions.install": commands.install,
-                "manageActions.remove": commands.remove,
-                "manageActions.update": commands.update,
-                "settings.packageFileName": plan.package_file_name,
-            },
-            plan.max_package_bytes,
-        )
-        enforce(limits, f"{plan.app} {plan.version} for {plan.distro.name}")
-        document = manifest_document(
-            application={"name": plan.app, "version": plan.version, "description": plan.description},
-            recipe={
-                "path": str(plan.recipe_path),
-                "packages": list(plan.packages),
-                "check": plan.check,
-                "recommends": plan.recommends,
-                "repositories": [r.__dict__ for r in plan.repositories],
-            },
-            distro={"name": plan.distro.name, "family": plan.distro.family},
-            image={"name": plan.image, "id": image_id},
-            baseline=plan.baseline.as_manifest() | ({"image": image_id} if plan.baseline.kind == "image" else {}),
-            packages=[p.as_manifest() for p in packages],
-            discovery={
-                "commands": discovery.commands,
-                "direct": discovery.direct,
-                "tree": discovery.tree,
-                "planned": discovery.planned,
-            },
-            commands=commands.as_dict(),
-            packageFileName=plan.package_file_name,
-            package={"file": plan.package_file_name, "size": size, "sha256": sha256_file(package_tmp)},
-            sizes={"package": size, "contents": total, "files": len(packages)},
-            limits=[r.as_manifest() for r in limits],
-        )
-        if gallery is not None:
-            staged = stage_definitions(tmp / GALLERY_DIR, document, gallery, plan.out_dir)
-            document["limits"] += [r.as_manifest() for r in staged]
-        refuse_changed_version(plan.out_dir / MANIFEST_NAME, document)  # Azure versions are immutable
-        write_json_atomically(tmp / MANIFEST_NAME, document)
-        final_package = plan.out_dir / plan.package_file_name
-        final_manifest = plan.out_dir / MANIFEST_NAME
-        replace_atomically(package_tmp, final_package)
-        replace_atomically(tmp / MANIFEST_NAME, final_manifest)
-        if gallery is not None:
-            replace_directory(tmp / GALLERY_DIR, plan.out_dir / GALLERY_DIR)
+        payload = _fetch_tarball(plan, tmp) if plan.tarball else _bundle_closure(plan, tmp, client)
+        return _finish(plan, payload, tmp, gallery)
+
+
+def _fetch_tarball(plan: BuildPlan, tmp: Path) -> Payload:
+    """A tarball payload ships as itself, once its SHA-256 matches the recipe's."""
+    assert plan.tarball is not None
+    package = fetch(plan.tarball.source, plan.tarball.sha256, tmp / plan.package_file_name, f"{plan.recipe_path}")
+    size = package.stat().st_size
+    sections = {
+        "image": {"name": plan.image, "id": None},
+        "baseline": {"kind": "none"},
+        "packages": [],
+        "tarball": {
+            "source": plan.tarball.source,
+            "sha256": plan.tarball.sha256,
+            "directory": plan.tarball.directory,
+            "size": size,
+        },
+        "discovery": {},
+    }
+    return Payload(package, render_commands(plan), sections, size, 1)
+
+
+def _bundle_closure(plan: BuildPlan, tmp: Path, client: docker.DockerClient | None) -> Payload:
+    """The package manager's closure, resolved and downloaded in a disposable container."""
+    installer = installer_for(plan)
+    commands = render_commands(plan)
+    client = client or connect()
+    image_id = ensure_image(client, plan.image, bootstrap_hint(plan))
+    stages = Stages(["repositories", "refresh", "discover", "download", "collect", "bundle"], plan.app)
+    files_dir = tmp / "files"
+    files_dir.mkdir()
+    try:
+        with Container(client, image_id, "build") as container:
+            with stages.stage("repositories"):
+                installer.prepare(container)
+            with stages.stage("refresh"):
+                installer.refresh(container)
+            with stages.stage("discover"):
+                discovery = installer.discover(container)
+                if discovery.packages and discovery.packages != plan.packages:
+                    # the VM's apt must be asked for what the build's apt installed, nothing else
+                    commands = render_commands(replace(plan, packages=discovery.packages))
+            with stages.stage("download"):
+                download_dir = installer.download(container)
+            with stages.stage("collect"):
+                controls = installer.describe_files(container, download_dir)
+                files = container.copy_files_out(download_dir, files_dir, installer.suffix)
+        if not files:
+            raise InputError(
+                f"nothing to bundle: {' '.join(plan.packages)} and all their dependencies are already "
+                f"in {plan.image} ({plan.distro.name})",
+                hint="the target VM already has them; no package is needed",
+            )
+        packages = [_describe(f, controls) for f in files]
+        with stages.stage("bundle"):
+            package = tmp / plan.package_file_name
+            total = sum(p.size for p in packages)
+            with byte_bar(total, "bundle") as bar:
+                write_tar_gz(package, files, installer.index(packages, controls), bar.update)
+    finally:
+        stages.close()
+    sections = {
+        "image": {"name": plan.image, "id": image_id},
+        "baseline": plan.baseline.as_manifest() | ({"image": image_id} if plan.baseline.kind == "image" else {}),
+        "packages": [p.as_manifest() for p in packages],
+        "discovery": {
+            "commands": discovery.commands,
+            "direct": discovery.direct,
+            "tree": discovery.tree,
+            "planned": discovery.planned,
+        },
+    }
+    return Payload(package, commands, sections, total, len(packages))
+
+
+def _finish(plan: BuildPlan, payload: Payload, tmp: Path, gallery: GallerySettings | None) -> BuildResult:
+    """Check the limits, write the manifest (and definitions), then move everything into place."""
+    commands = payload.commands
+    size = payload.package.stat().st_size
+    limits = check_limits(
+        plan.app,
+        plan.version,
+        size,
+        str(plan.out_dir / plan.package_file_name),
+        {
+            "manageActions.install": commands.install,
+            "manageActions.remove": commands.remove,
+            "manageActions.update": commands.update,
+            "settings.packageFileName": plan.package_file_name,
+        },
+        plan.max_package_bytes,
+    )
+    enforce(limits, f"{plan.app} {plan.version} for {plan.distro.name}")
+    document = manifest_document(
+        application={"name": plan.app, "version": plan.version, "description": plan.description},
+        recipe={
+            "path": str(plan.recipe_path),
+            "packages": list(plan.packages),
+            "check": plan.check,
+            "recommends": plan.recommends,
+            "repositories": [r.__dict__ for r in plan.repositories],
+        },
+        distro={"name": plan.distro.name, "family": plan.distro.family},
+        kind=plan.kind,
+        **payload.sections,
+        commands=commands.as_dict(),
+        packageFileName=plan.package_file_name,
+        package={"file": plan.package_file_name, "size": size, "sha256": sha256_file(payload.package)},
+        sizes={"package": size, "contents": payload.contents, "files": payload.files},
+        limits=[r.as_manifest() for r in limits],
+    )
+    if gallery is not None:
+        staged = stage_definitions(tmp / GALLERY_DIR, document, gallery, plan.out_dir)
+        document["limits"] += [r.as_manifest() for r in staged]
+    refuse_changed_version(plan.out_dir / MANIFEST_NAME, document)  # Azure versions are immutable
+    write_json_atomically(tmp / MANIFEST_NAME, document)
+    final_package = plan.out_dir / plan.package_file_name
+    final_manifest = plan.out_dir / MANIFEST_NAME
+    replace_atomically(payload.package, final_package)
+    replace_atomically(tmp / MANIFEST_NAME, final_manifest)
+    if gallery is not None:
+        replace_directory(tmp / GALLERY_DIR, plan.out_dir / GALLERY_DIR)
     return BuildResult(final_package, final_manifest, document)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from builder.baseline import IMAGE, Baseline
 from builder.distros import Distro, get_distro, resolve_image
 from builder.limits import MAX_PACKAGE_BYTES
-from builder.recipe import Recipe, Repository
+from builder.recipe import Recipe, Repository, Tarball
 
 
 @dataclass(frozen=True)
@@ -26,11 +26,17 @@ class BuildPlan:
     out_dir: Path
     max_package_bytes: int = MAX_PACKAGE_BYTES
     baseline: Baseline = IMAGE
+    tarball: Tarball | None = None
 
     @property
     def package_file_name(self) -> str:
         """The name the VM gets the package under (set as packageFileName)."""
-        return f"{self.app}.tar.gz"
+        return f"{self.app}{self.tarball.suffix if self.tarball else '.tar.gz'}"
+
+    @property
+    def kind(self) -> str:
+        """What the command strings handle: the distro's package family, or a tarball payload."""
+        return "tarball" if self.tarball else self.distro.family
 
     @property
     def package_names(self) -> tuple[str, ...]:
@@ -43,7 +49,9 @@ class BuildPlan:
             f"recipe       {self.recipe_path}",
             f"distro       {self.distro.name} ({self.distro.family})",
             f"image        {self.image}",
-            f"packages     {' '.join(self.packages)}",
+            f"packages     {' '.join(self.packages)}"
+            if not self.tarball
+            else f"tarball      {self.tarball.source} -> {self.tarball.directory}",
             f"recommends   {'yes' if self.recommends else 'no'}",
             f"baseline     {self.baseline.kind}{' ' + self.baseline.source if self.baseline.source else ''}",
             f"check        {self.check or '-'}",
@@ -80,4 +88,5 @@ def make_plan(
         out_dir=out_root / recipe.name / recipe.version / distro.name,
         max_package_bytes=limit,
         baseline=baseline,
+        tarball=target.tarball,
     )

@@ -17,8 +17,11 @@ from builder.windows.recipe import WindowsTarget, parse_windows
 
 # Package specs reach argv and shell strings: no whitespace, no shell syntax, no leading '-'.
 _PACKAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9+._:~=/-]*$")
-_LINUX_KEYS = {"packages", "repositories", "check", "recommends", "distros", "targets"}
-_OVERRIDE_KEYS = {"packages", "repositories", "check", "recommends"}
+_LINUX_KEYS = {"packages", "tarball", "repositories", "check", "recommends", "distros", "targets"}
+_OVERRIDE_KEYS = {"packages", "tarball", "repositories", "check", "recommends"}
+_TARBALL_KEYS = {"source", "sha256", "directory"}
+# What tar needs to read each kind of archive; the package keeps the suffix, so the VM sees it too.
+TARBALL_SUFFIXES = {".tar.gz": "z", ".tgz": "z", ".tar.xz": "J", ".txz": "J", ".tar.bz2": "j", ".tar": ""}
 _REPO_KEYS = {"name", "url", "suite", "components", "architectures", "key"}
 
 
@@ -36,6 +39,20 @@ class Repository:
 
 
 @dataclass(frozen=True)
+class Tarball:
+    """A tarball payload (the seed's .tar/.gz case): extracted into `directory` on the VM."""
+
+    source: str  # a URL, or a path resolved against the recipe's directory
+    sha256: str
+    directory: str
+    suffix: str  # one of TARBALL_SUFFIXES
+
+    @property
+    def tar_flag(self) -> str:
+        return TARBALL_SUFFIXES[self.suffix]
+
+
+@dataclass(frozen=True)
 class LinuxTarget:
     """What to install for one distro, after per-distro overrides are applied."""
 
@@ -43,6 +60,7 @@ class LinuxTarget:
     repositories: tuple[Repository, ...] = ()
     check: str | None = None
     recommends: bool = False
+    tarball: Tarball | None = None  # a tarball payload instead of packages
 
 
 @dataclass(frozen=True)
@@ -160,7 +178,16 @@ def _targets(path: Path, raw: Any, overrides: dict[str, LinuxTarget]) -> tuple[s
 
 
 def _target(path: Path, key: str, data: dict[str, Any], base: LinuxTarget | None) -> LinuxTarget:
-    packages = base.packages if base and "packages" not in data else _packages(path, key, data)
+    if "tarball" in data and "packages" in data:
+        raise RecipeError(path, f"{key}.tarball", "a target has packages or a tarball, not both")
+    if "tarball" in data:
+        tarball: Tarball | None = _tarball(path, f"{key}.tarball", data["tarball"])
+    else:
+        tarball = base.tarball if base and "packages" not in data else None
+    if tarball is not None:
+        packages: tuple[str, ...] = ()
+    else:
+        packages = base.packages if base and base.packages and "packages" not in data else _packages(path, key, data)
     repos = (
         base.repositories
         if base and "repositories" not in data
@@ -175,7 +202,30 @@ def _target(path: Path, key: str, data: dict[str, Any], base: LinuxTarget | None
     recommends = base.recommends if base and "recommends" not in data else data.get("recommends", False)
     if not isinstance(recommends, bool):
         raise RecipeError(path, f"{key}.recommends", "expected true or false")
-    return LinuxTarget(packages, repos, check, recommends)
+    return LinuxTarget(packages, repos, check, recommends, tarball)
+
+
+def _tarball(path: Path, key: str, data: Any) -> Tarball:
+    if not isinstance(data, dict):
+        raise RecipeError(path, key, "expected a mapping with source, sha256 and directory")
+    _no_unknown(path, key, data, _TARBALL_KEYS)
+    source = _string(path, f"{key}.source", data.get("source"), hint="a URL or a file next to the recipe")
+    suffix = next((s for s in TARBALL_SUFFIXES if source.lower().endswith(s)), None)
+    if suffix is None:
+        raise RecipeError(
+            path, f"{key}.source", f"{source!r} is not a tarball", hint=f"one of: {', '.join(TARBALL_SUFFIXES)}"
+        )
+    if not re.match(r"^https?://", source):
+        source = str((path.parent / source).resolve())
+    if not isinstance(data.get("sha256"), str):  # YAML reads an all-digit hash as a number
+        raise RecipeError(path, f"{key}.sha256", "expected the SHA-256 as a string", hint='quote it: sha256: "..."')
+    sha256 = _string(path, f"{key}.sha256", data["sha256"])
+    if not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
+        raise RecipeError(path, f"{key}.sha256", f"{sha256!r} is not a SHA-256 (64 hex digits)")
+    directory = _string(path, f"{key}.directory", data.get("directory"), hint="where to extract, e.g. /usr/local")
+    if not directory.startswith("/") or directory.rstrip("/") == "" or "\n" in directory:
+        raise RecipeError(path, f"{key}.directory", f"{directory!r}: expected an absolute directory other than /")
+    return Tarball(source, sha256.lower(), directory.rstrip("/"), suffix)
 
 
 def _packages(path: Path, key: str, data: dict[str, Any]) -> tuple[str, ...]:

@@ -63,9 +63,10 @@ def render_commands(plan: BuildPlan) -> Commands:
         "package_names": list(plan.package_names),
         "recommends": plan.recommends,
     }
-    family = plan.distro.family
+    if plan.tarball:
+        context |= {"directory": plan.tarball.directory, "tar_flag": plan.tarball.tar_flag}
     return Commands(
-        install=render(f"{family}/install.sh.j2", **context),
-        remove=render(f"{family}/remove.sh.j2", **context),
-        update=render(f"{family}/update.sh.j2", **context),
+        install=render(f"{plan.kind}/install.sh.j2", **context),
+        remove=render(f"{plan.kind}/remove.sh.j2", **context),
+        update=render(f"{plan.kind}/update.sh.j2", **context),
     )

@@ -31,6 +31,7 @@ class VerifyReport:
     before: dict[str, str] = field(default_factory=dict)
     after_install: dict[str, str] = field(default_factory=dict)
     after_remove: dict[str, str] = field(default_factory=dict)
+    tree_before: set[str] = field(default_factory=set)  # a tarball's target directory, before install
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -85,7 +86,7 @@ def verify(
     backend = backend_class(build.manifest["distro"]["family"], build.manifest["distro"]["name"])
     installed_packages, is_older = backend.installed_packages, backend.is_older
     client = client or connect()
-    image_ref = image or str(build.manifest["image"]["id"])
+    image_ref = image or str(build.manifest["image"]["id"] or build.manifest["image"]["name"])
     image_id = ensure_image(client, image_ref)
     report = VerifyReport(build.app, build.version, image_ref)
     expected = build.manifest["packages"]
@@ -96,6 +97,8 @@ def verify(
         for b in filter(None, (older, build)):
             c.put_file(b.package, b.workdir, b.package.name)
         report.before = installed_packages(c)
+        tree = build.manifest.get("tarball", {}).get("directory")
+        report.tree_before = _tree(c, tree) if tree else set()
         _check_baseline(build, report)
         if older:
             _step(c, report, "install (older version)", older.command("install"), older.workdir)
@@ -103,6 +106,8 @@ def verify(
         else:
             _step(c, report, "install", build.command("install"), build.workdir)
         report.after_install = installed_packages(c)
+        if tree and not _tree(c, tree) - report.tree_before:
+            report.problems.append(f"install extracted nothing into {tree}")
         for name, old in report.before.items():
             new = report.after_install.get(name)
             if new and new != old and is_older(c, new, old):
@@ -119,6 +124,8 @@ def verify(
             if result.exit_code == 0:
                 report.problems.append(f"the check still succeeds after remove: {check}")
         report.after_remove = installed_packages(c)
+        if tree and (changed := sorted(_tree(c, tree) ^ report.tree_before)):
+            report.problems.append(f"remove did not restore {tree}: {' '.join(changed[:12])}")
     left = sorted(set(report.after_remove) - set(report.before))
     gone = sorted(set(report.before) - set(report.after_remove))
     if left:
@@ -130,6 +137,12 @@ def verify(
             f"verification of {build.app} {build.version} failed:\n" + "\n".join(f"  - {p}" for p in report.problems)
         )
     return report
+
+
+def _tree(c: Container, directory: str) -> set[str]:
+    """Every path under `directory` (for tarball payloads: what remove must restore)."""
+    script = 'if [ -d "$1" ]; then find "$1" -xdev; fi'
+    return set(c.run(["sh", "-c", script, "sh", directory], "list files").stdout.splitlines())
 
 
 def _check_baseline(build: Build, report: VerifyReport) -> None:

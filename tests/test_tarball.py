@@ -1,0 +1,129 @@
+"""Tarball payloads (the seed's .tar/.gz case): fetched, checked, extracted, removed exactly."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.server
+import io
+import tarfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from builder.errors import VerifyError
+from builder.pipeline import build
+from builder.plan import make_plan
+from builder.recipe import load_recipe
+from builder.verify import verify
+from tests.conftest import DISTRO, files_under, run_cli, write_recipe
+
+
+def make_tarball(path: Path, members: dict[str, str]) -> str:
+    """A .tar.gz with directory entries, as release tarballs have them; returns its sha256."""
+    with tarfile.open(path, "w:gz") as tar:
+        dirs = sorted({str(Path(name).parent) + "/" for name in members if "/" in name})
+        for d in dirs:
+            info = tarfile.TarInfo(d)
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            tar.addfile(info)
+        for name, text in members.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o755
+            tar.addfile(info, io.BytesIO(data))
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+HELLO = "#!/bin/sh\necho hello {v}\n"
+
+
+def recipe_text(version: str, source: str, sha256: str) -> str:
+    return (
+        f"name: hello\nversion: {version}\nlinux:\n"
+        f'  tarball:\n    source: {source}\n    sha256: "{sha256}"\n    directory: /usr/local\n'
+        "  check: /usr/local/hello/bin/hello\n"
+    )
+
+
+def test_tarball_builds_as_itself_and_verifies(docker_client: docker.DockerClient, tmp_path: Path) -> None:
+    sha = make_tarball(tmp_path / "hello.tar.gz", {"hello/bin/hello": HELLO.format(v=1), "hello/README": "hi\n"})
+    recipe = write_recipe(tmp_path, recipe_text("1.0.0", "hello.tar.gz", sha))
+    result = build(make_plan(load_recipe(recipe), DISTRO, tmp_path / "dist"))
+    assert result.package.read_bytes() == (tmp_path / "hello.tar.gz").read_bytes()
+    assert result.document["packageFileName"] == "hello.tar.gz"
+    assert result.document["tarball"]["directory"] == "/usr/local"
+    assert "tar -tzf" in result.document["commands"]["install"]
+
+    report = verify(result.manifest.parent, client=docker_client)
+    assert [s for s, _ in report.steps] == ["install", "check", "remove", "check after remove"]
+    assert "hello 1" in dict(report.steps)["check"].stdout
+    assert report.after_install == report.before  # no package touched
+
+
+def test_update_replaces_the_older_version(docker_client: docker.DockerClient, tmp_path: Path) -> None:
+    old_sha = make_tarball(tmp_path / "old.tar.gz", {"hello/bin/hello": HELLO.format(v=1), "hello/old-only": "x"})
+    new_sha = make_tarball(tmp_path / "new.tar.gz", {"hello/bin/hello": HELLO.format(v=2)})
+    old = write_recipe(tmp_path, recipe_text("1.0.0", "old.tar.gz", old_sha), "old.yaml")
+    new = write_recipe(tmp_path, recipe_text("2.0.0", "new.tar.gz", new_sha), "new.yaml")
+    out = tmp_path / "dist"
+    old_build = build(make_plan(load_recipe(old), DISTRO, out))
+    new_build = build(make_plan(load_recipe(new), DISTRO, out))
+    # remove (run by verify after the update) restores /usr/local, so old-only went with the update
+    report = verify(new_build.manifest.parent, update_from=old_build.manifest.parent, client=docker_client)
+    assert "hello 2" in dict(report.steps)["check"].stdout
+
+
+def test_members_outside_the_directory_are_refused(docker_client: docker.DockerClient, tmp_path: Path) -> None:
+    sha = make_tarball(tmp_path / "evil.tar.gz", {"hello/bin/hello": HELLO.format(v=1), "../etc/evil": "x"})
+    recipe = write_recipe(tmp_path, recipe_text("1.0.0", "evil.tar.gz", sha))
+    result = build(make_plan(load_recipe(recipe), DISTRO, tmp_path / "dist"))
+    with pytest.raises(VerifyError, match="members outside the target directory"):
+        verify(result.manifest.parent, client=docker_client)
+
+
+def test_checksum_mismatch_fails_before_anything_is_written(tmp_path: Path) -> None:
+    make_tarball(tmp_path / "hello.tar.gz", {"hello/bin/hello": HELLO.format(v=1)})
+    recipe = write_recipe(tmp_path, recipe_text("1.0.0", "hello.tar.gz", "0" * 64))
+    out = tmp_path / "dist"
+    proc = run_cli("recipe", recipe, "--distro", DISTRO, "--out", out)
+    assert proc.returncode == 2, proc.stderr
+    assert "SHA-256 mismatch: the recipe says 0000" in proc.stderr
+    assert files_under(out) == []
+    assert not list(tmp_path.glob(".vmapp-build-*"))
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[str]:
+    """The test's own HTTP server on loopback, serving tmp_path."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_tarball_from_a_url(served: str, tmp_path: Path) -> None:
+    sha = make_tarball(tmp_path / "hello.tar.gz", {"hello/bin/hello": HELLO.format(v=1)})
+    recipe = write_recipe(tmp_path, recipe_text("1.0.0", f"{served}/hello.tar.gz", sha))
+    proc = run_cli("recipe", recipe, "--distro", DISTRO, "--out", tmp_path / "dist")
+    assert proc.returncode == 0, proc.stderr
+    built = tmp_path / "dist/hello/1.0.0/debian-12/hello.tar.gz"
+    assert built.read_bytes() == (tmp_path / "hello.tar.gz").read_bytes()
+    proc = run_cli(
+        "recipe",
+        write_recipe(tmp_path, recipe_text("1.0.0", f"{served}/absent.tar.gz", sha), "r2.yaml"),
+        "--distro",
+        DISTRO,
+        "--out",
+        tmp_path / "dist2",
+    )
+    assert proc.returncode == 3
+    assert "HTTP 404" in proc.stderr
