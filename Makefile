@@ -27,6 +27,7 @@ engine:
 # The base image is built locally (no registry here): debootstrap + docker import, once.
 image: venv engine
 	docker image inspect debian:12 >/dev/null 2>&1 || $(BIN)/vmapp-build image bootstrap debian-12
+	docker image inspect debian:11 >/dev/null 2>&1 || $(BIN)/vmapp-build image bootstrap debian-11
 
 # The main job: build a shipped recipe for $(DISTRO) and prove it installs with no network.
 demo: setup

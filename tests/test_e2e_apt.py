@@ -163,3 +163,22 @@ def test_cli_recipe_with_verify(docker_client, tmp_path: Path) -> None:
     ]
     manifest = json.loads((tmp_path / "jq/1.0.0/debian-12/manifest.json").read_text())
     assert manifest["recipe"]["check"] == "jq --version"
+
+
+def test_several_releases_in_one_run(docker_client, tmp_path: Path) -> None:
+    """debian-11 and debian-12 in one run: each its own container, image and bundle, then a summary."""
+    docker_client.images.get("debian:11")  # `make image` bootstraps it
+    proc = run_cli("recipe", "jq", "--distro", "debian-11", "--distro", DISTRO, "--out", tmp_path, "--verify")
+    assert proc.returncode == 0, proc.stderr
+    manifests = {d: json.loads((tmp_path / f"jq/1.0.0/{d}/manifest.json").read_text()) for d in ("debian-11", DISTRO)}
+    assert manifests["debian-11"]["image"]["id"] != manifests[DISTRO]["image"]["id"]
+    versions = {d: {p["name"]: p["version"] for p in m["packages"]}["jq"] for d, m in manifests.items()}
+    assert versions["debian-11"] != versions[DISTRO]  # each release's own jq
+    summary = proc.stdout[proc.stdout.index("distro ") :].splitlines()
+    assert summary[0].split() == ["distro", "packages", "bytes", "file"]
+    rows = {line.split()[0]: line.split() for line in summary[1:]}
+    assert set(rows) == {"debian-11", DISTRO}
+    for distro, row in rows.items():
+        assert int(row[1]) == len(manifests[distro]["packages"])
+        assert int(row[2]) == manifests[distro]["sizes"]["package"]
+    assert proc.stdout.count("verified jq 1.0.0 offline") == 2
