@@ -68,7 +68,7 @@ def build(
         installer_for(plan)  # "not supported yet" before anything starts
     render_commands(plan)  # pure, and fails before any container starts or download begins
     # The temp dir sits on the output's filesystem, so the final renames are atomic.
-    with tempfile.TemporaryDirectory(prefix=".vmapp-build-", dir=_existing_ancestor(plan.out_dir)) as tmp_name:
+    with tempfile.TemporaryDirectory(prefix=".vmapp-build-", dir=existing_ancestor(plan.out_dir)) as tmp_name:
         tmp = Path(tmp_name)
         payload = _fetch_tarball(plan, tmp) if plan.tarball else _bundle_closure(plan, tmp, client)
         return _finish(plan, payload, tmp, gallery)
@@ -211,7 +211,9 @@ def _describe(path: Path, controls: dict[str, dict[str, str]]) -> PackageFile:
     )
 
 
-def _existing_ancestor(path: Path) -> Path:
+def existing_ancestor(path: Path) -> Path:
+    """The nearest existing directory at or above `path`: where a build's temp dir goes, so the
+    final renames stay on one filesystem and nothing is created before the build succeeds."""
     path = path.absolute()
     while not path.exists():
         path = path.parent

@@ -10,12 +10,12 @@ import tempfile
 from pathlib import Path
 
 from builder.bundle import replace_atomically, sha256_file
+from builder.fetch import fetch
 from builder.limits import check_limits, enforce
 from builder.manifest import MANIFEST_NAME, manifest_document, write_json_atomically
-from builder.pipeline import BuildResult, _existing_ancestor
+from builder.pipeline import BuildResult, existing_ancestor
 from builder.progress import byte_bar
 from builder.windows.bundle import write_zip
-from builder.windows.fetch import fetch_installer
 from builder.windows.plan import TARGET, WindowsPlan
 from builder.windows.render import render_windows_commands
 
@@ -25,12 +25,12 @@ INTERPRETER = "cmd /C"
 def build_windows(plan: WindowsPlan) -> BuildResult:
     """Build the package and manifest for a Windows plan; nothing is left behind on failure."""
     commands = render_windows_commands(plan)  # pure: a bad value fails before any download
-    with tempfile.TemporaryDirectory(prefix=".vmapp-build-", dir=_existing_ancestor(plan.out_dir)) as tmp_name:
+    with tempfile.TemporaryDirectory(prefix=".vmapp-build-", dir=existing_ancestor(plan.out_dir)) as tmp_name:
         tmp = Path(tmp_name)
         files_dir = tmp / "files"
         files_dir.mkdir()
         files = [
-            fetch_installer(inst, f"{plan.recipe_path}: windows.installers[{i}]", files_dir)
+            fetch(inst.source, inst.sha256, files_dir / inst.file_name, f"{plan.recipe_path}: windows.installers[{i}]")
             for i, inst in enumerate(plan.installers)
         ]
         contents = sum(f.stat().st_size for f in files)
