@@ -128,6 +128,17 @@ STUB = textwrap.dedent(
         write("auto", auto + [n for n in new if n not in wanted])
         sys.exit(0)
 
+    if command in ("purge", "remove") and "-s" in flags:
+        # what apt would take out: the names and every installed package depending on them
+        gone, changed = set(names), True
+        while changed:
+            dependents = {bare(n) for n in installed if set(deps.get(bare(n), [])) & gone}
+            changed = not dependents <= gone
+            gone |= dependents
+        for name in sorted(gone & have):
+            print("Purg " + name + " [1.0-1]")
+        sys.exit(0)
+
     if command in ("purge", "remove"):
         gone = set(names)
         write("installed", [n for n in installed if bare(n) not in gone])
