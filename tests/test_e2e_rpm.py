@@ -175,3 +175,16 @@ def test_dependency_no_repository_provides(rpm_env: RpmEnv, tmp_path: Path) -> N
     assert proc.returncode == 3, proc.stderr
     assert "vt-broken" in proc.stderr and "needs vt-missing, which no repository provides" in proc.stderr
     assert f"on {rpm_env.distro}" in proc.stderr and "vmapp-test" in proc.stderr
+
+
+def test_rpm_version_order_is_rpms_own(rpm_env: RpmEnv, docker_client) -> None:
+    from builder.container import Container
+    from builder.installers import backend_class
+
+    backend = backend_class(rpm_env.family, rpm_env.distro)
+    with Container(docker_client, rpm_env.image, "verify", network=False) as c:
+        assert backend.is_older(c, "1.9-1", "1.10-1")  # not string order
+        assert backend.is_older(c, "2.0~rc1-1", "2.0-1")  # tilde sorts before
+        assert backend.is_older(c, "2.0-1", "1:1.0-1")  # the epoch wins
+        assert not backend.is_older(c, "1.0-2", "1.0-1")
+        assert not backend.is_older(c, "1.0-1", "1.0-1")
