@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import re
 import shlex
-import urllib.error
-import urllib.request
-from pathlib import Path
 
 from builder.container import Container
 from builder.errors import BuildError, CommandFailed, InputError, PackageNotFound
@@ -23,6 +20,7 @@ from builder.installers.deb822 import (
     unknown_packages,
     virtual_providers,
 )
+from builder.installers.repository import read_key
 from builder.plan import BuildPlan
 from builder.recipe import Repository
 
@@ -66,7 +64,7 @@ class AptInstaller:
                     f"for {self.plan.distro.name}",
                     hint="e.g. suite: jammy, components: [main]; or a flat repository with suite: ./",
                 )
-            key = _read_key(repo)
+            key = read_key(repo)
             suffix = ".asc" if key.lstrip().startswith(b"-----BEGIN PGP") else ".gpg"
             keyring = f"{KEYRING_DIR}/vmapp-{repo.name}{suffix}"
             container.put_bytes(key, KEYRING_DIR, f"vmapp-{repo.name}{suffix}")
@@ -231,18 +229,3 @@ def sources_line(repo: Repository, keyring: str) -> str:
     if repo.architectures:
         options.append("arch=" + ",".join(repo.architectures))
     return f"deb [{' '.join(options)}] {repo.url} {repo.suite} {' '.join(repo.components)}".rstrip() + "\n"
-
-
-def _read_key(repo: Repository) -> bytes:
-    """The repository's signing key, from a URL (fetched by the builder) or a file next to the recipe."""
-    try:
-        if re.match(r"^https?://", repo.key):
-            with urllib.request.urlopen(repo.key, timeout=60) as response:
-                data: bytes = response.read()
-        else:
-            data = Path(repo.key).read_bytes()
-    except (OSError, urllib.error.URLError) as exc:
-        raise InputError(f"repository {repo.name}: cannot read signing key {repo.key}: {exc}") from exc
-    if not data:
-        raise InputError(f"repository {repo.name}: signing key {repo.key} is empty")
-    return data

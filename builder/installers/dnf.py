@@ -14,6 +14,7 @@ import tarfile
 from builder.container import Container
 from builder.errors import BuildError, CommandFailed, EnvironmentProblem, PackageNotFound
 from builder.installers import Discovery, PackageFile
+from builder.installers.repository import check_refresh
 from builder.installers.rpm_parse import (
     dnf_unknown_packages,
     missing_requirements,
@@ -89,16 +90,7 @@ class DnfInstaller:
 
     def refresh(self, container: Container) -> None:
         result = container.run(self.refresh_argv(), "refresh package metadata", check=False)
-        failures = _REPO_FAILURE.findall(result.output)
-        if result.exit_code != 0 or failures:
-            detail = "\n".join(failures) or result.output.strip()[-2000:]
-            names = [r.name for r in self.plan.repositories if r.name in detail or r.url.rstrip("/") in detail]
-            which = f"repository {', '.join(names)}" if names else "a package repository"
-            raise BuildError(
-                f"refreshing the package metadata {self.where} failed for {which}:\n{detail}",
-                hint="check the repository's URL (the directory holding repodata/) and signing key, "
-                "and that the builder reaches it",
-            )
+        check_refresh(self.plan, result, _REPO_FAILURE, "package metadata", self.where)
 
     # -- discovery: the documented commands, kept as a report ----------------------------------------
     def discover(self, container: Container) -> Discovery:

@@ -10,7 +10,7 @@ import shlex
 
 from builder.container import Container
 from builder.errors import BuildError, InputError
-from builder.installers.apt import _read_key
+from builder.installers.repository import read_key
 from builder.installers.rpm_parse import QUERY_FORMAT, parse_query, split_evr
 from builder.plan import BuildPlan
 from builder.recipe import Repository
@@ -34,7 +34,7 @@ def check_rpm_repositories(plan: BuildPlan) -> None:
 def install_key(container: Container, repo: Repository) -> str:
     """Put the repository's key in /etc/pki/rpm-gpg and import it into the rpm database."""
     name = f"RPM-GPG-KEY-vmapp-{repo.name}"
-    container.put_bytes(_read_key(repo), KEY_DIR, name)
+    container.put_bytes(read_key(repo), KEY_DIR, name)
     path = f"{KEY_DIR}/{name}"
     container.run(
         ["rpm", "--import", path],

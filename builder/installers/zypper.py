@@ -12,6 +12,7 @@ import shlex
 from builder.container import Container
 from builder.errors import BuildError, CommandFailed, PackageNotFound
 from builder.installers import Discovery, PackageFile
+from builder.installers.repository import check_refresh
 from builder.installers.rpm_parse import missing_requirements, parse_zypper_info, zypper_unknown_packages
 from builder.installers.rpmdb import (
     RPM_DIR,
@@ -74,16 +75,7 @@ class ZypperInstaller:
 
     def refresh(self, container: Container) -> None:
         result = container.run([*self.base_argv(), "refresh"], "refresh repositories", check=False)
-        failures = _REPO_FAILURE.findall(result.output)
-        if result.exit_code != 0 or failures:
-            detail = "\n".join(failures) or result.output.strip()[-2000:]
-            names = [r.name for r in self.plan.repositories if r.name in result.output]
-            which = f"repository {', '.join(names)}" if names else "a package repository"
-            raise BuildError(
-                f"refreshing the repositories {self.where} failed for {which}:\n{detail}",
-                hint="check the repository's URL (the directory holding repodata/) and signing key, "
-                "and that the builder reaches it",
-            )
+        check_refresh(self.plan, result, _REPO_FAILURE, "repositories", self.where)
 
     # -- discovery: the documented command, kept as a report -----------------------------------------
     def discover(self, container: Container) -> Discovery:
