@@ -42,8 +42,7 @@ def fetch(source: str, sha256: str, target: Path, where: str) -> Path:
     if actual != sha256.lower():
         target.unlink(missing_ok=True)
         raise InputError(
-            f"{where}: {target.name}: SHA-256 mismatch: the recipe says {sha256}, the file is {actual} "
-            f"(from {source})",
+            f"{where}: {target.name}: SHA-256 mismatch: the recipe says {sha256}, the file is {actual} (from {source})",
             hint="the source changed or the download was tampered with; check it and update sha256 in the recipe",
         )
     return target
