@@ -155,12 +155,14 @@ def _verify(path: Path, image: str | None, update_from: Path | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def distros_cmd(config: Path | None, as_json: bool) -> None:
     """List the target releases, their package family and image."""
+    from builder.installers import BACKENDS
+
     rows = [
         {
             "name": d.name,
             "family": d.family,
             "image": resolve_image(d, None, config),
-            "supported": d.family in ("apt", "windows", "dnf", "yum", "zypper"),
+            "supported": d.family in BACKENDS or d.family == "windows",  # windows: builder.windows
         }
         for d in DISTROS.values()
     ]
