@@ -27,6 +27,7 @@ import os
 import resource
 import shlex
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -39,7 +40,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import Any, NoReturn
 
 import docker
 from docker.errors import DockerException, ImageNotFound
@@ -290,6 +292,7 @@ def run_timing(args: argparse.Namespace) -> int:
     before = set(leftover_containers(client))
     work = Path(tempfile.mkdtemp(prefix="vmapp-bench-", dir=args.workdir))
     recipe = load_recipe(args.recipe)
+    load_before = os.getloadavg()[0]
     vmapp: list[Sample] = []
     manual: list[Sample] = []
     orders: list[str] = []
@@ -315,7 +318,10 @@ def run_timing(args: argparse.Namespace) -> int:
 
         print(f"\nrecipe {args.recipe} on {args.distro}, image {args.image}, {args.rounds} rounds")
         mode = "CLI subprocess" if args.cli else "in-process pipeline.build"
-        print(f"vmapp-build: {mode}; manual: docker-py + apt-get + dpkg-deb -f + tar czf + get_archive\n")
+        print(f"vmapp-build: {mode}; manual: docker-py + apt-get + dpkg-deb -f + tar czf + get_archive")
+        load_after, cpus = os.getloadavg()[0], os.cpu_count() or 1
+        busy = "  (busy host: timings are noisy)" if load_before > cpus / 2 or load_after > cpus else ""
+        print(f"load average (1 min) {load_before:.2f} before, {load_after:.2f} after, {cpus} CPUs{busy}\n")
         print(f"{'round':<8}{'order':<28}{'vmapp-build':>12}{'manual':>12}{'ratio':>8}")
         for i, (v, m) in enumerate(zip(vmapp, manual, strict=True)):
             print(f"{i + 1:<8}{orders[i]:<28}{_secs(v.seconds):>12}{_secs(m.seconds):>12}{v.seconds / m.seconds:8.2f}")
@@ -492,7 +498,11 @@ def run_memory(args: argparse.Namespace) -> int:
 
         if not args.skip_copy_out:
             client = connect()
-            client.images.get(args.image)
+            try:
+                client.images.get(args.image)
+            except ImageNotFound:
+                print(f"error: image {args.image!r} is not present locally; copy-out not measured", file=sys.stderr)
+                return 1
             dest = work / "copied"
             dest.mkdir()
             c = _run_child(_COPY_CHILD, [str(dest), str(args.memory_mb), args.image, COPY_PURPOSE])
@@ -522,7 +532,12 @@ def run_memory(args: argparse.Namespace) -> int:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _terminate(signum: int, frame: FrameType | None) -> NoReturn:
+    raise SystemExit(128 + signum)  # so the finally blocks remove containers and temp dirs
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _terminate)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--recipe", default="git", help="recipe name or path (default: git)")
     parser.add_argument("--distro", default="debian-12", help="target release the recipe is built for")

@@ -111,11 +111,11 @@ def _bundle_closure(plan: BuildPlan, tmp: Path, client: docker.DockerClient | No
                 installer.refresh(container)
             with stages.stage("discover"):
                 discovery = installer.discover(container)
-                if discovery.packages and discovery.packages != plan.packages:
-                    # the VM's apt must be asked for what the build's apt installed, nothing else
-                    commands = render_commands(replace(plan, packages=discovery.packages))
             with stages.stage("download"):
                 download_dir = installer.download(container)
+                if installer.packages != plan.packages:
+                    # the VM's package manager must be asked for what the build's installed, nothing else
+                    commands = render_commands(replace(plan, packages=installer.packages))
             with stages.stage("collect"):
                 controls = installer.describe_files(container, download_dir)
                 files = container.copy_files_out(download_dir, files_dir, installer.suffix)
@@ -141,7 +141,6 @@ def _bundle_closure(plan: BuildPlan, tmp: Path, client: docker.DockerClient | No
             "commands": discovery.commands,
             "direct": discovery.direct,
             "tree": discovery.tree,
-            "planned": discovery.planned,
         },
     }
     return Payload(package, commands, sections, total, len(packages))

@@ -6,9 +6,6 @@ How each recording was made (`apt-get update` first, in a throwaway `debian:12` 
   `apt show PKG...` (stdout); apt-show-jq-with-stderr: `apt show jq 2>&1`
 - apt-cache-depends-recurse-git / -bsd-mailx: `apt-cache depends --recurse --no-recommends --no-suggests
   --no-conflicts --no-breaks --no-replaces --no-enhances PKG`
-- apt-get-simulate-git: `apt-get -q -y --no-install-recommends -s install git`
-- apt-get-simulate-jq-upgrade: the same for jq, with an older libjq1 (version rewritten to 1.6-2.1) installed
-- apt-get-simulate-autoremove: `apt-get -q -s autoremove` after installing and removing jq
 - apt-get-unknown*, apt-get-virtual*, apt-get-pinned-missing: `apt-get -q -y -s install` of nosuchpkg-xyz,
   mail-transport-agent and jq=9.9 (stdout and stderr kept apart, as the container API returns them)
 - dpkg-deb-f-jq: `dpkg-deb -f jq_*.deb` of the file `apt-get download jq` fetched
@@ -27,7 +24,6 @@ from builder.installers.deb822 import (
     parse_depends_tree,
     parse_paragraphs,
     parse_relations,
-    parse_simulation,
     unknown_packages,
     virtual_providers,
 )
@@ -317,40 +313,6 @@ def test_tree_virtual_list_is_sorted_and_complete() -> None:
     assert "mail-transport-agent" in tree["virtual"]
     assert "debconf-2.0" in tree["virtual"]
     assert not any(name.startswith("<") for name in tree["packages"])
-
-
-# -- parse_simulation ------------------------------------------------------------------------------------
-
-
-def inst_lines(text: str) -> list[list[str]]:
-    return [line.split() for line in text.splitlines() if line.startswith("Inst ")]
-
-
-def test_simulation_finds_exactly_the_inst_lines() -> None:
-    text = recorded("apt-get-simulate-git.bookworm.txt")
-    planned = parse_simulation(text)
-    assert [p["name"] for p in planned] == [fields[1] for fields in inst_lines(text)]
-    assert len(planned) == 24
-    new_block = text.split("The following NEW packages will be installed:\n", 1)[1].split("\n0 upgraded")[0]
-    assert sorted(p["name"] for p in planned) == sorted(new_block.split())
-    assert {"name": "git", "version": "1:2.39.5-0+deb12u3", "architecture": "amd64"} in planned
-    assert {"name": "perl-modules-5.36", "version": "5.36.0-7+deb12u3", "architecture": "all"} in planned
-    assert {"name": "librtmp1", "version": "2.4+20151223.gitfa8646d.1-2+b2", "architecture": "amd64"} in planned
-    # Conf lines are not installs
-    assert len({p["name"] for p in planned}) == len(planned)
-
-
-def test_simulation_of_an_upgrade_takes_the_new_version() -> None:
-    planned = parse_simulation(recorded("apt-get-simulate-jq-upgrade.bookworm.txt"))
-    assert planned == [
-        {"name": "libjq1", "version": "1.6-2.1+deb12u2", "architecture": "amd64"},
-        {"name": "jq", "version": "1.6-2.1+deb12u2", "architecture": "amd64"},
-    ]
-
-
-def test_simulation_of_a_failure_or_a_removal_plans_nothing() -> None:
-    assert parse_simulation(apt_output("apt-get-unknown-with-known.bookworm")) == []
-    assert parse_simulation(recorded("apt-get-simulate-autoremove.bookworm.txt")) == []
 
 
 # -- unknown_packages / virtual_providers ---------------------------------------------------------------

@@ -20,7 +20,6 @@ from builder.installers.rpm_parse import (
     parse_query,
     parse_repoquery_tree,
     parse_zypper_info,
-    parse_zypper_retrieving,
     split_evr,
     zypper_unknown_packages,
 )
@@ -157,12 +156,10 @@ def test_rpm_query_lines_epochs_and_evr() -> None:
     assert split_evr("5.1") == (0, "5.1", "")
 
 
-def test_repoquery_tree_and_zypper_retrieving() -> None:
+def test_repoquery_tree() -> None:
     assert parse_repoquery_tree("vt-lib.noarch 1.2-1\nnoise\n") == [
         {"name": "vt-lib", "version": "1.2-1", "arch": "noarch"}
     ]
-    line = "Retrieving package vt-lib-1.2-1.noarch (3/6),   6.0 KiB (   11   B unpacked)\n"
-    assert parse_zypper_retrieving(line) == [{"name": "vt-lib", "version": "1.2-1", "architecture": "noarch"}]
 
 
 def test_classify_requirement_kinds() -> None:

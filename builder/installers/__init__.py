@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -21,10 +21,6 @@ class Discovery:
     commands: list[str]
     direct: list[dict[str, Any]]
     tree: dict[str, Any]
-    planned: list[dict[str, str]] = field(default_factory=list)
-    # What the package manager is asked to install, when it differs from the recipe's packages
-    # (apt refuses a virtual name even next to a provider the recipe names, so that name is dropped).
-    packages: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -54,6 +50,9 @@ class Installer(Protocol):
 
     family: str
     suffix: str  # the package files' suffix, e.g. ".deb"
+    # What the package manager was asked to install: the recipe's packages, less a virtual name apt
+    # refuses next to a provider the recipe also names (known after download).
+    packages: tuple[str, ...]
 
     def prepare(self, container: Container) -> None: ...
     def refresh(self, container: Container) -> None: ...

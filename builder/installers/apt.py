@@ -16,7 +16,6 @@ from builder.installers.deb822 import (
     parse_apt_show,
     parse_depends_tree,
     parse_paragraphs,
-    parse_simulation,
     unknown_packages,
     virtual_providers,
 )
@@ -95,28 +94,20 @@ class AptInstaller:
 
     # -- discovery: the documented commands, kept as a report ----------------------------------------
     def discover(self, container: Container) -> Discovery:
-        simulate = self._apt_get("-s", "install", *self.packages)
-        result = container.run(simulate, "resolve", check=False)
-        if result.exit_code != 0 and (named := self._named_virtuals(result.output)):
-            self.packages = tuple(p for p in self.packages if p not in named)
-            simulate = self._apt_get("-s", "install", *self.packages)
-            result = container.run(simulate, "resolve", check=False)
-        if result.exit_code != 0:
-            self._raise_resolution_error(result.argv, result.exit_code, result.output)
-        show = ["apt", "show", *self.packages]
+        """`apt show` (the seed's Depends/Pre-Depends lines) and the recursive tree. Resolution errors
+        come from the download, which runs the solver anyway: a separate `apt-get -s` solve cost
+        as much again (benchmarks/bench_apt.py)."""
+        show = ["apt", "show", *self.plan.packages]
         shown = container.run(show, "apt show")
         excluded = ["--no-suggests", "--no-conflicts", "--no-breaks", "--no-replaces", "--no-enhances"]
         if not self.plan.recommends:
             excluded.insert(0, "--no-recommends")
-        names = [p.split("=", 1)[0].split("/", 1)[0] for p in self.packages]
-        tree_argv = ["apt-cache", "depends", "--recurse", *excluded, *names]
+        tree_argv = ["apt-cache", "depends", "--recurse", *excluded, *self.plan.package_names]
         tree = container.run(tree_argv, "apt-cache depends")
         return Discovery(
-            commands=[shlex.join(simulate), shlex.join(show), shlex.join(tree_argv)],
+            commands=[shlex.join(show), shlex.join(tree_argv)],
             direct=parse_apt_show(shown.stdout),
             tree=parse_depends_tree(tree.stdout),
-            planned=parse_simulation(result.stdout),
-            packages=self.packages if self.packages != self.plan.packages else (),
         )
 
     def _named_virtuals(self, output: str) -> set[str]:
@@ -145,12 +136,17 @@ class AptInstaller:
         raise CommandFailed(argv, code, output, f"apt cannot resolve {' '.join(self.plan.packages)} {self.where}")
 
     # -- download: apt's solver, relative to what the image already has ------------------------------
+    def _download_argv(self) -> list[str]:
+        return self._apt_get("--download-only", "-o", f"Dir::Cache::archives={DEB_DIR}", "install", *self.packages)
+
     def download(self, container: Container) -> str:
         container.run(["mkdir", "-p", f"{DEB_DIR}/partial"], "create download directory")
-        argv = self._apt_get("--download-only", "-o", f"Dir::Cache::archives={DEB_DIR}", "install", *self.packages)
-        result = container.run(argv, "download", check=False)
+        result = container.run(self._download_argv(), "download", check=False)
+        if result.exit_code != 0 and (named := self._named_virtuals(result.output)):
+            self.packages = tuple(p for p in self.packages if p not in named)
+            result = container.run(self._download_argv(), "download", check=False)
         if result.exit_code != 0:
-            self._raise_resolution_error(argv, result.exit_code, result.output)
+            self._raise_resolution_error(result.argv, result.exit_code, result.output)
         return DEB_DIR
 
     def describe_files(self, container: Container, directory: str) -> dict[str, dict[str, str]]:

@@ -117,14 +117,6 @@ def parse_depends_tree(text: str) -> dict[str, Any]:
     return {"packages": packages, "virtual": sorted(set(virtual))}
 
 
-def parse_simulation(text: str) -> list[dict[str, str]]:
-    """`apt-get -s install` -> the packages the solver would install: [{name, version, arch}]."""
-    planned = []
-    for match in re.finditer(r"^Inst (\S+) (?:\[[^\]]*\] )?\((\S+) .*?\[(\S+)\]\)", text, re.MULTILINE):
-        planned.append({"name": match[1], "version": match[2], "architecture": match[3]})
-    return planned
-
-
 def unknown_packages(output: str) -> list[str]:
     """Package names apt says it cannot locate or has no candidate for (not virtual ones)."""
     names = re.findall(r"Unable to locate package (\S+)", output)

@@ -52,6 +52,7 @@ class DnfInstaller:
 
     def __init__(self, plan: BuildPlan) -> None:
         self.plan = plan
+        self.packages = plan.packages
         self.where = f"on {plan.distro.name} ({plan.image})"
         self.specs = [rpm_spec(p) for p in plan.packages]
         self._repodata: dict[str, bytes] | None = None

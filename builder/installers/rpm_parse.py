@@ -165,15 +165,6 @@ def split_evr(evr: str) -> tuple[int, str, str]:
     return int(epoch or 0), version, release
 
 
-def parse_zypper_retrieving(output: str) -> list[dict[str, str]]:
-    """`Retrieving package vt-lib-1.2-1.noarch (3/6), ...` lines -> what zypper's solver planned."""
-    planned = []
-    for label in re.findall(r"^Retrieving package (\S+) \(\d+/\d+\)", output, re.MULTILINE):
-        info = parse_package_label(label)
-        planned.append({"name": info["name"], "version": info["version"], "architecture": info["arch"]})
-    return planned
-
-
 def parse_repoquery_tree(text: str) -> list[dict[str, str]]:
     """`repoquery --recursive --resolve --qf '%{name}.%{arch} %{evr}'` -> [{name, version, arch}]."""
     rows = []

@@ -45,6 +45,7 @@ class ZypperInstaller:
 
     def __init__(self, plan: BuildPlan) -> None:
         self.plan = plan
+        self.packages = plan.packages
         self.where = f"on {plan.distro.name} ({plan.image})"
 
     def base_argv(self) -> list[str]:
