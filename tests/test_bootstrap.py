@@ -7,6 +7,7 @@ import contextlib
 import docker
 import pytest
 
+from builder.container import Container
 from tests.conftest import run_cli
 
 TAG = "vmapp-test/bootstrap:12"
@@ -17,9 +18,11 @@ def test_bootstrap_debian_12(docker_client: docker.DockerClient) -> None:
         proc = run_cli("image", "bootstrap", "debian-12", "--tag", TAG)
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.startswith(f"{TAG} sha256:")
-        out = docker_client.containers.run(
-            TAG, ["sh", "-c", "cat /etc/os-release /etc/apt/sources.list; ls /var/lib/apt/lists"], remove=True
-        ).decode()
+        # exec, not `containers.run(remove=True)`, whose output of a short-lived container can come back empty
+        with Container(docker_client, TAG, "test") as image:
+            out = image.run(
+                ["sh", "-c", "cat /etc/os-release /etc/apt/sources.list; ls /var/lib/apt/lists"], "look"
+            ).stdout
         assert "VERSION_CODENAME=bookworm" in out
         assert "deb http://deb.debian.org/debian bookworm main" in out
         assert "deb http://deb.debian.org/debian-security bookworm-security main" in out

@@ -12,7 +12,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from builder.container import leftover_containers
+from builder.container import Container, leftover_containers
 from builder.errors import InputError
 from builder.installers import backend_class
 from tests.conftest import DISTRO, SESSION, files_under, run_cli, write_recipe
@@ -99,7 +99,10 @@ def test_package_over_the_size_limit(docker_client: docker.DockerClient, tmp_pat
 
 
 def test_nothing_to_bundle_when_the_image_has_everything(docker_client: docker.DockerClient, tmp_path: Path) -> None:
-    recipe = write_recipe(tmp_path, "name: demo\nversion: 1.0.0\nlinux:\n  packages: [apt]\n")
+    # Pinned to the version the image has: an update in bookworm-updates must not make it a download.
+    with Container(docker_client, "debian:12", "test") as image:
+        installed = image.run(["dpkg-query", "-W", "-f", "${Version}", "apt"], "apt's version").stdout
+    recipe = write_recipe(tmp_path, f'name: demo\nversion: 1.0.0\nlinux:\n  packages: ["apt={installed}"]\n')
     proc = run_cli("recipe", recipe, "--distro", DISTRO, "--out", tmp_path / "dist")
     assert proc.returncode == BAD_INPUT, proc.stderr
     assert "nothing to bundle" in proc.stderr
