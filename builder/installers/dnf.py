@@ -12,12 +12,11 @@ import shlex
 import tarfile
 
 from builder.container import Container
-from builder.errors import BuildError, CommandFailed, EnvironmentProblem, PackageNotFound
+from builder.errors import BuildError, EnvironmentProblem
 from builder.installers import Discovery, PackageFile
 from builder.installers.repository import check_refresh
 from builder.installers.rpm_parse import (
     dnf_unknown_packages,
-    missing_requirements,
     parse_deplist,
     parse_repoquery_tree,
 )
@@ -28,6 +27,7 @@ from builder.installers.rpmdb import (
     has_command,
     install_key,
     installed_rpms,
+    raise_resolution_error,
     repo_file,
     rpm_is_older,
     rpm_spec,
@@ -114,28 +114,9 @@ class DnfInstaller:
         return RPM_DIR
 
     def _raise_resolution_error(self, container: Container, argv: list[str], code: int, output: str) -> None:
-        repos = self._repo_ids(container)
-        searched = f"searched repositories: {', '.join(repos) or 'none enabled'}"
+        failed = (argv, code, output)
         missing = dnf_unknown_packages(output)
-        if missing:
-            raise PackageNotFound(
-                f"package {', '.join(missing)} not found {self.where}; {searched}",
-                hint=f"check the spelling with `{self.tool} search`, or add the repository that has it "
-                "to the recipe's linux.repositories",
-            )
-        unresolved = missing_requirements(output)
-        if unresolved:
-            lines = [f"{needer} needs {req}, which no repository provides" for req, needer in unresolved]
-            raise BuildError(
-                f"{self.tool} cannot resolve {' '.join(self.plan.packages)} {self.where}:\n  "
-                + "\n  ".join(lines)
-                + f"\n{searched}",
-                hint="add the repository that provides it to the recipe's linux.repositories, "
-                "or build in an image whose repositories have it (--image)",
-            )
-        raise CommandFailed(
-            argv, code, output, f"{self.tool} cannot resolve {' '.join(self.plan.packages)} {self.where}"
-        )
+        raise_resolution_error(self.tool, self.plan, self.where, failed, missing, self._repo_ids(container))
 
     def _repo_ids(self, container: Container) -> list[str]:
         out = container.run(self.repolist_argv(), "list repositories", check=False).stdout

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import re
 import shlex
+from typing import NoReturn
 
 from builder.container import Container
-from builder.errors import BuildError, InputError
+from builder.errors import BuildError, CommandFailed, InputError, PackageNotFound
 from builder.installers.repository import read_key
-from builder.installers.rpm_parse import QUERY_FORMAT, parse_query, split_evr
+from builder.installers.rpm_parse import QUERY_FORMAT, missing_requirements, parse_query, split_evr
 from builder.plan import BuildPlan
 from builder.recipe import Repository
 
@@ -115,3 +116,28 @@ def rpm_spec(package: str) -> str:
     """A recipe's `NAME=VERSION` as dnf and yum spell it (`NAME-VERSION`); zypper takes `=` as is."""
     name, sep, version = package.partition("=")
     return f"{name}-{version}" if sep else package
+
+
+def raise_resolution_error(
+    tool: str, plan: BuildPlan, where: str, failed: tuple[list[str], int, str], missing: list[str], repos: list[str]
+) -> NoReturn:
+    """A solver failure as the user needs it: the unknown package, or what nothing provides, with the
+    repositories that were searched; otherwise the command and its output."""
+    argv, code, output = failed
+    searched = f"searched repositories: {', '.join(repos) or 'none enabled'}"
+    if missing:
+        raise PackageNotFound(
+            f"package {', '.join(missing)} not found {where}; {searched}",
+            hint=f"check the spelling with `{tool} search`, or add the repository that has it "
+            "to the recipe's linux.repositories",
+        )
+    asked = " ".join(plan.packages)
+    unresolved = missing_requirements(output)
+    if unresolved:
+        lines = [f"{needer} needs {req}, which no repository provides" for req, needer in unresolved]
+        raise BuildError(
+            f"{tool} cannot resolve {asked} {where}:\n  " + "\n  ".join(lines) + f"\n{searched}",
+            hint="add the repository that provides it to the recipe's linux.repositories, "
+            "or build in an image whose repositories have it (--image)",
+        )
+    raise CommandFailed(argv, code, output, f"{tool} cannot resolve {asked} {where}")

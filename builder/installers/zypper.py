@@ -10,10 +10,9 @@ import re
 import shlex
 
 from builder.container import Container
-from builder.errors import BuildError, CommandFailed, PackageNotFound
 from builder.installers import Discovery, PackageFile
 from builder.installers.repository import check_refresh
-from builder.installers.rpm_parse import missing_requirements, parse_zypper_info, zypper_unknown_packages
+from builder.installers.rpm_parse import parse_zypper_info, zypper_unknown_packages
 from builder.installers.rpmdb import (
     RPM_DIR,
     check_rpm_repositories,
@@ -21,6 +20,7 @@ from builder.installers.rpmdb import (
     flatten_rpms,
     install_key,
     installed_rpms,
+    raise_resolution_error,
     repo_file,
     rpm_is_older,
 )
@@ -96,25 +96,10 @@ class ZypperInstaller:
         repos = container.run([*self.base_argv(), "--quiet", "repos"], "list repositories", check=False).stdout
         aliases = [cols[1].strip() for line in repos.splitlines() if len(cols := line.split("|")) > 2]
         aliases = [a for a in aliases if a and a != "Alias"]
-        searched = f"searched repositories: {', '.join(aliases) or 'none enabled'}"
         missing = zypper_unknown_packages(output)
-        if code == EXIT_CAP_NOT_FOUND or missing:
-            raise PackageNotFound(
-                f"package {', '.join(missing) or ' '.join(self.plan.packages)} not found {self.where}; {searched}",
-                hint="check the spelling with `zypper search`, or add the repository that has it "
-                "to the recipe's linux.repositories",
-            )
-        unresolved = missing_requirements(output)
-        if unresolved:
-            lines = [f"{needer} needs {req}, which no repository provides" for req, needer in unresolved]
-            raise BuildError(
-                f"zypper cannot resolve {' '.join(self.plan.packages)} {self.where}:\n  "
-                + "\n  ".join(lines)
-                + f"\n{searched}",
-                hint="add the repository that provides it to the recipe's linux.repositories, "
-                "or build in an image whose repositories have it (--image)",
-            )
-        raise CommandFailed(argv, code, output, f"zypper cannot resolve {' '.join(self.plan.packages)} {self.where}")
+        if code == EXIT_CAP_NOT_FOUND and not missing:
+            missing = list(self.plan.packages)  # zypper said "not found" without naming the capability
+        raise_resolution_error("zypper", self.plan, self.where, (argv, code, output), missing, aliases)
 
     def describe_files(self, container: Container, directory: str) -> dict[str, dict[str, str]]:
         return describe_rpms(container, directory)
