@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
 import threading
 import urllib.error
 import urllib.request
@@ -319,3 +320,41 @@ def test_failed_replication_is_reported(arm: tuple[str, type[Recorder]]) -> None
     handler.replication[:] = ["Failed"]
     with pytest.raises(PublishError, match="replication failed: westeurope: disk full"):
         create_in_azure(arm_definition(), StaticToken(), "sub-1", base_url=url, poll_seconds=0.01)
+
+
+def test_a_package_built_by_recipe_is_published_and_its_definitions_carry_it(
+    tmp_path: Path, azurite: Azurite, docker_client: Any
+) -> None:
+    """The whole path: `vmapp-build recipe` on a shipped recipe, then `publish` to Azurite. The SAS URL
+    downloads the same bytes; the ARM template and the az commands carry that URL and the build's
+    command strings unchanged."""
+    (tmp_path / "gallery.yaml").write_text(
+        "gallery:\n  name: g\n  resource_group: rg\n  location: westeurope\n  storage: {container: built}\n"
+    )
+    out = tmp_path / "dist"
+    built = run_cli("recipe", "jq", "--distro", "debian-12", "--out", out, "--gallery", tmp_path / "gallery.yaml")
+    assert built.returncode == 0, built.stderr
+    build = out / "jq/1.0.0/debian-12"
+    manifest = json.loads((build / "manifest.json").read_text())
+
+    env = {"AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string}
+    result = run_cli("publish", build, "--gallery", tmp_path / "gallery.yaml", env=env)
+    assert result.returncode == 0, result.stderr
+
+    profile = json.loads((build / "gallery" / "template.json").read_text())["resources"][1]["properties"][
+        "publishingProfile"
+    ]
+    media_link = profile["source"]["mediaLink"]
+    assert download_sha256(media_link) == (manifest["package"]["size"], manifest["package"]["sha256"])
+    assert profile["manageActions"]["install"] == manifest["commands"]["install"]
+    assert profile["manageActions"]["remove"] == manifest["commands"]["remove"]
+    assert profile["settings"]["packageFileName"] == "jq.tar.gz"
+
+    # az.sh, parsed as sh would: the version create call has the same URL and strings, byte for byte.
+    az = (build / "gallery" / "az.sh").read_text()
+    create = next(
+        shlex.split(line, comments=True) for line in az.split("\naz ") if "gallery-application version create" in line
+    )
+    assert create[create.index("--package-file-link") + 1] == media_link
+    assert create[create.index("--install-command") + 1] == manifest["commands"]["install"]
+    assert create[create.index("--remove-command") + 1] == manifest["commands"]["remove"]
