@@ -224,11 +224,11 @@ def test_rpm_spec_and_repo_file() -> None:
 
 def test_an_apt_style_repository_is_refused_for_rpm(tmp_path: Path) -> None:
     from builder.errors import InputError
-    from builder.installers.rpmdb import check_rpm_repositories
+    from builder.installers.rpmdb import check_rpm_plan
 
     repo = "  repositories:\n    - {url: 'https://x/y', suite: jammy, components: [main], key: 'https://k'}\n"
     with pytest.raises(InputError, match="an RPM repository is a baseurl only"):
-        check_rpm_repositories(plan_for(tmp_path, "rhel-9", extra=repo))
+        check_rpm_plan(plan_for(tmp_path, "rhel-9", extra=repo))
 
 
 # -- rendered strings ------------------------------------------------------------------------------
@@ -272,3 +272,14 @@ def test_a_hostile_package_value_stays_one_word(tmp_path: Path) -> None:
         recommends=False,
     )
     assert "'a; rm -rf /'" in text and "'x y.tar.gz'" in text and "'p$(reboot)'" in text
+
+
+@pytest.mark.parametrize("distro", ["rhel-7", "rhel-8", "sles-15"])
+def test_baseline_and_full_are_refused_for_rpm_families(distro: str, tmp_path: Path) -> None:
+    from builder.baseline import FULL
+    from builder.errors import InputError
+    from builder.installers import installer_for
+
+    plan = make_plan(load_recipe("jq"), distro, tmp_path, baseline=FULL)
+    with pytest.raises(InputError, match=f"--baseline and --full are not supported for {distro}"):
+        installer_for(plan)

@@ -22,7 +22,7 @@ from builder.installers.rpm_parse import (
 )
 from builder.installers.rpmdb import (
     RPM_DIR,
-    check_rpm_repositories,
+    check_rpm_plan,
     describe_rpms,
     has_command,
     install_key,
@@ -51,6 +51,7 @@ class DnfInstaller:
     tool = "dnf"
 
     def __init__(self, plan: BuildPlan) -> None:
+        check_rpm_plan(plan)
         self.plan = plan
         self.packages = plan.packages
         self.where = f"on {plan.distro.name} ({plan.image})"
@@ -83,7 +84,6 @@ class DnfInstaller:
 
     # -- prepare: each extra repository as a .repo file, its key imported into rpm ------------------
     def prepare(self, container: Container) -> None:
-        check_rpm_repositories(self.plan)
         for repo in self.plan.repositories:
             key_path = install_key(container, repo)
             content = repo_file(repo, key_path, {"skip_if_unavailable": "False"})

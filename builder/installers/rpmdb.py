@@ -22,7 +22,14 @@ KEY_DIR = "/etc/pki/rpm-gpg"
 _VERSION_RE = re.compile(r"^[A-Za-z0-9._+~^]*$")
 
 
-def check_rpm_repositories(plan: BuildPlan) -> None:
+def check_rpm_plan(plan: BuildPlan) -> None:
+    """What an RPM build cannot do (yet), said before any container starts."""
+    if plan.baseline.overrides_image:
+        raise InputError(
+            f"--baseline and --full are not supported for {plan.distro.name} ({plan.distro.family}) yet: "
+            "the closure is resolved against the build image",
+            hint="build in an image that matches the target VMs (--image), or drop --baseline/--full",
+        )
     for repo in plan.repositories:
         if repo.suite or repo.components:
             raise InputError(

@@ -15,7 +15,7 @@ from builder.installers.repository import check_refresh
 from builder.installers.rpm_parse import parse_zypper_info, zypper_unknown_packages
 from builder.installers.rpmdb import (
     RPM_DIR,
-    check_rpm_repositories,
+    check_rpm_plan,
     describe_rpms,
     flatten_rpms,
     install_key,
@@ -44,6 +44,7 @@ class ZypperInstaller:
     suffix = ".rpm"
 
     def __init__(self, plan: BuildPlan) -> None:
+        check_rpm_plan(plan)
         self.plan = plan
         self.packages = plan.packages
         self.where = f"on {plan.distro.name} ({plan.image})"
@@ -68,7 +69,6 @@ class ZypperInstaller:
 
     # -- prepare: each extra repository as a .repo file, its key imported into rpm ------------------
     def prepare(self, container: Container) -> None:
-        check_rpm_repositories(self.plan)
         for repo in self.plan.repositories:
             key_path = install_key(container, repo)  # libzypp trusts the keys in the rpm database
             content = repo_file(repo, key_path, {"autorefresh": "1", "type": "rpm-md"})
