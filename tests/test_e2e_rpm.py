@@ -11,6 +11,7 @@ from pathlib import Path
 import docker
 import pytest
 
+from builder.baseline import FULL
 from builder.pipeline import BuildResult, build
 from builder.plan import make_plan
 from builder.recipe import load_recipe
@@ -188,3 +189,16 @@ def test_rpm_version_order_is_rpms_own(rpm_env: RpmEnv, docker_client) -> None:
         assert backend.is_older(c, "2.0-1", "1:1.0-1")  # the epoch wins
         assert not backend.is_older(c, "1.0-2", "1.0-1")
         assert not backend.is_older(c, "1.0-1", "1.0-1")
+
+
+def test_full_bundles_the_whole_closure(rpm_env: RpmEnv, docker_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """--full: the solver works in an empty root, so vt-base, which the image has, is bundled too; the
+    offline install then leaves the image's own vt-base alone (same version)."""
+    recipe = load_recipe(rpm_env.recipe(tmp_path, ["vt-app"]))
+    plan = make_plan(recipe, rpm_env.distro, tmp_path / "dist", rpm_env.image, baseline=FULL)
+    result = build(plan, docker_client)
+    names = {p["name"] for p in result.document["packages"]}
+    assert {"vt-app", "vt-lib", "vt-base", "vt-keep"} <= names
+    assert result.document["baseline"] == {"kind": "full"}
+    report = verify(result.manifest.parent, client=docker_client)
+    assert "vt-base" not in {n.split(".")[0] for n in report.added}

@@ -275,11 +275,25 @@ def test_a_hostile_package_value_stays_one_word(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("distro", ["rhel-7", "rhel-8", "sles-15"])
-def test_baseline_and_full_are_refused_for_rpm_families(distro: str, tmp_path: Path) -> None:
-    from builder.baseline import FULL
+def test_a_vm_baseline_is_refused_for_rpm_families(distro: str, tmp_path: Path) -> None:
+    from builder.baseline import FULL, Baseline
     from builder.errors import InputError
     from builder.installers import installer_for
 
-    plan = make_plan(load_recipe("jq"), distro, tmp_path, baseline=FULL)
-    with pytest.raises(InputError, match=f"--baseline and --full are not supported for {distro}"):
-        installer_for(plan)
+    vm = Baseline("file", "rpm-qa.txt", "", {"bash": "5.1.8-6.el9"})
+    with pytest.raises(InputError, match=f"--baseline is not supported for {distro}"):
+        installer_for(make_plan(load_recipe("jq"), distro, tmp_path, baseline=vm))
+    installer_for(make_plan(load_recipe("jq"), distro, tmp_path, baseline=FULL))  # --full is
+
+
+@pytest.mark.parametrize("family", ["dnf", "zypper"])
+def test_full_solves_in_an_empty_root_with_the_images_repositories(family: str, tmp_path: Path) -> None:
+    from builder.baseline import FULL
+    from builder.installers import installer_for
+    from builder.installers.rpmdb import EMPTY_ROOT
+
+    distro = {"dnf": "rhel-9", "zypper": "sles-15"}[family]
+    installer = installer_for(make_plan(load_recipe("jq"), distro, tmp_path, baseline=FULL))
+    argv = installer.download_argv("9") if family == "dnf" else installer.download_argv(True)  # type: ignore[attr-defined]
+    assert EMPTY_ROOT in argv
+    assert ("--releasever=9" in argv) if family == "dnf" else ("--reposd-dir" in argv)

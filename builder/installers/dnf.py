@@ -21,12 +21,14 @@ from builder.installers.rpm_parse import (
     parse_repoquery_tree,
 )
 from builder.installers.rpmdb import (
+    EMPTY_ROOT,
     RPM_DIR,
     check_rpm_plan,
     describe_rpms,
     has_command,
     install_key,
     installed_rpms,
+    make_empty_root,
     raise_resolution_error,
     repo_file,
     rpm_is_older,
@@ -73,8 +75,17 @@ class DnfInstaller:
         query = ["repoquery", "--requires", "--resolve", "--recursive", "--qf", _TREE_FORMAT]
         return [*self.base_argv(), *query, *self.specs]
 
-    def download_argv(self) -> list[str]:
-        return [*self.base_argv(), "install", "--downloadonly", f"--downloaddir={RPM_DIR}", *self.specs]
+    def download_argv(self, releasever: str | None = None) -> list[str]:
+        """With a releasever (--full), the solver works in an empty root, with the image's repositories."""
+        root = ["--installroot", EMPTY_ROOT, f"--releasever={releasever}", f"--setopt=reposdir={REPOS_DIR}"]
+        return [
+            *self.base_argv(),
+            *(root if releasever else []),
+            "install",
+            "--downloadonly",
+            f"--downloaddir={RPM_DIR}",
+            *self.specs,
+        ]
 
     def repolist_argv(self) -> list[str]:
         return [self.tool, "-q", "repolist"]
@@ -106,7 +117,10 @@ class DnfInstaller:
 
     # -- download: the solver, relative to what the image already has -------------------------------
     def download(self, container: Container) -> str:
-        argv = self.download_argv()
+        releasever = make_empty_root(container) if self.plan.baseline.kind == "full" else None
+        if releasever == "":
+            raise BuildError(f"--full: cannot tell the release version of {self.plan.image} {self.where}")
+        argv = self.download_argv(releasever)
         result = container.run(argv, "download", check=False)
         if not self.download_succeeded(result.exit_code, result.output):
             self._raise_resolution_error(container, argv, result.exit_code, result.output)

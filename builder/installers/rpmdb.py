@@ -17,6 +17,7 @@ from builder.plan import BuildPlan
 from builder.recipe import Repository
 
 RPM_DIR = "/var/cache/vmapp-build/rpms"
+EMPTY_ROOT = "/var/lib/vmapp-build/empty-root"  # --full: an rpm database with nothing installed
 KEY_DIR = "/etc/pki/rpm-gpg"
 # rpm prints versions with these characters only; anything else never reaches a Lua string.
 _VERSION_RE = re.compile(r"^[A-Za-z0-9._+~^]*$")
@@ -24,11 +25,11 @@ _VERSION_RE = re.compile(r"^[A-Za-z0-9._+~^]*$")
 
 def check_rpm_plan(plan: BuildPlan) -> None:
     """What an RPM build cannot do (yet), said before any container starts."""
-    if plan.baseline.overrides_image:
+    if plan.baseline.kind == "file":
         raise InputError(
-            f"--baseline and --full are not supported for {plan.distro.name} ({plan.distro.family}) yet: "
-            "the closure is resolved against the build image",
-            hint="build in an image that matches the target VMs (--image), or drop --baseline/--full",
+            f"--baseline is not supported for {plan.distro.name} ({plan.distro.family}) yet: an rpm -qa "
+            "list has no headers for the solver to resolve against",
+            hint="build in an image that matches the target VMs (--image), or use --full",
         )
     for repo in plan.repositories:
         if repo.suite or repo.components:
@@ -148,3 +149,20 @@ def raise_resolution_error(
             "or build in an image whose repositories have it (--image)",
         )
     raise CommandFailed(argv, code, output, f"{tool} cannot resolve {asked} {where}")
+
+
+def make_empty_root(container: Container) -> str:
+    """For --full: a root whose rpm database holds nothing but the repositories' signing keys, so the
+    solver resolves the whole closure. Returns the release version the solver must be told."""
+    script = (
+        'mkdir -p "$1" && rpm --root "$1" --initdb'
+        ' && for k in /etc/pki/rpm-gpg/*; do if [ -f "$k" ]; then rpm --root "$1" --import "$k"; fi; done'
+    )
+    container.run(["sh", "-c", script, "sh", EMPTY_ROOT], "empty package state for --full")
+    # What dnf and yum would detect themselves from the image: its vars, else system-release's provide.
+    detect = (
+        "cat /etc/dnf/vars/releasever 2>/dev/null || cat /etc/yum/vars/releasever 2>/dev/null"
+        " || rpm -q --whatprovides 'system-release(releasever)' --qf '[%{PROVIDENAME} %{PROVIDEVERSION}\\n]'"
+        " | sed -n 's/^system-release(releasever) //p'"
+    )
+    return container.run(["sh", "-c", detect], "release version", check=False).stdout.strip().split("\n")[0]

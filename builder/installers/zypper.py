@@ -14,12 +14,14 @@ from builder.installers import Discovery, PackageFile
 from builder.installers.repository import check_refresh
 from builder.installers.rpm_parse import parse_zypper_info, zypper_unknown_packages
 from builder.installers.rpmdb import (
+    EMPTY_ROOT,
     RPM_DIR,
     check_rpm_plan,
     describe_rpms,
     flatten_rpms,
     install_key,
     installed_rpms,
+    make_empty_root,
     raise_resolution_error,
     repo_file,
     rpm_is_older,
@@ -55,10 +57,13 @@ class ZypperInstaller:
     def info_argv(self) -> list[str]:
         return [*self.base_argv(), "info", "--requires", *self.plan.package_names]
 
-    def download_argv(self) -> list[str]:
+    def download_argv(self, full: bool = False) -> list[str]:
+        """With full, the solver works in an empty root, with the image's repositories and cache."""
         recommends = "--recommends" if self.plan.recommends else "--no-recommends"
+        root = ["--root", EMPTY_ROOT, "--reposd-dir", REPOS_DIR, "--cache-dir", "/var/cache/zypp"]
         return [
             *self.base_argv(),
+            *(root if full else []),
             "--pkg-cache-dir",
             ZYPP_CACHE,
             "install",
@@ -85,7 +90,10 @@ class ZypperInstaller:
 
     # -- download: zypper's solver, relative to what the image already has ---------------------------
     def download(self, container: Container) -> str:
-        argv = self.download_argv()
+        full = self.plan.baseline.kind == "full"
+        if full:
+            make_empty_root(container)
+        argv = self.download_argv(full)
         result = container.run(argv, "download", check=False)
         if result.exit_code != 0:
             self._raise_resolution_error(container, argv, result.exit_code, result.output)
