@@ -7,7 +7,7 @@ RECIPE ?= jq
 OUT ?= dist
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: all setup venv engine image demo test test-fast lint bench clean
+.PHONY: all setup venv engine image demo test test-fast lint bench bench-rpm bench-publish clean
 
 all: demo
 
@@ -44,8 +44,16 @@ test: setup lint
 test-fast: venv
 	$(BIN)/pytest -m "not docker"
 
+# Each prints vmapp-build against the plain path doing the same work, as a ratio in one run.
 bench: setup
 	$(BIN)/python benchmarks/bench_apt.py
+	$(BIN)/python benchmarks/bench_apt.py --memory
+
+bench-rpm: setup
+	PYTHONPATH=. $(BIN)/python benchmarks/bench_rpm.py
+
+bench-publish: venv
+	PYTHONPATH=. $(BIN)/python benchmarks/bench_publish.py
 
 clean:
 	rm -rf $(OUT) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
