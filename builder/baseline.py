@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,8 @@ class Baseline:
     source: str = ""
     status: str = ""  # a dpkg status file for apt (empty for `full`)
     packages: dict[str, str] = field(default_factory=dict)  # installed name -> version
+    format: str = "dpkg"  # of a file: "dpkg" (status or dpkg-query -W) or "rpm" (rpm -qa)
+    entries: tuple[str, ...] = ()  # rpm -qa's name-version-release.arch lines, for the RPM backends
 
     def status_for(self, native_arch: str) -> str:
         """The status file apt reads; paragraphs without an architecture get the image's native one."""
@@ -42,7 +45,8 @@ class Baseline:
         if self.kind == "file":
             document.update(
                 source=self.source,
-                sha256=hashlib.sha256(self.status.encode()).hexdigest(),
+                format=self.format,
+                sha256=hashlib.sha256((self.status or "\n".join(self.entries)).encode()).hexdigest(),
                 packages=dict(sorted(self.packages.items())),
             )
         return document
@@ -53,14 +57,33 @@ FULL = Baseline("full")
 
 
 def load_baseline(path: Path) -> Baseline:
-    """Read a VM's package state: a dpkg status file or `dpkg-query -W` output."""
+    """Read a VM's package state: a dpkg status file, `dpkg-query -W` output or `rpm -qa` output."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read the baseline: {exc}") from exc
     if text.lstrip().startswith("Package:") or "\nPackage:" in text:
         return _from_status(path, text)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if lines and all("\t" not in line and _NEVRA_RE.fullmatch(line) for line in lines):
+        return _from_rpm_qa(path, lines)
     return _from_query(path, text)
+
+
+_NEVRA_RE = re.compile(r"(?P<name>.+)-(?P<version>[^-]+)-(?P<release>[^-]+)\.(?P<arch>[^.]+)")
+
+
+def _from_rpm_qa(path: Path, lines: list[str]) -> Baseline:
+    """`rpm -qa` prints name-version-release.arch; gpg-pubkey lines are keys, not packages."""
+    entries = tuple(line for line in lines if not line.startswith("gpg-pubkey-"))
+    packages = {}
+    for line in entries:
+        match = _NEVRA_RE.fullmatch(line)
+        assert match is not None  # checked by load_baseline
+        packages[match["name"]] = f"{match['version']}-{match['release']}"
+    if not packages:
+        raise InputError(f"{path}: the baseline lists no installed package", hint=_HINT)
+    return Baseline("file", str(path), "", packages, format="rpm", entries=entries)
 
 
 def _from_status(path: Path, text: str) -> Baseline:
@@ -102,4 +125,4 @@ def _from_query(path: Path, text: str) -> Baseline:
     return Baseline("file", str(path), "\n".join(paragraphs), packages)
 
 
-_HINT = "copy /var/lib/dpkg/status from the target VM, or save `dpkg-query -W` there"
+_HINT = "copy /var/lib/dpkg/status from the target VM, or save `dpkg-query -W` (or `rpm -qa`) there"

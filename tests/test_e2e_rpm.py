@@ -5,19 +5,22 @@ from __future__ import annotations
 
 import json
 import tarfile
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import docker
 import pytest
+from testcontainers.core.container import DockerContainer
 
-from builder.baseline import FULL
+from builder.baseline import FULL, load_baseline
+from builder.errors import VerifyError
 from builder.pipeline import BuildResult, build
 from builder.plan import make_plan
 from builder.recipe import load_recipe
 from builder.verify import verify
 from tests.conftest import files_under, run_cli, write_recipe
-from tests.rpm_images import extract_key, fixture_image, recipe_text
+from tests.rpm_images import REPO_DIR, extract_key, fixture_image, recipe_text
 
 pytestmark = pytest.mark.docker
 
@@ -202,3 +205,47 @@ def test_full_bundles_the_whole_closure(rpm_env: RpmEnv, docker_client, tmp_path
     assert result.document["baseline"] == {"kind": "full"}
     report = verify(result.manifest.parent, client=docker_client)
     assert "vt-base" not in {n.split(".")[0] for n in report.added}
+
+
+def test_baseline_from_a_richer_vm(rpm_env: RpmEnv, docker_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A VM that already has vt-lib: its `rpm -qa` makes the solver leave vt-lib out of the bundle,
+    which then verifies offline on that VM's image (and says what it lacks on the plain one)."""
+    richer = f"vmapp-test/{rpm_env.family}-richer:{uuid.uuid4().hex[:8]}"
+    add_lib = f"rpm -i --nodeps $(find {REPO_DIR} -name 'vt-lib-1.2-*.rpm') 2>/dev/null; rpm -q vt-lib"
+    with DockerContainer(rpm_env.image).with_command("sleep infinity").with_kwargs(init=True) as vm:
+        code, output = vm.exec(["sh", "-c", add_lib])
+        assert code == 0, output.decode()
+        code, qa = vm.exec(["rpm", "-qa"])
+        assert code == 0
+        (tmp_path / "rpm-qa.txt").write_bytes(qa)
+        vm.get_wrapped_container().commit(*richer.split(":"))
+    try:
+        recipe = load_recipe(rpm_env.recipe(tmp_path, ["vt-app"]))
+        plan = make_plan(
+            recipe, rpm_env.distro, tmp_path / "dist", rpm_env.image, baseline=load_baseline(tmp_path / "rpm-qa.txt")
+        )
+        result = build(plan, docker_client)
+        names = {p["name"] for p in result.document["packages"]}
+        assert "vt-app" in names
+        assert not names & {"vt-lib", "vt-base"}  # the VM has them
+        assert result.document["baseline"]["format"] == "rpm"
+        verify(result.manifest.parent, image=richer, client=docker_client)
+        with pytest.raises(VerifyError, match=r"lacks 1 packages of the baseline .*: vt-lib"):
+            verify(result.manifest.parent, client=docker_client)
+    finally:
+        docker_client.images.remove(richer, force=True)
+
+
+def test_download_only_packages_have_their_signatures_checked(rpm_env: RpmEnv, docker_client) -> None:  # type: ignore[no-untyped-def]
+    """dnf checks signatures only when it installs: the build checks the downloaded closure itself."""
+    from builder.container import Container
+    from builder.errors import BuildError
+    from builder.installers.rpmdb import check_signatures
+    from tests.rpm_images import KEY_PATH
+
+    with Container(docker_client, rpm_env.image, "test") as c:
+        c.run(["sh", "-c", f"mkdir -p /tmp/c && cp $(find {REPO_DIR} -name 'vt-lib-1.2-*.rpm') /tmp/c/"], "copy")
+        with pytest.raises(BuildError, match="package signatures do not verify"):
+            check_signatures(c, "/tmp/c", "here")  # the repository's key is not in rpm's database
+        c.run(["rpm", "--import", KEY_PATH], "import the key")
+        check_signatures(c, "/tmp/c", "here")

@@ -41,6 +41,11 @@ class AptInstaller:
     def __init__(self, plan: BuildPlan) -> None:
         self.plan = plan
         self.packages = plan.packages  # what apt is asked for: see _named_virtuals
+        if plan.baseline.kind == "file" and plan.baseline.format != "dpkg":
+            raise InputError(
+                f"{plan.baseline.source}: an rpm -qa list cannot be the baseline of {plan.distro.name}",
+                hint="copy the VM's /var/lib/dpkg/status, or save `dpkg-query -W` there",
+            )
         self.where = f"on {plan.distro.name} ({plan.image})"
 
     def _apt_get(self, *args: str) -> list[str]:

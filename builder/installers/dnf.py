@@ -21,15 +21,18 @@ from builder.installers.rpm_parse import (
     parse_repoquery_tree,
 )
 from builder.installers.rpmdb import (
+    BASELINE_RPMS,
     EMPTY_ROOT,
     RPM_DIR,
     check_rpm_plan,
+    check_signatures,
     describe_rpms,
     has_command,
     install_key,
     installed_rpms,
     make_empty_root,
     raise_resolution_error,
+    register_baseline,
     repo_file,
     rpm_is_older,
     rpm_spec,
@@ -116,15 +119,26 @@ class DnfInstaller:
         )
 
     # -- download: the solver, relative to what the image already has -------------------------------
+    def baseline_download_argv(self) -> list[str]:
+        """The baseline's exact packages; strict=False skips one no repository has any more."""
+        entries = self.plan.baseline.entries
+        return [self.tool, "-q", "download", "--setopt=strict=False", f"--destdir={BASELINE_RPMS}", *entries]
+
     def download(self, container: Container) -> str:
-        releasever = make_empty_root(container) if self.plan.baseline.kind == "full" else None
+        kind = self.plan.baseline.kind  # full or a VM's baseline: solve in a root of that state
+        releasever = make_empty_root(container) if kind != "image" else None
         if releasever == "":
-            raise BuildError(f"--full: cannot tell the release version of {self.plan.image} {self.where}")
+            raise BuildError(f"cannot tell the release version of {self.plan.image} {self.where}")
+        if kind == "file":
+            container.run(["mkdir", "-p", BASELINE_RPMS], "create baseline directory")
+            container.run(self.baseline_download_argv(), "download the baseline's packages", check=False)
+            register_baseline(container, BASELINE_RPMS)
         argv = self.download_argv(releasever)
         result = container.run(argv, "download", check=False)
         if not self.download_succeeded(result.exit_code, result.output):
             self._raise_resolution_error(container, argv, result.exit_code, result.output)
         container.run(["mkdir", "-p", RPM_DIR], "create download directory")
+        check_signatures(container, RPM_DIR, self.where)
         return RPM_DIR
 
     def _raise_resolution_error(self, container: Container, argv: list[str], code: int, output: str) -> None:
@@ -202,6 +216,9 @@ class YumInstaller(DnfInstaller):
 
     def download_succeeded(self, exit_code: int, output: str) -> bool:
         return exit_code == 0 or (exit_code == 1 and 'exiting because "Download Only" specified' in output)
+
+    def baseline_download_argv(self) -> list[str]:
+        return ["yumdownloader", "-q", f"--destdir={BASELINE_RPMS}", *self.plan.baseline.entries]
 
 
 def read_tree(container: Container, path: str, prefix: str) -> dict[str, bytes]:

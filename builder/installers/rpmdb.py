@@ -17,7 +17,8 @@ from builder.plan import BuildPlan
 from builder.recipe import Repository
 
 RPM_DIR = "/var/cache/vmapp-build/rpms"
-EMPTY_ROOT = "/var/lib/vmapp-build/empty-root"  # --full: an rpm database with nothing installed
+EMPTY_ROOT = "/var/lib/vmapp-build/empty-root"  # --full / --baseline: the rpm database the solver reads
+BASELINE_RPMS = "/var/cache/vmapp-build/baseline-rpms"  # the baseline's packages, for their headers
 KEY_DIR = "/etc/pki/rpm-gpg"
 # rpm prints versions with these characters only; anything else never reaches a Lua string.
 _VERSION_RE = re.compile(r"^[A-Za-z0-9._+~^]*$")
@@ -25,11 +26,10 @@ _VERSION_RE = re.compile(r"^[A-Za-z0-9._+~^]*$")
 
 def check_rpm_plan(plan: BuildPlan) -> None:
     """What an RPM build cannot do (yet), said before any container starts."""
-    if plan.baseline.kind == "file":
+    if plan.baseline.kind == "file" and plan.baseline.format != "rpm":
         raise InputError(
-            f"--baseline is not supported for {plan.distro.name} ({plan.distro.family}) yet: an rpm -qa "
-            "list has no headers for the solver to resolve against",
-            hint="build in an image that matches the target VMs (--image), or use --full",
+            f"{plan.baseline.source}: {plan.distro.name} needs the VM's `rpm -qa` output as its baseline",
+            hint="run `rpm -qa > baseline.txt` on the target VM and pass that file",
         )
     for repo in plan.repositories:
         if repo.suite or repo.components:
@@ -166,3 +166,27 @@ def make_empty_root(container: Container) -> str:
         " | sed -n 's/^system-release(releasever) //p'"
     )
     return container.run(["sh", "-c", detect], "release version", check=False).stdout.strip().split("\n")[0]
+
+
+def register_baseline(container: Container, directory: str) -> None:
+    """Record the baseline's packages in the empty root's database from their headers (--justdb: no
+    file is written, no script runs), so the solver sees the VM's state. Packages no repository has
+    any more stay unknown: the solver may then bundle them again, which the VM's newer copy outlives."""
+    script = (
+        'root=$1; cd "$2" && set -- ./*.rpm && if [ -e "$1" ]; then'
+        ' rpm --root "$root" -i --justdb --nodeps --noscripts --notriggers --ignoresize "$@"; fi'
+    )
+    container.run(["sh", "-c", script, "sh", EMPTY_ROOT, directory], "register the baseline's packages")
+
+
+def check_signatures(container: Container, directory: str, where: str) -> None:
+    """dnf and yum check signatures only when they install: a download-only closure is checked here,
+    against the keys the image and the recipe's repositories put in rpm's database."""
+    script = 'cd "$1" && set -- ./*.rpm && if [ -e "$1" ]; then rpmkeys --checksig "$@"; fi'
+    result = container.run(["sh", "-c", script, "sh", directory], "check package signatures", check=False)
+    if result.exit_code != 0:
+        bad = [line for line in result.output.splitlines() if "NOT OK" in line or "NOKEY" in line]
+        raise BuildError(
+            f"package signatures do not verify {where}:\n" + "\n".join(bad or result.output.splitlines()[-10:]),
+            hint="check the repository's key in the recipe (linux.repositories[].key)",
+        )

@@ -14,6 +14,7 @@ from builder.installers import Discovery, PackageFile
 from builder.installers.repository import check_refresh
 from builder.installers.rpm_parse import parse_zypper_info, zypper_unknown_packages
 from builder.installers.rpmdb import (
+    BASELINE_RPMS,
     EMPTY_ROOT,
     RPM_DIR,
     check_rpm_plan,
@@ -23,13 +24,15 @@ from builder.installers.rpmdb import (
     installed_rpms,
     make_empty_root,
     raise_resolution_error,
+    register_baseline,
     repo_file,
     rpm_is_older,
 )
 from builder.plan import BuildPlan
 
 REPOS_DIR = "/etc/zypp/repos.d"
-ZYPP_CACHE = "/var/cache/vmapp-build/zypp"  # zypper nests downloads as <repo>/<arch>/*.rpm here
+ZYPP_CACHE = "/var/cache/vmapp-build/zypp"
+BASELINE_CACHE = "/var/cache/vmapp-build/zypp-baseline"  # zypper nests downloads as <repo>/<arch>/*.rpm here
 _REPO_FAILURE = re.compile(
     r"^.*(?:Problem retrieving files from|Repository '[^']*' is invalid|Valid metadata not found|"
     r"Signature verification failed|is unsigned|Could not refresh the repositories|"
@@ -89,10 +92,19 @@ class ZypperInstaller:
         return Discovery(commands=[shlex.join(self.info_argv())], direct=parse_zypper_info(info.stdout), tree={})
 
     # -- download: zypper's solver, relative to what the image already has ---------------------------
+    def baseline_download_argv(self) -> list[str]:
+        """The baseline's exact packages (zypper warns about, and skips, one no repository has)."""
+        specs = [f"{name}={version}" for name, version in self.plan.baseline.packages.items()]
+        return [*self.base_argv(), "--pkg-cache-dir", BASELINE_CACHE, "download", *specs]
+
     def download(self, container: Container) -> str:
-        full = self.plan.baseline.kind == "full"
+        full = self.plan.baseline.kind != "image"  # full or a VM's baseline: solve in a root of that state
         if full:
             make_empty_root(container)
+        if self.plan.baseline.kind == "file":
+            container.run(self.baseline_download_argv(), "download the baseline's packages", check=False)
+            flatten_rpms(container, BASELINE_CACHE, BASELINE_RPMS)
+            register_baseline(container, BASELINE_RPMS)
         argv = self.download_argv(full)
         result = container.run(argv, "download", check=False)
         if result.exit_code != 0:
