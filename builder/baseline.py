@@ -64,7 +64,8 @@ def load_baseline(path: Path) -> Baseline:
         raise InputError(f"{path}: cannot read the baseline: {exc}") from exc
     if text.lstrip().startswith("Package:") or "\nPackage:" in text:
         return _from_status(path, text)
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    # rpm -qa: name-version-release.arch lines, plus gpg-pubkey-KEYID-DATE lines for imported keys
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("gpg-pubkey-")]
     if lines and all("\t" not in line and _NEVRA_RE.fullmatch(line) for line in lines):
         return _from_rpm_qa(path, lines)
     return _from_query(path, text)
@@ -74,8 +75,8 @@ _NEVRA_RE = re.compile(r"(?P<name>.+)-(?P<version>[^-]+)-(?P<release>[^-]+)\.(?P
 
 
 def _from_rpm_qa(path: Path, lines: list[str]) -> Baseline:
-    """`rpm -qa` prints name-version-release.arch; gpg-pubkey lines are keys, not packages."""
-    entries = tuple(line for line in lines if not line.startswith("gpg-pubkey-"))
+    """`rpm -qa` prints name-version-release.arch (its gpg-pubkey lines, keys, are left out already)."""
+    entries = tuple(lines)
     packages = {}
     for line in entries:
         match = _NEVRA_RE.fullmatch(line)

@@ -110,6 +110,12 @@ def test_load_baseline_formats(tmp_path: Path) -> None:
     assert "Package: perl\nStatus: install ok installed\nVersion: 5.36.0-7\nArchitecture: arm64\n" in (
         loaded.status_for("arm64")
     )
+    qa = tmp_path / "rpm-qa.txt"
+    qa.write_text("bash-5.1.8-6.el9_1.x86_64\ngpg-pubkey-fd431d51-4ae0493b\nopenssl-libs-3.0.7-27.el9.x86_64\n")
+    rpm = load_baseline(qa)
+    assert rpm.format == "rpm"
+    assert rpm.packages == {"bash": "5.1.8-6.el9_1", "openssl-libs": "3.0.7-27.el9"}
+    assert rpm.entries == ("bash-5.1.8-6.el9_1.x86_64", "openssl-libs-3.0.7-27.el9.x86_64")  # keys left out
     bad = tmp_path / "bad.txt"
     bad.write_text("this is not a package list\n")
     with pytest.raises(InputError, match=r"bad.txt:1: expected `name<TAB>version`"):

@@ -275,15 +275,20 @@ def test_a_hostile_package_value_stays_one_word(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("distro", ["rhel-7", "rhel-8", "sles-15"])
-def test_a_vm_baseline_is_refused_for_rpm_families(distro: str, tmp_path: Path) -> None:
-    from builder.baseline import FULL, Baseline
+def test_a_baseline_must_be_of_the_targets_package_format(distro: str, tmp_path: Path) -> None:
+    from builder.baseline import Baseline
     from builder.errors import InputError
     from builder.installers import installer_for
 
-    vm = Baseline("file", "rpm-qa.txt", "", {"bash": "5.1.8-6.el9"})
-    with pytest.raises(InputError, match=f"--baseline is not supported for {distro}"):
-        installer_for(make_plan(load_recipe("jq"), distro, tmp_path, baseline=vm))
-    installer_for(make_plan(load_recipe("jq"), distro, tmp_path, baseline=FULL))  # --full is
+    dpkg = Baseline("file", "status", "Package: bash\n", {"bash": "5.2-1"})
+    with pytest.raises(InputError, match=f"status: {distro} needs the VM's `rpm -qa` output as its baseline"):
+        installer_for(make_plan(load_recipe("jq"), distro, tmp_path, baseline=dpkg))
+    rpm = Baseline(
+        "file", "rpm-qa.txt", "", {"bash": "5.1.8-6.el9"}, format="rpm", entries=("bash-5.1.8-6.el9.x86_64",)
+    )
+    installer_for(make_plan(load_recipe("jq"), distro, tmp_path, baseline=rpm))
+    with pytest.raises(InputError, match="an rpm -qa list cannot be the baseline of debian-12"):
+        installer_for(make_plan(load_recipe("jq"), "debian-12", tmp_path, baseline=rpm))
 
 
 @pytest.mark.parametrize("family", ["dnf", "zypper"])
