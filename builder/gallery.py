@@ -13,9 +13,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from builder.errors import InputError, RecipeError
+from builder.yamlfile import as_list, no_unknown_keys, read_yaml
 
 API_VERSION = "2024-03-03"
 STORAGE_ACCOUNT_TYPES = ("Standard_LRS", "Standard_ZRS", "Premium_LRS", "PremiumV2_LRS")
@@ -197,12 +196,7 @@ def definition_from_manifest(build_dir: Path, document: dict[str, Any], settings
 
 def load_gallery_file(path: Path) -> GallerySettings:
     """Settings from a YAML file: the mapping itself, or a mapping with one `gallery:` key."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise RecipeError(path, "", f"not valid YAML: {exc}") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read the gallery settings: {exc}") from exc
+    data = read_yaml(path, "the gallery settings")
     if isinstance(data, dict) and set(data) == {"gallery"}:
         return parse_gallery_settings(path, "gallery", data["gallery"])
     return parse_gallery_settings(path, "", data)
@@ -216,10 +210,10 @@ def parse_gallery_settings(path: Path, key: str, data: Any) -> GallerySettings:
 
     if not isinstance(data, dict):
         raise RecipeError(path, key, "expected a mapping with name, resource_group and location")
-    _no_unknown(path, key, data, _SETTINGS_KEYS)
+    no_unknown_keys(path, key, data, _SETTINGS_KEYS)
     regions = tuple(
         _region(path, f"{k('target_regions')}[{i}]", r)
-        for i, r in enumerate(_list(path, k("target_regions"), data.get("target_regions") or []))
+        for i, r in enumerate(as_list(path, k("target_regions"), data.get("target_regions") or []))
     )
     config = None
     if data.get("configuration") is not None:
@@ -276,7 +270,7 @@ def _region(path: Path, key: str, data: Any) -> TargetRegion:
         data = {"name": data}
     if not isinstance(data, dict):
         raise RecipeError(path, key, "expected a region name or a mapping with name and replicas")
-    _no_unknown(path, key, data, _REGION_KEYS)
+    no_unknown_keys(path, key, data, _REGION_KEYS)
     storage = data.get("storage_account_type")
     return TargetRegion(
         name=_word(path, f"{key}.name", data.get("name"), spaces=True),
@@ -298,7 +292,7 @@ def _configuration(path: Path, key: str, data: Any) -> ConfigurationFile:
         data = {"file": data}
     if not isinstance(data, dict):
         raise RecipeError(path, key, "expected a file path or a mapping with file and name")
-    _no_unknown(path, key, data, _CONFIG_KEYS)
+    no_unknown_keys(path, key, data, _CONFIG_KEYS)
     file = (path.parent / _text(path, f"{key}.file", data.get("file"))).resolve()
     if not file.is_file():
         raise RecipeError(path, f"{key}.file", f"{file}: no such file")
@@ -309,7 +303,7 @@ def _configuration(path: Path, key: str, data: Any) -> ConfigurationFile:
 def _storage(path: Path, key: str, data: Any) -> StorageTarget:
     if not isinstance(data, dict):
         raise RecipeError(path, key, "expected a mapping with account_url and container")
-    _no_unknown(path, key, data, _STORAGE_KEYS)
+    no_unknown_keys(path, key, data, _STORAGE_KEYS)
     url = _text(path, f"{key}.account_url", data["account_url"]) if data.get("account_url") else None
     if url is not None and not url.startswith(("https://", "http://")):
         raise RecipeError(path, f"{key}.account_url", f"{url!r} is not an http(s):// URL")
@@ -369,19 +363,6 @@ def _choice(path: Path, key: str, raw: Any, allowed: tuple[str, ...]) -> str:
     if raw not in allowed:
         raise RecipeError(path, key, f"{raw!r} is not one of: {', '.join(allowed)}")
     return str(raw)
-
-
-def _list(path: Path, key: str, raw: Any) -> list[Any]:
-    if not isinstance(raw, list):
-        raise RecipeError(path, key, f"expected a list, got {type(raw).__name__}")
-    return raw
-
-
-def _no_unknown(path: Path, key: str, data: dict[str, Any], allowed: set[str]) -> None:
-    for name in data:
-        if name not in allowed:
-            where = f"{key}.{name}" if key else str(name)
-            raise RecipeError(path, where, "unknown key", hint=f"allowed here: {', '.join(sorted(allowed))}")
 
 
 def gallery_settings_for(

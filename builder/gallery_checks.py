@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from builder.errors import InputError, LimitError, RecipeError
+from builder.errors import LimitError, RecipeError
 from builder.gallery import GallerySettings, VersionDefinition
 from builder.limits import GIB, LimitResult, check_field, check_name, check_package_size, check_version
 from builder.names import version_problem
+from builder.yamlfile import read_yaml
 
 MAX_REPLICAS = 3  # the property table and the error text; one limits list says 10
 MAX_CONFIG_BYTES = 1 * GIB
@@ -212,12 +211,7 @@ class PlannedApplication:
 
 def load_vm_plan(path: Path) -> list[PlannedApplication]:
     """A VM plan: `applications:` listing packageReferenceId (with optional order and reboot)."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise RecipeError(path, "", f"not valid YAML: {exc}") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read the VM plan: {exc}") from exc
+    data = read_yaml(path, "the VM plan")
     if not isinstance(data, dict) or not isinstance(data.get("applications"), list):
         raise RecipeError(path, "applications", "expected a list of applications (packageReferenceId, order)")
     planned = []

@@ -7,13 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from builder.distros import DISTROS
 from builder.errors import InputError, RecipeError
 from builder.names import app_name_problem, version_problem
 from builder.resources import data_dir
 from builder.windows.recipe import WindowsTarget, parse_windows
+from builder.yamlfile import as_list, no_unknown_keys, read_yaml
 
 # Package specs reach argv and shell strings: no whitespace, no shell syntax, no leading '-'.
 _PACKAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9+._:~=/-]*$")
@@ -107,15 +106,10 @@ def find_recipe(spec: str) -> Path:
 def load_recipe(spec: str | Path) -> Recipe:
     """Load and validate a recipe; errors name the file and the key."""
     path = find_recipe(str(spec))
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise RecipeError(path, "", f"not valid YAML: {exc}") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RecipeError(path, "", f"cannot read: {exc}") from exc
+    data = read_yaml(path, "the recipe")
     if not isinstance(data, dict):
         raise RecipeError(path, "", "expected a mapping with name, version, description and linux")
-    _no_unknown(path, "", data, {"name", "version", "description", "linux", "windows", "gallery"})
+    no_unknown_keys(path, "", data, {"name", "version", "description", "linux", "windows", "gallery"})
 
     name = _string(path, "name", data.get("name"))
     if problem := app_name_problem(name):
@@ -137,7 +131,7 @@ def load_recipe(spec: str | Path) -> Recipe:
         raise RecipeError(path, "linux", "missing", hint="add a linux section with a list of packages")
     if not isinstance(linux_data, dict):
         raise RecipeError(path, "linux", "expected a mapping")
-    _no_unknown(path, "linux", linux_data, _LINUX_KEYS)
+    no_unknown_keys(path, "linux", linux_data, _LINUX_KEYS)
     base = _target(path, "linux", linux_data, None)
     overrides: dict[str, LinuxTarget] = {}
     distros = linux_data.get("distros") or {}
@@ -149,7 +143,7 @@ def load_recipe(spec: str | Path) -> Recipe:
             raise RecipeError(path, key, "unknown distro", hint=f"use one of: {', '.join(DISTROS)}")
         if not isinstance(override, dict):
             raise RecipeError(path, key, "expected a mapping of overrides")
-        _no_unknown(path, key, override, _OVERRIDE_KEYS)
+        no_unknown_keys(path, key, override, _OVERRIDE_KEYS)
         overrides[distro] = _target(path, key, override, base)
     targets = _targets(path, linux_data.get("targets"), overrides)
     return Recipe(name, version, description, path, base, overrides, raw=data, windows=windows, targets=targets)
@@ -159,7 +153,7 @@ def _targets(path: Path, raw: Any, overrides: dict[str, LinuxTarget]) -> tuple[s
     """linux.targets: known distro names, each once, covering every per-distro override."""
     if raw is None:
         return ()
-    items = _list(path, "linux.targets", raw)
+    items = as_list(path, "linux.targets", raw)
     if not items:
         raise RecipeError(path, "linux.targets", "expected at least one distro", hint="or leave it out: any distro")
     for i, item in enumerate(items):
@@ -193,7 +187,7 @@ def _target(path: Path, key: str, data: dict[str, Any], base: LinuxTarget | None
         if base and "repositories" not in data
         else tuple(
             _repository(path, f"{key}.repositories[{i}]", r)
-            for i, r in enumerate(_list(path, f"{key}.repositories", data.get("repositories") or []))
+            for i, r in enumerate(as_list(path, f"{key}.repositories", data.get("repositories") or []))
         )
     )
     check = base.check if base and "check" not in data else data.get("check")
@@ -208,7 +202,7 @@ def _target(path: Path, key: str, data: dict[str, Any], base: LinuxTarget | None
 def _tarball(path: Path, key: str, data: Any) -> Tarball:
     if not isinstance(data, dict):
         raise RecipeError(path, key, "expected a mapping with source, sha256 and directory")
-    _no_unknown(path, key, data, _TARBALL_KEYS)
+    no_unknown_keys(path, key, data, _TARBALL_KEYS)
     source = _string(path, f"{key}.source", data.get("source"), hint="a URL or a file next to the recipe")
     suffix = next((s for s in TARBALL_SUFFIXES if source.lower().endswith(s)), None)
     if suffix is None:
@@ -232,7 +226,7 @@ def _packages(path: Path, key: str, data: dict[str, Any]) -> tuple[str, ...]:
     raw = data.get("packages")
     if raw is None:
         raise RecipeError(path, f"{key}.packages", "missing", hint="list the packages to install, e.g. [jq]")
-    items = _list(path, f"{key}.packages", raw)
+    items = as_list(path, f"{key}.packages", raw)
     if not items:
         raise RecipeError(path, f"{key}.packages", "expected at least one package")
     for i, item in enumerate(items):
@@ -251,7 +245,7 @@ def _packages(path: Path, key: str, data: dict[str, Any]) -> tuple[str, ...]:
 def _repository(path: Path, key: str, data: Any) -> Repository:
     if not isinstance(data, dict):
         raise RecipeError(path, key, "expected a mapping with url, key and (for apt) suite and components")
-    _no_unknown(path, key, data, _REPO_KEYS)
+    no_unknown_keys(path, key, data, _REPO_KEYS)
     url = _string(path, f"{key}.url", data.get("url"))
     if not re.fullmatch(r"(https?|file)://\S+", url):
         raise RecipeError(path, f"{key}.url", f"{url!r} is not an http(s):// or file:// URL")
@@ -268,17 +262,11 @@ def _repository(path: Path, key: str, data: Any) -> Repository:
 
 
 def _words(path: Path, key: str, raw: Any) -> list[str]:
-    items = _list(path, key, raw)
+    items = as_list(path, key, raw)
     for i, item in enumerate(items):
         if not isinstance(item, str) or not re.fullmatch(r"[A-Za-z0-9._/-]+", item):
             raise RecipeError(path, f"{key}[{i}]", f"{item!r} is not a plain word")
     return items
-
-
-def _list(path: Path, key: str, raw: Any) -> list[Any]:
-    if not isinstance(raw, list):
-        raise RecipeError(path, key, f"expected a list, got {type(raw).__name__}")
-    return raw
 
 
 def _string(path: Path, key: str, raw: Any, allow_empty: bool = False, hint: str | None = None) -> str:
@@ -293,10 +281,3 @@ def _string(path: Path, key: str, raw: Any, allow_empty: bool = False, hint: str
     if not text.strip() and not allow_empty:
         raise RecipeError(path, key, "must not be empty", hint=hint)
     return text
-
-
-def _no_unknown(path: Path, key: str, data: dict[str, Any], allowed: set[str]) -> None:
-    for k in data:
-        if k not in allowed:
-            where = f"{key}.{k}" if key else str(k)
-            raise RecipeError(path, where, "unknown key", hint=f"allowed here: {', '.join(sorted(allowed))}")
