@@ -24,17 +24,15 @@ from builder.installers.rpmdb import (
     BASELINE_RPMS,
     EMPTY_ROOT,
     RPM_DIR,
-    check_rpm_plan,
+    RpmBackend,
     check_signatures,
     describe_rpms,
     has_command,
     install_key,
-    installed_rpms,
     make_empty_root,
     raise_resolution_error,
     register_baseline,
     repo_file,
-    rpm_is_older,
     rpm_spec,
 )
 from builder.plan import BuildPlan
@@ -50,16 +48,12 @@ _REPO_FAILURE = re.compile(
 _TREE_FORMAT = "%{name}.%{arch} %{evr}"
 
 
-class DnfInstaller:
+class DnfInstaller(RpmBackend):
     family = "dnf"
-    suffix = ".rpm"
     tool = "dnf"
 
     def __init__(self, plan: BuildPlan) -> None:
-        check_rpm_plan(plan)
-        self.plan = plan
-        self.packages = plan.packages
-        self.where = f"on {plan.distro.name} ({plan.image})"
+        super().__init__(plan)
         self.specs = [rpm_spec(p) for p in plan.packages]
         self._repodata: dict[str, bytes] | None = None
 
@@ -188,14 +182,6 @@ class DnfInstaller:
         if self._repodata is None:
             raise BuildError("the repository metadata was not written: describe_files must run first")
         return dict(self._repodata)
-
-    @staticmethod
-    def installed_packages(container: Container) -> dict[str, str]:
-        return installed_rpms(container)
-
-    @staticmethod
-    def is_older(container: Container, version: str, than: str) -> bool:
-        return rpm_is_older(container, version, than)
 
 
 class YumInstaller(DnfInstaller):

@@ -190,3 +190,23 @@ def check_signatures(container: Container, directory: str, where: str) -> None:
             f"package signatures do not verify {where}:\n" + "\n".join(bad or result.output.splitlines()[-10:]),
             hint="check the repository's key in the recipe (linux.repositories[].key)",
         )
+
+
+class RpmBackend:
+    """What the dnf/yum and zypper backends share: the plan checks, and rpm as the package state."""
+
+    suffix = ".rpm"
+
+    def __init__(self, plan: BuildPlan) -> None:
+        check_rpm_plan(plan)
+        self.plan = plan
+        self.packages = plan.packages
+        self.where = f"on {plan.distro.name} ({plan.image})"
+
+    @staticmethod
+    def installed_packages(container: Container) -> dict[str, str]:
+        return installed_rpms(container)
+
+    @staticmethod
+    def is_older(container: Container, version: str, than: str) -> bool:
+        return rpm_is_older(container, version, than)

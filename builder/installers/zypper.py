@@ -17,18 +17,15 @@ from builder.installers.rpmdb import (
     BASELINE_RPMS,
     EMPTY_ROOT,
     RPM_DIR,
-    check_rpm_plan,
+    RpmBackend,
     describe_rpms,
     flatten_rpms,
     install_key,
-    installed_rpms,
     make_empty_root,
     raise_resolution_error,
     register_baseline,
     repo_file,
-    rpm_is_older,
 )
-from builder.plan import BuildPlan
 
 REPOS_DIR = "/etc/zypp/repos.d"
 ZYPP_CACHE = "/var/cache/vmapp-build/zypp"
@@ -44,15 +41,8 @@ _REPO_FAILURE = re.compile(
 EXIT_CAP_NOT_FOUND = 104
 
 
-class ZypperInstaller:
+class ZypperInstaller(RpmBackend):
     family = "zypper"
-    suffix = ".rpm"
-
-    def __init__(self, plan: BuildPlan) -> None:
-        check_rpm_plan(plan)
-        self.plan = plan
-        self.packages = plan.packages
-        self.where = f"on {plan.distro.name} ({plan.image})"
 
     def base_argv(self) -> list[str]:
         return ["zypper", "--non-interactive"]
@@ -127,11 +117,3 @@ class ZypperInstaller:
     def index(self, files: list[PackageFile], controls: dict[str, dict[str, str]]) -> dict[str, bytes]:
         """Nothing: a plaindir repository is the directory of .rpm files itself."""
         return {}
-
-    @staticmethod
-    def installed_packages(container: Container) -> dict[str, str]:
-        return installed_rpms(container)
-
-    @staticmethod
-    def is_older(container: Container, version: str, than: str) -> bool:
-        return rpm_is_older(container, version, than)
