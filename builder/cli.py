@@ -20,15 +20,27 @@ from builder.cli_gallery import GALLERY_COMMANDS, gallery_settings_checked
 from builder.distros import DISTROS, get_distro, resolve_image
 from builder.errors import VmappError
 
-SIZE_RE = re.compile(r"^(\d+)([KMG]?)$", re.IGNORECASE)
+SIZE_RE = re.compile(r"([0-9]+)([KMG]?)", re.IGNORECASE | re.ASCII)
 
 
 def _size(value: str) -> int:
-    match = SIZE_RE.match(value.strip())
+    match = SIZE_RE.fullmatch(value.strip())
     if not match:
-        raise click.BadParameter(f"{value!r}: expected bytes, or a number with K, M or G")
+        raise click.BadParameter(
+            f"{value!r}: expected bytes, or a number with K, M or G (ASCII digits)", param_hint="'--max-package-size'"
+        )
     power = " KMG".index((match[2] or " ").upper())
     return int(match[1]) * int(1024**power)
+
+
+# A Docker image reference: registry[:port]/path[:tag][@digest], nothing an engine would misread.
+IMAGE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,254}", re.ASCII)
+
+
+def _image(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not IMAGE_RE.fullmatch(value):
+        raise click.BadParameter(f"{value!r} is not an image reference, e.g. registry.example.com/debian:12")
+    return value
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "VMAPP_BUILD"})
@@ -47,7 +59,7 @@ def cli() -> None:
     show_default=True,
     help="Output root; files go to OUT/<app>/<version>/<distro>/.",
 )
-@click.option("--image", help="Build in this image instead of the distro's default.")
+@click.option("--image", callback=_image, help="Build in this image instead of the distro's default.")
 @click.option("--config", type=click.Path(path_type=Path, dir_okay=False), help="Configuration file ([images]).")
 @click.option("--max-package-size", "max_size", help="Fail above this size (at most Azure's 2G), e.g. 500M.")
 @click.option(
@@ -124,7 +136,7 @@ def recipe_cmd(
 
 @cli.command("verify")
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("--image", help="Verify in this image instead of the one the package was built in.")
+@click.option("--image", callback=_image, help="Verify in this image instead of the one the package was built in.")
 @click.option(
     "--update-from",
     type=click.Path(path_type=Path),

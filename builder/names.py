@@ -13,8 +13,9 @@ VERSION_MESSAGE = (
     "(inclusive). for example, 1.0.0, 2018.12.1 etc."
 )
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9._-]+$")
-_VERSION_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
+# ASCII only: `\d` would also match Arabic-Indic or full-width digits, which Azure refuses.
+_NAME_RE = re.compile(r"[A-Za-z0-9._-]+", re.ASCII)
+_VERSION_RE = re.compile(r"([0-9]+)\.([0-9]+)\.([0-9]+)", re.ASCII)
 
 
 def version_problem(version: str) -> str | None:
