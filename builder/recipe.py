@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,32 +10,28 @@ from typing import Any
 
 from builder.distros import DISTROS
 from builder.errors import InputError, RecipeError
+from builder.fetch import is_url
 from builder.names import app_name_problem, version_problem
+from builder.recipe_repository import URL_RE, parse_repositories
+from builder.recipe_repository import Repository as Repository  # re-exported: backends import it from here
 from builder.resources import data_dir
 from builder.windows.recipe import WindowsTarget, parse_windows
-from builder.yamlfile import as_list, no_unknown_keys, read_yaml
+from builder.yamlfile import as_list, no_unknown_keys, read_yaml, text_value
 
 # Package specs reach argv and shell strings: no whitespace, no shell syntax, no leading '-'.
-_PACKAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9+._:~=/-]*$")
+_PACKAGE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9+._:~=-]*", re.ASCII)
+# A tarball is extracted as root and removed member by member: never over the system's own trees.
+_SYSTEM_DIRS = frozenset(
+    "/ /bin /boot /dev /etc /home /lib /lib32 /lib64 /libx32 /media /mnt /proc /root /run /sbin "  # noqa: SIM905
+    "/sys /tmp /usr /var /usr/bin /usr/include /usr/lib /usr/lib32 /usr/lib64 /usr/libexec /usr/sbin "
+    "/usr/share /usr/src /var/cache /var/lib /var/log /var/spool /var/tmp".split()
+)
+_VIRTUAL_ROOTS = ("/proc", "/sys", "/dev", "/run", "/boot")
 _LINUX_KEYS = {"packages", "tarball", "repositories", "check", "recommends", "distros", "targets"}
 _OVERRIDE_KEYS = {"packages", "tarball", "repositories", "check", "recommends"}
 _TARBALL_KEYS = {"source", "sha256", "directory"}
 # What tar needs to read each kind of archive; the package keeps the suffix, so the VM sees it too.
 TARBALL_SUFFIXES = {".tar.gz": "z", ".tgz": "z", ".tar.xz": "J", ".txz": "J", ".tar.bz2": "j", ".tar": ""}
-_REPO_KEYS = {"name", "url", "suite", "components", "architectures", "key"}
-
-
-@dataclass(frozen=True)
-class Repository:
-    """An extra repository. apt: `deb [signed-by=KEY arch=...] URL SUITE COMPONENTS`; the RPM
-    families (no suite): URL is the baseurl of a yum/dnf/zypper repository."""
-
-    name: str
-    url: str
-    suite: str  # empty for an RPM repository
-    components: tuple[str, ...] = ()
-    architectures: tuple[str, ...] = ()
-    key: str = ""  # a URL, or a path resolved against the recipe's directory
 
 
 @dataclass(frozen=True)
@@ -111,13 +108,13 @@ def load_recipe(spec: str | Path) -> Recipe:
         raise RecipeError(path, "", "expected a mapping with name, version, description and linux")
     no_unknown_keys(path, "", data, {"name", "version", "description", "linux", "windows", "gallery"})
 
-    name = _string(path, "name", data.get("name"))
+    name = text_value(path, "name", data.get("name"))
     if problem := app_name_problem(name):
         raise RecipeError(path, "name", problem)
-    version = _string(path, "version", data.get("version"))
+    version = text_value(path, "version", data.get("version"))
     if problem := version_problem(version):
         raise RecipeError(path, "version", problem)
-    description = _string(path, "description", data.get("description", ""), allow_empty=True)
+    description = text_value(path, "description", data.get("description", ""), allow_empty=True, multiline=True)
     if "gallery" in data:  # validated here, so a bad key fails before any build; builder.gallery reads it
         from builder.gallery import parse_gallery_settings
 
@@ -185,14 +182,11 @@ def _target(path: Path, key: str, data: dict[str, Any], base: LinuxTarget | None
     repos = (
         base.repositories
         if base and "repositories" not in data
-        else tuple(
-            _repository(path, f"{key}.repositories[{i}]", r)
-            for i, r in enumerate(as_list(path, f"{key}.repositories", data.get("repositories") or []))
-        )
+        else parse_repositories(path, f"{key}.repositories", data.get("repositories") or [])
     )
     check = base.check if base and "check" not in data else data.get("check")
     if check is not None:
-        check = _string(path, f"{key}.check", check)
+        check = text_value(path, f"{key}.check", check, multiline=True)
     recommends = base.recommends if base and "recommends" not in data else data.get("recommends", False)
     if not isinstance(recommends, bool):
         raise RecipeError(path, f"{key}.recommends", "expected true or false")
@@ -203,23 +197,43 @@ def _tarball(path: Path, key: str, data: Any) -> Tarball:
     if not isinstance(data, dict):
         raise RecipeError(path, key, "expected a mapping with source, sha256 and directory")
     no_unknown_keys(path, key, data, _TARBALL_KEYS)
-    source = _string(path, f"{key}.source", data.get("source"), hint="a URL or a file next to the recipe")
+    source = text_value(path, f"{key}.source", data.get("source"), hint="a URL or a file next to the recipe")
+    if re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", source) and not (URL_RE.fullmatch(source) and is_url(source)):
+        raise RecipeError(
+            path, f"{key}.source", f"{source!r} is not an http(s):// URL", hint="or a file next to the recipe"
+        )
     suffix = next((s for s in TARBALL_SUFFIXES if source.lower().endswith(s)), None)
     if suffix is None:
         raise RecipeError(
             path, f"{key}.source", f"{source!r} is not a tarball", hint=f"one of: {', '.join(TARBALL_SUFFIXES)}"
         )
-    if not re.match(r"^https?://", source):
+    if not is_url(source):
         source = str((path.parent / source).resolve())
     if not isinstance(data.get("sha256"), str):  # YAML reads an all-digit hash as a number
         raise RecipeError(path, f"{key}.sha256", "expected the SHA-256 as a string", hint='quote it: sha256: "..."')
-    sha256 = _string(path, f"{key}.sha256", data["sha256"])
+    sha256 = text_value(path, f"{key}.sha256", data["sha256"])
     if not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
         raise RecipeError(path, f"{key}.sha256", f"{sha256!r} is not a SHA-256 (64 hex digits)")
-    directory = _string(path, f"{key}.directory", data.get("directory"), hint="where to extract, e.g. /usr/local")
-    if not directory.startswith("/") or directory.rstrip("/") == "" or "\n" in directory:
-        raise RecipeError(path, f"{key}.directory", f"{directory!r}: expected an absolute directory other than /")
-    return Tarball(source, sha256.lower(), directory.rstrip("/"), suffix)
+    directory = _directory(path, f"{key}.directory", data.get("directory"))
+    return Tarball(source, sha256.lower(), directory, suffix)
+
+
+def _directory(path: Path, key: str, raw: Any) -> str:
+    """Where a tarball is extracted: absolute, normalised, and not / or a system directory."""
+    text = text_value(path, key, raw, hint="where to extract, e.g. /usr/local")
+    if not text.startswith("/"):
+        raise RecipeError(path, key, f"{text!r} is not an absolute directory", hint="e.g. /usr/local or /opt/myapp")
+    normal = "/" + posixpath.normpath(text).lstrip("/")  # normpath keeps a leading '//'
+    if normal in _SYSTEM_DIRS or normal.startswith(tuple(d + "/" for d in _VIRTUAL_ROOTS)):
+        shown = repr(text) if normal == text else f"{text!r} (that is {normal})"
+        raise RecipeError(
+            path,
+            key,
+            f"{shown} is / or a system directory: install extracts there as root and remove deletes "
+            "member by member, mixing the payload with the system's own files",
+            hint="extract under a directory meant for it, e.g. /usr/local (for go/...) or /opt/myapp",
+        )
+    return normal
 
 
 def _packages(path: Path, key: str, data: dict[str, Any]) -> tuple[str, ...]:
@@ -230,54 +244,21 @@ def _packages(path: Path, key: str, data: dict[str, Any]) -> tuple[str, ...]:
     if not items:
         raise RecipeError(path, f"{key}.packages", "expected at least one package")
     for i, item in enumerate(items):
+        if isinstance(item, str) and "/" in item and _PACKAGE_RE.fullmatch(item.replace("/", "-")):
+            raise RecipeError(
+                path,
+                f"{key}.packages[{i}]",
+                f"{item!r} selects a release (NAME/RELEASE): the bundle's flat repository has no releases, "
+                "so the VM could not install it",
+                hint="pin the exact version instead (NAME=VERSION, from `apt-cache policy NAME`)",
+            )
         if not isinstance(item, str) or not _PACKAGE_RE.fullmatch(item):
             raise RecipeError(
                 path,
                 f"{key}.packages[{i}]",
                 f"{item!r} is not a package name",
-                hint="use NAME, NAME=VERSION or NAME:ARCH (letters, digits, + . _ : ~ = / -)",
+                hint="use NAME, NAME=VERSION or NAME:ARCH (letters, digits, + . _ : ~ = -)",
             )
     if len(set(items)) != len(items):
         raise RecipeError(path, f"{key}.packages", "lists a package twice")
     return tuple(items)
-
-
-def _repository(path: Path, key: str, data: Any) -> Repository:
-    if not isinstance(data, dict):
-        raise RecipeError(path, key, "expected a mapping with url, key and (for apt) suite and components")
-    no_unknown_keys(path, key, data, _REPO_KEYS)
-    url = _string(path, f"{key}.url", data.get("url"))
-    if not re.fullmatch(r"(https?|file)://\S+", url):
-        raise RecipeError(path, f"{key}.url", f"{url!r} is not an http(s):// or file:// URL")
-    suite = _string(path, f"{key}.suite", data["suite"]) if "suite" in data else ""
-    components = tuple(_words(path, f"{key}.components", data.get("components") or []))
-    if suite and not suite.endswith("/") and not components:
-        raise RecipeError(path, f"{key}.components", "required unless suite is a flat path ending in '/'")
-    arches = tuple(_words(path, f"{key}.architectures", data.get("architectures") or []))
-    key_ref = _string(path, f"{key}.key", data.get("key"), hint="the repository's signing key: a URL or a file")
-    if not re.match(r"^https?://", key_ref):
-        key_ref = str((path.parent / key_ref).resolve())
-    name = _string(path, f"{key}.name", data.get("name", re.sub(r"\W+", "-", url.split("://", 1)[1]).strip("-")))
-    return Repository(name, url, suite, components, arches, key_ref)
-
-
-def _words(path: Path, key: str, raw: Any) -> list[str]:
-    items = as_list(path, key, raw)
-    for i, item in enumerate(items):
-        if not isinstance(item, str) or not re.fullmatch(r"[A-Za-z0-9._/-]+", item):
-            raise RecipeError(path, f"{key}[{i}]", f"{item!r} is not a plain word")
-    return items
-
-
-def _string(path: Path, key: str, raw: Any, allow_empty: bool = False, hint: str | None = None) -> str:
-    if raw is None:
-        raise RecipeError(path, key, "missing", hint=hint)
-    if not isinstance(raw, str | int | float) or isinstance(raw, bool):
-        raise RecipeError(path, key, f"expected a string, got {type(raw).__name__}", hint=hint)
-    if isinstance(raw, float):
-        # YAML reads `version: 1.0` as a float: point at the quoting instead of a confusing format error.
-        raise RecipeError(path, key, f"{raw!r} was read as a number", hint='quote it, e.g. "1.0.0"')
-    text = str(raw)
-    if not text.strip() and not allow_empty:
-        raise RecipeError(path, key, "must not be empty", hint=hint)
-    return text

@@ -84,7 +84,7 @@ def test_full_recipe(tmp_path: Path) -> None:
             version: 2024.1.15
             description: "jq and curl: tools"
             linux:
-              packages: [jq, curl=7.88.1-10+deb12u15, "libc6:amd64", jq-doc/bookworm, g++]
+              packages: [jq, curl=7.88.1-10+deb12u15, "libc6:amd64", jq-doc, g++]
               check: jq --version && curl --version
               recommends: true
             """,
@@ -92,7 +92,7 @@ def test_full_recipe(tmp_path: Path) -> None:
     )
     assert recipe.description == "jq and curl: tools"
     assert recipe.linux is not None
-    assert recipe.linux.packages == ("jq", "curl=7.88.1-10+deb12u15", "libc6:amd64", "jq-doc/bookworm", "g++")
+    assert recipe.linux.packages == ("jq", "curl=7.88.1-10+deb12u15", "libc6:amd64", "jq-doc", "g++")
     assert recipe.linux.check == "jq --version && curl --version"
     assert recipe.linux.recommends is True
     plan = make_plan(recipe, "debian-12", tmp_path / "dist")
