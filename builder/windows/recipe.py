@@ -30,6 +30,7 @@ from urllib.parse import unquote, urlsplit
 
 from builder.errors import RecipeError
 from builder.windows.quote import cmd_problem
+from builder.yamlfile import character_problem
 
 TYPES = ("exe", "msi", "zip")
 REBOOT = ("failure", "success")
@@ -40,6 +41,12 @@ _GUID = re.compile(r"^\{[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]
 _PROPERTY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 _BAD_FILE_CHARS = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
 _RESERVED = re.compile(r"^(CON|PRN|AUX|NUL|COM[0-9]|LPT[0-9])(\..*)?$", re.IGNORECASE)
+# A zip's directory is deleted whole (rmdir /S /Q) by remove: never a drive, a bare %VARIABLE% or a
+# directory of Windows itself.
+_SYSTEM_DIRS = frozenset(
+    ["windows", "program files", "program files (x86)", "programdata", "users", "perflogs", "recovery"]
+)
+_SYSTEM_VARIABLES = frozenset(["%windir%", "%systemroot%"])
 
 
 @dataclass(frozen=True)
@@ -129,7 +136,7 @@ def _installer(path: Path, key: str, data: Any) -> WindowsInstaller:
     sha = _text(path, f"{key}.sha256", data.get("sha256"), hint="the installer's SHA-256, e.g. from `sha256sum FILE`")
     if not isinstance(data.get("sha256"), str):
         raise RecipeError(path, f"{key}.sha256", f"{sha!r} was read as a number", hint="quote it: sha256: '...'")
-    if not _SHA256.match(sha):
+    if not _SHA256.fullmatch(sha):
         raise RecipeError(path, f"{key}.sha256", f"{sha!r} is not a SHA-256 (64 hexadecimal digits)")
     suffix = PurePosixPath(file_name).suffix.lower().lstrip(".")
     if "type" not in data and suffix not in TYPES:
@@ -163,13 +170,7 @@ def _installer(path: Path, key: str, data: Any) -> WindowsInstaller:
     directory = ""
     if kind == "zip":
         directory = _cmd_value(path, f"{key}.directory", data.get("directory"))
-        if not re.match(r"^([A-Za-z]:\\|%[A-Za-z_][A-Za-z0-9_()]*%)", directory):
-            raise RecipeError(
-                path,
-                f"{key}.directory",
-                f"{directory!r} is not an absolute path",
-                hint=r"e.g. C:\Tools\App or %ProgramFiles%\App (the download directory is deleted on removal)",
-            )
+        _check_directory(path, f"{key}.directory", directory)
     check = data.get("check")
     if check is not None:
         check = _command(path, f"{key}.check", check)
@@ -184,6 +185,29 @@ def _installer(path: Path, key: str, data: Any) -> WindowsInstaller:
     return WindowsInstaller(
         source, file_name, sha.lower(), kind, arguments, properties, remove, directory, check, reboot
     )
+
+
+def _check_directory(path: Path, key: str, directory: str) -> None:
+    """A zip's own directory: absolute, with no . or .. and not a drive or a directory of Windows."""
+    if not re.match(r"^([A-Za-z]:\\|%[A-Za-z_][A-Za-z0-9_()]*%)", directory):
+        raise RecipeError(
+            path,
+            key,
+            f"{directory!r} is not an absolute path",
+            hint=r"e.g. C:\Tools\App or %ProgramFiles%\App (the download directory is deleted on removal)",
+        )
+    parts = [p for p in re.split(r"[\\/]", directory) if p]
+    lowered = [p.lower() for p in parts]
+    if any(p.strip(" ") in (".", "..") for p in parts):
+        raise RecipeError(path, key, f"{directory!r} contains a . or .. component", hint=r"e.g. C:\Tools\App")
+    system = len(parts) == 1 or (len(parts) == 2 and (lowered[1] in _SYSTEM_DIRS or lowered[0] in _SYSTEM_VARIABLES))
+    if system:
+        raise RecipeError(
+            path,
+            key,
+            f"{directory!r} is a drive or a directory of Windows: remove deletes the zip's directory whole",
+            hint=r"give the zip a directory of its own, e.g. %ProgramFiles%\Tools or C:\Tools\App",
+        )
 
 
 def _source(path: Path, key: str, source: str) -> tuple[str, str]:
@@ -210,7 +234,7 @@ def _remove(path: Path, key: str, kind: str, raw: Any) -> str:
         return ""
     if kind == "msi":
         value = _text(path, f"{key}.remove", raw if raw is not None else "package")
-        if value != "package" and not _GUID.match(value):
+        if value != "package" and not _GUID.fullmatch(value):
             raise RecipeError(
                 path,
                 f"{key}.remove",
@@ -242,7 +266,7 @@ def _properties(path: Path, key: str, raw: Any) -> tuple[tuple[str, str], ...]:
         raise RecipeError(path, key, "expected a mapping of NAME: value")
     items = []
     for name, value in raw.items():
-        if not isinstance(name, str) or not _PROPERTY.match(name):
+        if not isinstance(name, str) or not _PROPERTY.fullmatch(name):
             raise RecipeError(path, f"{key}.{name}", f"{name!r} is not an MSI property name")
         items.append((name, _cmd_value(path, f"{key}.{name}", value, allow_empty=True)))
     return tuple(items)
@@ -270,4 +294,6 @@ def _text(path: Path, key: str, raw: Any, allow_empty: bool = False, hint: str |
     text = str(raw)
     if not text.strip() and not allow_empty:
         raise RecipeError(path, key, "must not be empty", hint=hint)
+    if problem := character_problem(text):
+        raise RecipeError(path, key, f"{text!r} {problem}", hint=hint)
     return text
