@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from builder.errors import InputError, RecipeError
-from builder.yamlfile import as_list, no_unknown_keys, read_yaml
+from builder.yamlfile import as_list, character_problem, no_unknown_keys, read_yaml
 
 API_VERSION = "2024-03-03"
 STORAGE_ACCOUNT_TYPES = ("Standard_LRS", "Standard_ZRS", "Premium_LRS", "PremiumV2_LRS")
@@ -225,7 +225,7 @@ def parse_gallery_settings(path: Path, key: str, data: Any) -> GallerySettings:
         source=f"{path}: {key}" if key else str(path),
         subscription=_word(path, k("subscription"), data["subscription"]) if data.get("subscription") else None,
         os_type=_choice(path, k("os_type"), data.get("os_type", "Linux"), OS_TYPES),
-        description=_text(path, k("description"), data["description"]) if "description" in data else None,
+        description=_text(path, k("description"), data["description"], True) if "description" in data else None,
         replica_count=_int(path, k("replica_count"), data.get("replica_count", 1)),
         storage_account_type=_choice(
             path, k("storage_account_type"), data.get("storage_account_type", "Standard_LRS"), STORAGE_ACCOUNT_TYPES
@@ -297,6 +297,13 @@ def _configuration(path: Path, key: str, data: Any) -> ConfigurationFile:
     if not file.is_file():
         raise RecipeError(path, f"{key}.file", f"{file}: no such file")
     name = _text(path, f"{key}.name", data.get("name", file.name))
+    if any(c in name for c in "/\\:") or name.strip(" .") == "":
+        raise RecipeError(
+            path,
+            f"{key}.name",
+            f"{name!r} is not a file name",
+            hint="the VM saves the file under this name in the application's directory: no '/', '\\' or ':'",
+        )
     return ConfigurationFile(file, name)
 
 
@@ -331,11 +338,13 @@ def _date(path: Path, key: str, raw: Any) -> str | None:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _text(path: Path, key: str, raw: Any) -> str:
+def _text(path: Path, key: str, raw: Any, multiline: bool = False) -> str:
     if raw is None:
         raise RecipeError(path, key, "missing")
     if not isinstance(raw, str) or not raw.strip():
         raise RecipeError(path, key, "expected a non-empty string")
+    if problem := character_problem(raw, multiline):
+        raise RecipeError(path, key, f"{raw!r} {problem}")
     return raw
 
 

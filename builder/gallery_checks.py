@@ -187,8 +187,8 @@ def _dig(document: dict[str, Any], path: tuple[str, ...]) -> Any:
 # --- VM plans ----------------------------------------------------------------------------------------
 
 _REFERENCE_RE = re.compile(
-    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Compute/galleries/(?P<gallery>[^/]+)"
-    r"/applications/(?P<app>[^/]+)/versions/(?P<version>[^/]+)$",
+    r"/subscriptions/[^/\s]+/resourceGroups/[^/\s]+/providers/Microsoft\.Compute/galleries/(?P<gallery>[^/\s]+)"
+    r"/applications/(?P<app>[^/\s]+)/versions/(?P<version>[^/\s]+)",
     re.IGNORECASE,
 )
 _PLAN_ENTRY_KEYS = {
@@ -223,7 +223,7 @@ def load_vm_plan(path: Path) -> list[PlannedApplication]:
             if name not in _PLAN_ENTRY_KEYS:
                 raise RecipeError(path, f"{key}.{name}", "unknown key", hint=f"allowed: {', '.join(_PLAN_ENTRY_KEYS)}")
         reference = entry.get("packageReferenceId")
-        match = _REFERENCE_RE.match(reference) if isinstance(reference, str) else None
+        match = _REFERENCE_RE.fullmatch(reference) if isinstance(reference, str) else None
         if not match or not isinstance(reference, str):
             raise RecipeError(
                 path,
