@@ -7,7 +7,9 @@ anything reaches the output directory.
 from __future__ import annotations
 
 import hashlib
+import posixpath
 import re
+import tarfile
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -30,14 +32,10 @@ def fetch(source: str, sha256: str, target: Path, where: str) -> Path:
     """Copy or download `source` to `target`, checking its SHA-256; `where` names it in errors."""
     digest = hashlib.sha256()
     with _open_source(source, where) as (stream, total), open(target, "wb") as out, byte_bar(total, target.name) as bar:
-        try:
-            while chunk := stream.read(CHUNK):
-                digest.update(chunk)
-                out.write(chunk)
-                bar.update(len(chunk))
-        except (OSError, urllib.error.URLError) as exc:
-            target.unlink(missing_ok=True)
-            raise BuildError(f"{where}: reading {source} failed: {exc}") from exc
+        while chunk := _read(stream, source, target, where):
+            digest.update(chunk)
+            out.write(chunk)  # a full disk raises OSError: the caller's staging directory reports it
+            bar.update(len(chunk))
     actual = digest.hexdigest()
     if actual != sha256.lower():
         target.unlink(missing_ok=True)
@@ -46,6 +44,14 @@ def fetch(source: str, sha256: str, target: Path, where: str) -> Path:
             hint="the source changed or the download was tampered with; check it and update sha256 in the recipe",
         )
     return target
+
+
+def _read(stream: BinaryIO, source: str, target: Path, where: str) -> bytes:
+    try:
+        return stream.read(CHUNK)
+    except (OSError, urllib.error.URLError) as exc:
+        target.unlink(missing_ok=True)
+        raise BuildError(f"{where}: reading {source} failed: {exc}") from exc
 
 
 @contextmanager
@@ -70,3 +76,43 @@ def _open_source(source: str, where: str) -> Iterator[tuple[BinaryIO, int]]:
         raise BuildError(f"{where}: downloading {source} failed: {exc}") from exc
     with response:
         yield response, int(response.headers.get("Content-Length") or 0)
+
+
+def check_tarball_members(path: Path, where: str) -> None:
+    """Refuse a tarball payload whose members would land outside its directory on the VM.
+
+    Install extracts it as root and remove deletes the members `tar -t` listed, line by line, so
+    every member must stay under the directory: no absolute or `..` name, no link pointing out of it
+    (a later member could be written through it), no device or FIFO, and a name `tar -t` prints as
+    it is (printable ASCII without a backslash; tar escapes anything else, and remove would miss it).
+    """
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            for member in tar:
+                if problem := _member_problem(member):
+                    raise InputError(
+                        f"{where}: {path.name}: member {member.name!r} {problem}",
+                        hint="the VM would refuse it or spread it outside the directory; repack the tarball "
+                        "with relative names and links that stay inside it",
+                    )
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise InputError(f"{where}: {path.name} is not a readable tarball: {exc}") from exc
+
+
+def _member_problem(member: tarfile.TarInfo) -> str | None:
+    name = member.name
+    if not re.fullmatch(r"[\x20-\x5b\x5d-\x7e]+", name):
+        return "has a name with a control, non-ASCII or backslash character, which tar -t prints escaped"
+    if name.startswith("/"):
+        return "has an absolute name"
+    if ".." in name.split("/"):
+        return "has a '..' component: it would land outside the directory"
+    if member.ischr() or member.isblk() or member.isfifo():
+        return "is a device file or a FIFO"
+    if member.issym() or member.islnk():
+        target = member.linkname
+        base = posixpath.dirname(name) if member.issym() else ""  # a hard link names a member
+        resolved = posixpath.normpath(posixpath.join(base, target))
+        if target.startswith("/") or resolved == ".." or resolved.startswith("../"):
+            return f"is a link to {target!r}, outside the directory"
+    return None

@@ -5,8 +5,11 @@ The one module that sees the whole flow; every stage lives in its own module.
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -17,7 +20,7 @@ from builder.bundle import replace_atomically, sha256_file, write_tar_gz
 from builder.container import Container, connect, ensure_image
 from builder.emit import GALLERY_DIR, replace_directory, stage_definitions
 from builder.errors import BuildError, InputError
-from builder.fetch import fetch
+from builder.fetch import check_tarball_members, fetch
 from builder.gallery import GallerySettings
 from builder.gallery_checks import refuse_changed_version
 from builder.installers import PackageFile, installer_for
@@ -67,9 +70,7 @@ def build(
     if not plan.tarball:
         installer_for(plan)  # "not supported yet" before anything starts
     render_commands(plan)  # pure, and fails before any container starts or download begins
-    # The temp dir sits on the output's filesystem, so the final renames are atomic.
-    with tempfile.TemporaryDirectory(prefix=".vmapp-build-", dir=existing_ancestor(plan.out_dir)) as tmp_name:
-        tmp = Path(tmp_name)
+    with staging_directory(plan.out_dir) as tmp:
         payload = _fetch_tarball(plan, tmp) if plan.tarball else _bundle_closure(plan, tmp, client)
         return _finish(plan, payload, tmp, gallery)
 
@@ -78,6 +79,7 @@ def _fetch_tarball(plan: BuildPlan, tmp: Path) -> Payload:
     """A tarball payload ships as itself, once its SHA-256 matches the recipe's."""
     assert plan.tarball is not None
     package = fetch(plan.tarball.source, plan.tarball.sha256, tmp / plan.package_file_name, f"{plan.recipe_path}")
+    check_tarball_members(package, f"{plan.recipe_path}: linux.tarball")
     size = package.stat().st_size
     sections = {
         "image": {"name": plan.image, "id": None},
@@ -214,8 +216,33 @@ def existing_ancestor(path: Path) -> Path:
     """The nearest existing directory at or above `path`: where a build's temp dir goes, so the
     final renames stay on one filesystem and nothing is created before the build succeeds."""
     path = path.absolute()
-    while not path.exists():
+    while not path.exists() and not path.is_symlink():  # a dangling link cannot be created over
         path = path.parent
+    if not path.is_dir():
+        raise InputError(
+            f"{path} is not a directory: the output directory cannot be created under it",
+            hint="choose another --out, or move that file away",
+        )
     if not os.access(path, os.W_OK):
         raise InputError(f"{path}: the output directory is not writable")
     return path
+
+
+_NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+@contextmanager
+def staging_directory(out_dir: Path) -> Iterator[Path]:
+    """A temp dir for one build, on the output's filesystem so the final renames are atomic; removed
+    on success and failure. A full disk (or quota) is a build failure with a message, not a traceback."""
+    ancestor = existing_ancestor(out_dir)
+    try:
+        with tempfile.TemporaryDirectory(prefix=".vmapp-build-", dir=ancestor) as name:
+            yield Path(name)
+    except OSError as exc:
+        if exc.errno not in _NO_ROOM:
+            raise
+        raise BuildError(
+            f"writing the build of {out_dir} under {ancestor} failed: {exc.strerror}",
+            hint="free some space on that filesystem, or choose another --out",
+        ) from exc
