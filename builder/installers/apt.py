@@ -81,7 +81,7 @@ class AptInstaller:
         failures = _REPO_FAILURE.findall(result.output)
         if result.exit_code != 0 or failures:
             detail = "\n".join(failures) or result.output.strip()[-2000:]
-            failed = [r for r in self.plan.repositories if r.url.rstrip("/") in detail]
+            failed = [r for r in self.plan.repositories if _apt_url(r) in detail]
             if not failed:
                 raise BuildError(
                     f"refreshing the package lists {self.where} failed for a package repository:\n{detail}",
@@ -90,7 +90,7 @@ class AptInstaller:
             # Name each failing repository with apt's reason for it, in words, then apt's own lines.
             reasons = []
             for repo in failed:
-                own = "\n".join(line for line in failures if repo.url.rstrip("/") in line) or detail
+                own = "\n".join(line for line in failures if _apt_url(repo) in line) or detail
                 reasons.append(f"repository {repo.name} ({repo.url} {repo.suite}): {repo_problem(own)[0]}")
             raise BuildError(
                 f"refreshing the package lists {self.where} failed:\n" + "\n".join(reasons) + f"\napt says:\n{detail}",
@@ -103,7 +103,9 @@ class AptInstaller:
         come from the download, which runs the solver anyway: a separate `apt-get -s` solve cost
         as much again (benchmarks/bench_apt.py)."""
         show = ["apt", "show", *self.plan.packages]
-        shown = container.run(show, "apt show")
+        shown = container.run(show, "apt show", check=False)
+        if shown.exit_code != 0:  # apt show fails only when it finds none of the packages
+            self._raise_resolution_error(shown.argv, shown.exit_code, shown.output)
         excluded = ["--no-suggests", "--no-conflicts", "--no-breaks", "--no-replaces", "--no-enhances"]
         if not self.plan.recommends:
             excluded.insert(0, "--no-recommends")
@@ -206,8 +208,9 @@ _PROBLEMS = (
     ),
     (
         re.compile(r"does not have a Release file"),
-        "it has no Release file for this suite",
-        "check the url and suite (a flat repository without dists/ uses suite: ./)",
+        "it has no Release file for this suite: nothing is there, or it is not an apt repository",
+        "check the url (the directory holding dists/, or the flat repository itself) and the suite "
+        "(a flat repository without dists/ uses suite: ./)",
     ),
     (
         re.compile(r"Could not connect|Could not resolve|Unable to connect|Connection (?:refused|timed out)|timed out"),
@@ -223,6 +226,11 @@ def repo_problem(apt_lines: str) -> tuple[str, str]:
         if pattern.search(apt_lines):
             return reason, hint
     return "apt cannot use it", "check the repository's URL, suite and signing key, and that the builder reaches it"
+
+
+def _apt_url(repo: Repository) -> str:
+    """The repository's URL as apt prints it in its messages (file:///srv/repo/ -> file:/srv/repo)."""
+    return re.sub(r"^file:/+", "file:/", repo.url.rstrip("/"))
 
 
 def sources_line(repo: Repository, keyring: str) -> str:
