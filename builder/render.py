@@ -36,9 +36,16 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["sh"] = lambda value: shlex.quote(str(value))
-    env.filters["sh_join"] = lambda values: " ".join(shlex.quote(str(v)) for v in _strings(values))
+    env.filters["sh"] = lambda value: sh_quote(str(value))
+    env.filters["sh_join"] = lambda values: " ".join(sh_quote(v) for v in _strings(values))
     return env
+
+
+def sh_quote(value: str) -> str:
+    """One shell word that dash reads back as exactly `value`. A line break is quoted apart
+    ('a'"<LF>"'b'), so every line of the rendered string starts and ends with a quote and the
+    compaction in `render` (which strips lines and drops blank ones) cannot change the value."""
+    return shlex.quote(value).replace("\n", "'\"\n\"'")
 
 
 def _strings(values: Iterable[object]) -> list[str]:
@@ -49,8 +56,13 @@ def _strings(values: Iterable[object]) -> list[str]:
 
 def render(template: str, **context: object) -> str:
     """Render one template to a compact command string: blank lines and indentation dropped."""
-    text = environment().get_template(template).render(**context)
-    return "\n".join(line.strip() for line in text.splitlines() if line.strip())
+    return compact(environment().get_template(template).render(**context))
+
+
+def compact(text: str) -> str:
+    """Blank lines and indentation dropped. Split at line feeds only: str.splitlines would also
+    split at a carriage return or a form feed inside a quoted value."""
+    return "\n".join(line.strip() for line in text.split("\n") if line.strip())
 
 
 def render_commands(plan: BuildPlan) -> Commands:
