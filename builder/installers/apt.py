@@ -104,8 +104,13 @@ class AptInstaller:
         as much again (benchmarks/bench_apt.py)."""
         show = ["apt", "show", *self.plan.packages]
         shown = container.run(show, "apt show", check=False)
-        if shown.exit_code != 0:  # apt show fails only when it finds none of the packages
-            self._raise_resolution_error(shown.argv, shown.exit_code, shown.output)
+        if shown.exit_code != 0:
+            # apt show fails, saying only "No packages found", when it finds none of them (beside a
+            # known package it just warns): ask apt-get's solver, whose errors name each package.
+            simulated = container.run(self._apt_get("--simulate", "install", *self.packages), "simulate", check=False)
+            if simulated.exit_code != 0:
+                self._raise_resolution_error(simulated.argv, simulated.exit_code, simulated.output)
+            raise CommandFailed(shown.argv, shown.exit_code, shown.output, f"apt show failed {self.where}")
         excluded = ["--no-suggests", "--no-conflicts", "--no-breaks", "--no-replaces", "--no-enhances"]
         if not self.plan.recommends:
             excluded.insert(0, "--no-recommends")
