@@ -6,6 +6,9 @@ import functools
 import hashlib
 import http.server
 import io
+import json
+import re
+import shutil
 import tarfile
 import threading
 from collections.abc import Iterator
@@ -14,7 +17,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from builder.errors import VerifyError
+from builder.errors import InputError, VerifyError
 from builder.pipeline import build
 from builder.plan import make_plan
 from builder.recipe import load_recipe
@@ -78,9 +81,24 @@ def test_update_replaces_the_older_version(docker_client: docker.DockerClient, t
 
 
 def test_members_outside_the_directory_are_refused(docker_client: docker.DockerClient, tmp_path: Path) -> None:
+    """At build (tests/test_hostile_input.py has every kind), and again on the VM: a package changed
+    after its build, manifest and all, is still refused by install."""
     sha = make_tarball(tmp_path / "evil.tar.gz", {"hello/bin/hello": HELLO.format(v=1), "../etc/evil": "x"})
     recipe = write_recipe(tmp_path, recipe_text("1.0.0", "evil.tar.gz", sha))
-    result = build(make_plan(load_recipe(recipe), DISTRO, tmp_path / "dist"))
+    with pytest.raises(InputError, match=re.escape("member '../etc' has a '..' component")):
+        build(make_plan(load_recipe(recipe), DISTRO, tmp_path / "dist"))
+    assert files_under(tmp_path / "dist") == []
+
+    good = make_tarball(tmp_path / "hello.tar.gz", {"hello/bin/hello": HELLO.format(v=1)})
+    result = build(
+        make_plan(
+            load_recipe(write_recipe(tmp_path, recipe_text("1.0.0", "hello.tar.gz", good))), DISTRO, tmp_path / "dist"
+        )
+    )
+    shutil.copy(tmp_path / "evil.tar.gz", result.package)
+    document = json.loads(result.manifest.read_text())
+    document["package"].update(sha256=sha, size=result.package.stat().st_size)
+    result.manifest.write_text(json.dumps(document))
     with pytest.raises(VerifyError, match="members outside the target directory"):
         verify(result.manifest.parent, client=docker_client)
 
