@@ -17,7 +17,7 @@ import click
 
 from builder import __version__
 from builder.cli_gallery import GALLERY_COMMANDS, gallery_settings_checked
-from builder.distros import DISTROS, get_distro, resolve_image
+from builder.distros import DISTROS, IMAGE_HINT, IMAGE_RE, get_distro, resolve_image
 from builder.errors import VmappError
 
 SIZE_RE = re.compile(r"([0-9]+)([KMG]?)", re.IGNORECASE | re.ASCII)
@@ -33,13 +33,9 @@ def _size(value: str) -> int:
     return int(match[1]) * int(1024**power)
 
 
-# A Docker image reference: registry[:port]/path[:tag][@digest], nothing an engine would misread.
-IMAGE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,254}", re.ASCII)
-
-
 def _image(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     if value is not None and not IMAGE_RE.fullmatch(value):
-        raise click.BadParameter(f"{value!r} is not an image reference, e.g. registry.example.com/debian:12")
+        raise click.BadParameter(f"{value!r} is not an image reference, {IMAGE_HINT}")
     return value
 
 

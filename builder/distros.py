@@ -6,6 +6,7 @@ Distros are data; package managers are code (see builder.installers).
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,11 @@ def get_distro(name: str) -> Distro:
         ) from None
 
 
+# A Docker image reference, registry[:port]/path[:tag][@digest]: nothing an engine would misread.
+IMAGE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,254}", re.ASCII)
+IMAGE_HINT = "e.g. registry.example.com/base/debian:12"
+
+
 def configured_images(config_path: Path | None = None) -> dict[str, str]:
     """Image overrides from the `[images]` table of the configuration file.
 
@@ -70,16 +76,18 @@ def configured_images(config_path: Path | None = None) -> dict[str, str]:
         path = DEFAULT_CONFIG
     try:
         data = tomllib.loads(path.read_text())
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read configuration: {exc.strerror}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read configuration: {getattr(exc, 'strerror', None) or exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{path}: not valid TOML: {exc}") from exc
     images = data.get("images", {})
     if not isinstance(images, dict) or not all(isinstance(v, str) for v in images.values()):
         raise InputError(f'{path}: images: expected a table of distro = "image" strings')
-    for name in images:
+    for name, image in images.items():
         if name not in DISTROS:
             raise InputError(f"{path}: images.{name}: unknown distro", hint=f"use one of: {', '.join(DISTROS)}")
+        if not IMAGE_RE.fullmatch(image):
+            raise InputError(f"{path}: images.{name}: {image!r} is not an image reference", hint=IMAGE_HINT)
     return dict(images)
 
 

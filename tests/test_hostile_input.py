@@ -272,6 +272,20 @@ LOAD_CASES = [
     Case("distro-newline", _ok, ("unknown distro",), options=("--distro", "debian-12\n")),
     Case("image-newline", lambda t: package_recipe(), ("--image",), options=("--image", "debian:12\nx")),
     Case(
+        "config-image-newline",
+        lambda t: package_recipe(),
+        ("{tmp}/cfg.toml: images.debian-12", "not an image reference"),
+        options=("--config", "{tmp}/cfg.toml"),
+        prepare=lambda tmp: (tmp / "cfg.toml").write_text('[images]\n"debian-12" = "debian:12\\nx"\n'),
+    ),
+    Case(
+        "config-not-text",
+        lambda t: package_recipe(),
+        ("{tmp}/cfg.toml: cannot read configuration",),
+        options=("--config", "{tmp}/cfg.toml"),
+        prepare=lambda tmp: (tmp / "cfg.toml").write_bytes(b"\xff\xfe[images]\n"),
+    ),
+    Case(
         "baseline-missing",
         lambda t: package_recipe(),
         ("cannot read the baseline",),
