@@ -58,6 +58,8 @@ def _read(stream: BinaryIO, source: str, target: Path, where: str) -> bytes:
 def _open_source(source: str, where: str) -> Iterator[tuple[BinaryIO, int]]:
     if not is_url(source):
         path = Path(source)
+        if path.exists() and not path.is_file():  # a FIFO blocks, /dev/zero never ends
+            raise InputError(f"{where}: {path} is not a regular file", hint="point the source at the file itself")
         try:
             f = open(path, "rb")  # noqa: SIM115 - closed below, after the caller's loop
         except OSError as exc:

@@ -78,8 +78,9 @@ def build(
 def _fetch_tarball(plan: BuildPlan, tmp: Path) -> Payload:
     """A tarball payload ships as itself, once its SHA-256 matches the recipe's."""
     assert plan.tarball is not None
-    package = fetch(plan.tarball.source, plan.tarball.sha256, tmp / plan.package_file_name, f"{plan.recipe_path}")
-    check_tarball_members(package, f"{plan.recipe_path}: linux.tarball")
+    where = f"{plan.recipe_path}: linux.tarball"
+    package = fetch(plan.tarball.source, plan.tarball.sha256, tmp / plan.package_file_name, f"{where}.source")
+    check_tarball_members(package, where)
     size = package.stat().st_size
     sections = {
         "image": {"name": plan.image, "id": None},

@@ -296,7 +296,14 @@ LOAD_CASES = [
     ),
 ]
 
+
+def _fifo_source(tmp: Path) -> dict[str, Any]:
+    os.mkfifo(tmp / "pipe.tar.gz")
+    return tarball_recipe(tmp, source="pipe.tar.gz")
+
+
 BUILD_CASES = [  # the tarball is fetched and read before anything is written
+    Case("source-fifo", _fifo_source, (R + "linux.tarball.source: ", "pipe.tar.gz is not a regular file")),
     Case("member-absolute", _tar(member("/etc/cron.d/evil")), ("linux.tarball", "'/etc/cron.d/evil' has an absolute")),
     Case("member-dotdot", _tar(member("../evil")), ("linux.tarball", "'..' component")),
     Case("member-dotdot-inside", _tar(member("app/../../evil")), ("linux.tarball", "'..' component")),
