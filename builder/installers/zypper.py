@@ -43,6 +43,9 @@ _REPO_FAILURE = re.compile(
     r"File '[^']*' not found on medium|Error code:).*$",
     re.MULTILINE,
 )
+# With signed metadata, gpgcheck=1 checks repomd.xml only: pkg_gpgcheck makes libzypp check each
+# package too (the build checks them again, against this repository's key alone).
+REPO_SETTINGS = {"autorefresh": "1", "type": "rpm-md", "pkg_gpgcheck": "1"}
 # zypper's exit codes (zypper(8)): 104 a capability was not found; 106/107 repositories skipped.
 EXIT_CAP_NOT_FOUND = 104
 
@@ -75,10 +78,7 @@ class ZypperInstaller(RpmBackend):
     def prepare(self, container: Container) -> None:
         for repo in self.plan.repositories:
             key_path = install_key(container, repo)  # libzypp trusts the keys in the rpm database
-            # With signed metadata, gpgcheck=1 checks repomd.xml only: pkg_gpgcheck makes libzypp
-            # check each package too (the build checks them again, against this repository's key).
-            extra = {"autorefresh": "1", "type": "rpm-md", "pkg_gpgcheck": "1"}
-            content = repo_file(repo, key_path, extra)
+            content = repo_file(repo, key_path, REPO_SETTINGS)
             container.put_bytes(content, REPOS_DIR, f"vmapp-{repo.name}.repo")
 
     def refresh(self, container: Container) -> None:
