@@ -117,7 +117,7 @@ class ZypperInstaller(RpmBackend):
     @staticmethod
     def _origins(container: Container) -> dict[str, list[str]]:
         """file name -> the repositories it was downloaded from: zypper's cache nests them by alias."""
-        script = 'cd "$1" && find . -type f -name "*.rpm"'
+        script = 'mkdir -p "$1" && cd "$1" && find . -type f -name "*.rpm"'
         out = container.run(["sh", "-c", script, "sh", ZYPP_CACHE], "package origins").stdout
         origins: dict[str, list[str]] = {}
         for line in out.splitlines():
