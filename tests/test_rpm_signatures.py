@@ -15,7 +15,8 @@ import docker
 import pytest
 
 from builder.container import Container
-from builder.installers.rpm_signatures import IMAGE_KEYRING, Source, recipe_keyrings, refusals
+from builder.installers.dnf import DnfInstaller
+from builder.installers.rpm_signatures import IMAGE_KEYRING, SignatureError, Source, recipe_keyrings, refusals
 from builder.plan import make_plan
 from builder.recipe import load_recipe
 from tests.conftest import files_under, run_cli, write_recipe
@@ -49,17 +50,23 @@ class SigEnv:
 _envs: dict[str, SigEnv] = {}
 
 
-@pytest.fixture(scope="session", params=sorted(DISTROS))
-def sig_env(request: pytest.FixtureRequest, docker_client: docker.DockerClient, tmp_path_factory) -> SigEnv:  # type: ignore[no-untyped-def]
-    family = request.param
+def _env(client: docker.DockerClient, family: str, tmp_path_factory: pytest.TempPathFactory) -> SigEnv:
     if family not in _envs:
-        image = signature_image(docker_client, family)
+        image = signature_image(client, family)
         keydir = tmp_path_factory.mktemp(f"sigkeys-{family}")
-        keys = {
-            name: extract_key(docker_client, image, keydir / f"{name}.asc", path) for name, path in SIG_KEYS.items()
-        }
+        keys = {name: extract_key(client, image, keydir / f"{name}.asc", at) for name, at in SIG_KEYS.items()}
         _envs[family] = SigEnv(family, DISTROS[family], image, keys)
     return _envs[family]
+
+
+@pytest.fixture(scope="session", params=sorted(DISTROS))
+def sig_env(request: pytest.FixtureRequest, docker_client: docker.DockerClient, tmp_path_factory) -> SigEnv:  # type: ignore[no-untyped-def]
+    return _env(docker_client, request.param, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def dnf_env(docker_client: docker.DockerClient, tmp_path_factory) -> SigEnv:  # type: ignore[no-untyped-def]
+    return _env(docker_client, "dnf", tmp_path_factory)
 
 
 def refused(proc, sig_env: SigEnv, out: Path) -> str:  # type: ignore[no-untyped-def]
@@ -128,3 +135,23 @@ def test_shared_check_requires_the_repositorys_own_signature(sig_env: SigEnv, do
         assert refusals(c, "/tmp/c", {f: [plain] for f in files}) == []
         # a package offered by two repositories passes when one of them vouches for it
         assert refusals(c, "/tmp/c", {f: [mixed, plain] for f in files}) == []
+
+
+def test_without_config_manager_an_unsigned_image_package_needs_a_signature(  # type: ignore[no-untyped-def]
+    dnf_env: SigEnv, docker_client, tmp_path: Path
+) -> None:
+    """An image without dnf-plugins-core cannot tell which repositories go without signatures: the
+    build then requires them (the safe side), and says why, instead of trusting a guess."""
+    plan = make_plan(load_recipe(dnf_env.recipe(tmp_path, ["vt-good"])), dnf_env.distro, tmp_path / "d", dnf_env.image)
+    installer = DnfInstaller(plan)
+    copy = f"mkdir -p /tmp/c && cp {SIG_DIR}/image-plain/*.rpm {SIG_DIR}/mixed/vt-good-*.rpm /tmp/c/"
+    with Container(docker_client, dnf_env.image, "test") as c:
+        installer.prepare(c)
+        c.run(["sh", "-c", copy], "copy")
+        installer.check_signatures(c, "/tmp/c")  # config-manager says image-plain has gpgcheck=0
+        c.run(["sh", "-c", "rm /usr/lib/python3/dist-packages/dnf-plugins/config_manager.py"], "no config-manager")
+        with pytest.raises(SignatureError) as refused:
+            installer.check_signatures(c, "/tmp/c")
+    assert len(refused.value.problems) == 1
+    assert refused.value.problems[0].startswith("vt-plain-1.0-1.noarch from repository image-plain: not signed")
+    assert "dnf-plugins-core" in refused.value.problems[0]

@@ -13,6 +13,7 @@ import pytest
 from builder.installers import backend_class, installer_for
 from builder.installers.dnf import DnfInstaller, YumInstaller
 from builder.installers.rpm_parse import (
+    NEVRA_FORMAT,
     classify_requirement,
     dnf_signature_failures,
     dnf_unknown_packages,
@@ -200,6 +201,9 @@ def test_yum3_argv(tmp_path: Path) -> None:
     # yum 3 ends a download-only run with exit code 1
     assert installer.download_succeeded(1, 'exiting because "Download Only" specified\n')
     assert not installer.download_succeeded(1, "Error: Nothing to do\n")
+    # the signature check asks yum-utils where each package came from and which repositories check
+    assert installer.origins_argv(["a-0:1-1.noarch"])[:3] == ["repoquery", "--qf", NEVRA_FORMAT + "\t%{repoid}"]
+    assert installer.repo_config_argv() == ["yum-config-manager", "*"]
 
 
 def test_dnf_and_zypper_argv(tmp_path: Path) -> None:
@@ -368,7 +372,7 @@ def test_signature_verdicts_and_reasons() -> None:
     assert _reason(rows["vt-wrongkey"], recipe) == (
         "signed with key ID 033537f82490576b, which is not repository mixed's key"
     )
-    assert "did not say" in _reason(rows["vt-unsigned"], unknown) and unknown.required
+    assert "could not say" in _reason(rows["vt-unsigned"], unknown) and unknown.required
     # gpgcheck=0: checked with --nosignature, so rpmkeys' exit code is about digests only
     digests_ok = replace(rows["vt-unsigned"], exit_code=0)
     assert _reason(digests_ok, plain) == "" and not plain.required

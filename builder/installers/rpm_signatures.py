@@ -151,7 +151,11 @@ def _reason(row: SignatureRow | None, source: Source) -> str:
         return ""
     if source.required and not row.key_ids:
         if not source.known:
-            return "not signed, and the package manager did not say that this repository goes without signatures"
+            return (
+                "not signed, and the package manager could not say whether this repository goes without "
+                "signatures (dnf asks `dnf config-manager`, from dnf-plugins-core; yum 3 `yum-config-manager`, "
+                "from yum-utils), so a signature is required"
+            )
         return "not signed, and the repository " + ("has a key" if source.recipe else "checks signatures")
     if "NOKEY" in row.detail:
         whose = f"repository {source.repository}'s key" if source.recipe else "a key the image trusts"
