@@ -202,13 +202,13 @@ def fixture_image(client: docker.DockerClient, family: str, newer: bool = False)
     return tag
 
 
-def extract_key(client: docker.DockerClient, image: str, dest: Path) -> Path:
-    """Copy the test repository's public key out of an image, for the recipe's `key`."""
+def extract_key(client: docker.DockerClient, image: str, dest: Path, source: str = KEY_PATH) -> Path:
+    """Copy a test repository's public key out of an image, for the recipe's `key`."""
     container = client.containers.create(image)
     try:
-        stream, _ = container.get_archive(KEY_PATH)
+        stream, _ = container.get_archive(source)
         with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
-            member = tar.extractfile("key.asc")
+            member = tar.extractfile(source.rsplit("/", 1)[1])
             assert member is not None
             dest.write_bytes(member.read())
     finally:
@@ -222,3 +222,85 @@ def recipe_text(packages: list[str], key: Path, url: str = f"file://{REPO_DIR}",
         f"  packages: [{', '.join(packages)}]\n  check: vt-app\n"
         f"  repositories:\n    - name: vmapp-test\n      url: {url}\n      key: {key}\n"
     )
+
+
+# -- repositories for the signature checks (tests/test_rpm_signatures.py) -------------------------
+# Their own hash, so changing them rebuilds only the `-sigs` images, never the shared ones above.
+SIG_DIR = "/srv/vmapp-sig"
+SIG_KEYS = {"mixed": f"{SIG_DIR}/mixed.asc", "other": f"{SIG_DIR}/other.asc"}
+# repository -> package -> who signs it ("mixed", "other", or "" for nobody). `mixed`'s metadata is
+# signed with its own key, as a real repository's is; `image-*` are the image's own repositories.
+SIG_REPOS: dict[str, dict[str, str]] = {
+    "mixed": {"vt-good": "mixed", "vt-wrongkey": "other", "vt-unsigned": ""},
+    "other": {"vt-other": "other"},
+    "image-plain": {"vt-plain": ""},  # gpgcheck=0 in the image: unsigned is what its owner chose
+    "image-signed": {"vt-image-good": "mixed", "vt-image-unsigned": ""},  # gpgcheck=1, key mixed
+}
+_IMAGE_REPO_FILES = {
+    "image-plain": "[image-plain]\nname=image-plain\nbaseurl=file://{dir}/image-plain\nenabled=1\ngpgcheck=0\n",
+    "image-signed": "[image-signed]\nname=image-signed\nbaseurl=file://{dir}/image-signed\nenabled=1\ngpgcheck=1\n"
+    "gpgkey=file://{dir}/mixed.asc\n",
+}
+_SIG_METADATA_KEY = {"mixed": "mixed", "other": "other", "image-signed": "mixed"}  # image-plain: unsigned
+
+BUILD_SIG_REPOS = f"""set -e
+export GNUPGHOME=/tmp/gnupg-sig
+mkdir -p -m 700 "$GNUPGHOME"
+for k in mixed other; do
+  gpg -q --batch --passphrase '' --quick-gen-key "vmapp-build $k <$k@vmapp.invalid>" rsa2048 sign never
+  gpg --armor --export "$k@vmapp.invalid" > {SIG_DIR}/$k.asc
+done
+cd /tmp/sigspecs
+for s in *.spec; do rpmbuild -bb --quiet --define '_topdir /tmp/rbs' "$s"; done
+sign() {{ rpmsign --addsign --define '__gpg /usr/bin/gpg' --define "_gpg_name $1@vmapp.invalid" "$2" >/dev/null; }}
+"""
+
+
+def _sig_build_script() -> str:
+    lines = [BUILD_SIG_REPOS]
+    for repo, packages in SIG_REPOS.items():
+        lines.append(f"mkdir -p {SIG_DIR}/{repo}")
+        for name, signer in packages.items():
+            rpm = f"/tmp/rbs/RPMS/noarch/{name}-1.0-1.noarch.rpm"
+            if signer:
+                lines.append(f"sign {signer} {rpm}")
+            lines.append(f"mv {rpm} {SIG_DIR}/{repo}/")
+        lines.append(f"createrepo_c -q {SIG_DIR}/{repo}")
+        if repo in _SIG_METADATA_KEY:
+            user = f"{_SIG_METADATA_KEY[repo]}@vmapp.invalid"
+            lines.append(f"gpg --batch --yes --detach-sign --armor -u {user} {SIG_DIR}/{repo}/repodata/repomd.xml")
+    return "\n".join(lines) + "\n"
+
+
+def _sig_hash() -> str:
+    return hashlib.sha256(repr((_sig_build_script(), _IMAGE_REPO_FILES, recipe_hash())).encode()).hexdigest()[:10]
+
+
+def signature_image(client: docker.DockerClient, family: str) -> str:
+    """The fixture image plus the signature test repositories under /srv/vmapp-sig, and two of them
+    configured as the image's own repositories (the image trusts the `mixed` key, as a vendor's)."""
+    tag = f"vmapp-test/{family}-sigs:12-{_sig_hash()}"
+    if _exists(client, tag):
+        return tag
+    specs = {f"sigspecs/{name}.spec": spec(name, "1.0", [], {}) for packages in SIG_REPOS.values() for name in packages}
+    builder = client.containers.run(tools_image(client, "dnf"), ["sleep", "infinity"], detach=True, init=True)
+    try:
+        builder.put_archive("/tmp", _tar(specs))
+        _run(builder, f"mkdir -p {SIG_DIR}")
+        _run(builder, _sig_build_script())
+        stream, _ = builder.get_archive(SIG_DIR)
+        archive = b"".join(stream)
+    finally:
+        builder.remove(force=True)
+    repos_dir = "/etc/yum.repos.d" if family == "dnf" else "/etc/zypp/repos.d"
+    repo_files = {f"{name}.repo": text.format(dir=SIG_DIR) for name, text in _IMAGE_REPO_FILES.items()}
+    container = client.containers.run(fixture_image(client, family), ["sleep", "infinity"], detach=True, init=True)
+    try:
+        container.put_archive("/srv", archive)
+        _run(container, f"mkdir -p {repos_dir}")
+        container.put_archive(repos_dir, _tar(repo_files))
+        _run(container, f"rpm --import {SIG_KEYS['mixed']}")  # the vendor key the image trusts
+        container.commit(*tag.split(":"))
+    finally:
+        container.remove(force=True)
+    return tag

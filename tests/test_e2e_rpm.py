@@ -14,13 +14,14 @@ import pytest
 from testcontainers.core.container import DockerContainer
 
 from builder.baseline import FULL, load_baseline
+from builder.container import Container
 from builder.errors import VerifyError
 from builder.pipeline import BuildResult, build
 from builder.plan import make_plan
 from builder.recipe import load_recipe
 from builder.verify import verify
 from tests.conftest import files_under, run_cli, write_recipe
-from tests.rpm_images import REPO_DIR, extract_key, fixture_image, recipe_text
+from tests.rpm_images import KEY_PATH, REPO_DIR, extract_key, fixture_image, recipe_text
 
 pytestmark = pytest.mark.docker
 
@@ -182,7 +183,6 @@ def test_dependency_no_repository_provides(rpm_env: RpmEnv, tmp_path: Path) -> N
 
 
 def test_rpm_version_order_is_rpms_own(rpm_env: RpmEnv, docker_client) -> None:
-    from builder.container import Container
     from builder.installers import backend_class
 
     backend = backend_class(rpm_env.family, rpm_env.distro)
@@ -237,15 +237,15 @@ def test_baseline_from_a_richer_vm(rpm_env: RpmEnv, docker_client, tmp_path: Pat
 
 
 def test_download_only_packages_have_their_signatures_checked(rpm_env: RpmEnv, docker_client) -> None:  # type: ignore[no-untyped-def]
-    """dnf checks signatures only when it installs: the build checks the downloaded closure itself."""
-    from builder.container import Container
-    from builder.errors import BuildError
-    from builder.installers.rpmdb import check_signatures
-    from tests.rpm_images import KEY_PATH
+    """dnf checks signatures only when it installs: the build checks the downloaded closure itself,
+    against the keys the image trusts for the image's own repositories."""
+    from builder.installers.rpm_signatures import image_source, refusals
 
+    image_repo = image_source("base", {})
     with Container(docker_client, rpm_env.image, "test") as c:
         c.run(["sh", "-c", f"mkdir -p /tmp/c && cp $(find {REPO_DIR} -name 'vt-lib-1.2-*.rpm') /tmp/c/"], "copy")
-        with pytest.raises(BuildError, match="package signatures do not verify"):
-            check_signatures(c, "/tmp/c", "here")  # the repository's key is not in rpm's database
+        origins = {"vt-lib-1.2-1.noarch.rpm": [image_repo]}
+        problems = refusals(c, "/tmp/c", origins)  # the repository's key is not in rpm's database
+        assert len(problems) == 1 and "which is not a key the image trusts" in problems[0]
         c.run(["rpm", "--import", KEY_PATH], "import the key")
-        check_signatures(c, "/tmp/c", "here")
+        assert refusals(c, "/tmp/c", origins) == []

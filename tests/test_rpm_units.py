@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,19 +13,27 @@ import pytest
 from builder.installers import backend_class, installer_for
 from builder.installers.dnf import DnfInstaller, YumInstaller
 from builder.installers.rpm_parse import (
+    NEVRA_FORMAT,
     classify_requirement,
+    dnf_signature_failures,
     dnf_unknown_packages,
     missing_requirements,
+    parse_config_dump,
     parse_deplist,
+    parse_origins,
     parse_package_label,
     parse_query,
     parse_repoquery_tree,
+    parse_signature_rows,
     parse_zypper_info,
+    parse_zypper_repos_xml,
     split_evr,
+    zypper_signature_failures,
     zypper_unknown_packages,
 )
+from builder.installers.rpm_signatures import Source, _reason, image_source
 from builder.installers.rpmdb import RPM_DIR, repo_file, rpm_spec
-from builder.installers.zypper import ZypperInstaller
+from builder.installers.zypper import REPO_SETTINGS, ZypperInstaller
 from builder.plan import make_plan
 from builder.recipe import Repository, load_recipe
 from builder.render import render, render_commands
@@ -192,6 +201,9 @@ def test_yum3_argv(tmp_path: Path) -> None:
     # yum 3 ends a download-only run with exit code 1
     assert installer.download_succeeded(1, 'exiting because "Download Only" specified\n')
     assert not installer.download_succeeded(1, "Error: Nothing to do\n")
+    # the signature check asks yum-utils where each package came from and which repositories check
+    assert installer.origins_argv(["a-0:1-1.noarch"])[:3] == ["repoquery", "--qf", NEVRA_FORMAT + "\t%{repoid}"]
+    assert installer.repo_config_argv() == ["yum-config-manager", "*"]
 
 
 def test_dnf_and_zypper_argv(tmp_path: Path) -> None:
@@ -220,6 +232,8 @@ def test_rpm_spec_and_repo_file() -> None:
         "gpgkey=file:///etc/pki/rpm-gpg/RPM-GPG-KEY-vmapp-ms",
         "skip_if_unavailable=False",
     ]
+    zypper = repo_file(repo, "/k", REPO_SETTINGS).decode().splitlines()
+    assert "gpgcheck=1" in zypper and "pkg_gpgcheck=1" in zypper  # packages too, not only repomd.xml
 
 
 def test_an_apt_style_repository_is_refused_for_rpm(tmp_path: Path) -> None:
@@ -302,3 +316,64 @@ def test_full_solves_in_an_empty_root_with_the_images_repositories(family: str, 
     argv = installer.download_argv("9") if family == "dnf" else installer.download_argv(True)  # type: ignore[attr-defined]
     assert EMPTY_ROOT in argv
     assert ("--releasever=9" in argv) if family == "dnf" else ("--reposd-dir" in argv)
+
+
+# -- signatures (recorded from dnf 4.14, zypper 1.14 / libzypp 17.22, rpm 4.18) ---------------------
+
+
+def test_dnf_and_zypper_signature_refusals_name_the_package() -> None:
+    wrong, unsigned = data("dnf-install-wrongkey.dnf4.txt"), data("dnf-install-unsigned.dnf4.txt")
+    wrong_key = "signed with a key that is not the repository's"
+    assert dnf_signature_failures(wrong) == [("vt-wrongkey-1.0-1.noarch", wrong_key)]
+    assert dnf_signature_failures(unsigned) == [("vt-unsigned-1.0-1.noarch", "not signed")]
+    assert dnf_signature_failures(data("dnf-install-missing-dep.dnf4.txt")) == []
+    old = "Public key for bash-5.1-2.el9.x86_64.rpm is not installed. Failing package is: bash-5.1-2.el9.x86_64\n"
+    assert ("bash-5.1-2.el9.x86_64", "signed with a key that is not installed") in dnf_signature_failures(old)
+    zypper_wrong = data("zypper-install-wrongkey.zypper1.14.txt")
+    assert zypper_signature_failures(zypper_wrong) == [
+        ("vt-wrongkey-1.0-1.noarch", "mixed", "signed with a key that is not the repository's")
+    ]
+    zypper_unsigned = data("zypper-install-unsigned.zypper1.14.txt")
+    assert zypper_signature_failures(zypper_unsigned) == [("vt-unsigned-1.0-1.noarch", "mixed", "not signed")]
+    assert zypper_signature_failures(data("zypper-install-missing-and-unknown.zypper1.14.txt")) == []
+
+
+def test_which_repositories_check_signatures() -> None:
+    assert parse_config_dump(data("dnf-config-manager-dump.dnf4.txt")) == {
+        "image-plain": False,
+        "image-signed": True,
+        "mixed": True,
+    }
+    yum3 = "================== repo: base ==================\n[base]\ngpgcheck = True\nname = CentOS\n"
+    assert parse_config_dump(yum3 + yum3.replace("base", "local").replace("True", "False")) == {
+        "base": True,
+        "local": False,
+    }
+    assert parse_zypper_repos_xml(data("zypper-repos.xmlout.zypper1.14.txt")) == {
+        "image-plain": False,
+        "image-signed": True,
+        "mixed": True,
+    }
+    rows = "vt-good-0:1.0-1.noarch\tmixed\nvt-good-0:1.0-1.noarch\tmirror\nvt-base-0:1.0-1.noarch\t@System\n"
+    assert parse_origins(rows + "bash-(none):5.1-2.x86_64\tbase\n") == {
+        "vt-good-0:1.0-1.noarch": ["mixed", "mirror"],
+        "bash-0:5.1-2.x86_64": ["base"],
+    }
+
+
+def test_signature_verdicts_and_reasons() -> None:
+    rows = {r.file.split("-1.0")[0]: r for r in parse_signature_rows(data("rpmkeys-check-rows.rpm4.18.txt"))}
+    assert rows["vt-good"].key_ids == ("471c1957151520fe",) and rows["vt-unsigned"].key_ids == ()
+    recipe = Source("mixed", "/var/lib/vmapp-build/keyrings/0", required=True, recipe=True)
+    plain = image_source("image-plain", {"image-plain": False})
+    unknown = image_source("somewhere", {})
+    assert _reason(rows["vt-good"], recipe) == ""
+    assert _reason(rows["vt-unsigned"], recipe) == "not signed, and the repository has a key"
+    assert _reason(rows["vt-wrongkey"], recipe) == (
+        "signed with key ID 033537f82490576b, which is not repository mixed's key"
+    )
+    assert "could not say" in _reason(rows["vt-unsigned"], unknown) and unknown.required
+    # gpgcheck=0: checked with --nosignature, so rpmkeys' exit code is about digests only
+    digests_ok = replace(rows["vt-unsigned"], exit_code=0)
+    assert _reason(digests_ok, plain) == "" and not plain.required
+    assert "BAD" in _reason(replace(rows["vt-good"], exit_code=1, detail="x: MD5 digest: BAD"), recipe)

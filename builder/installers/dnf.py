@@ -16,17 +16,22 @@ from builder.errors import BuildError, EnvironmentProblem
 from builder.installers import Discovery, PackageFile
 from builder.installers.repository import check_refresh
 from builder.installers.rpm_parse import (
+    NEVRA_FORMAT,
+    dnf_signature_failures,
     dnf_unknown_packages,
+    parse_config_dump,
     parse_deplist,
+    parse_origins,
     parse_repoquery_tree,
 )
+from builder.installers.rpm_signatures import SignatureError, check_closure
 from builder.installers.rpmdb import (
     BASELINE_RPMS,
     EMPTY_ROOT,
     RPM_DIR,
     RpmBackend,
-    check_signatures,
     describe_rpms,
+    file_nevras,
     has_command,
     install_key,
     make_empty_root,
@@ -87,6 +92,13 @@ class DnfInstaller(RpmBackend):
     def repolist_argv(self) -> list[str]:
         return [self.tool, "-q", "repolist"]
 
+    def origins_argv(self, nevras: list[str]) -> list[str]:
+        return [self.tool, "-q", "repoquery", "--qf", NEVRA_FORMAT + "\t%{repoid}", *nevras]
+
+    def repo_config_argv(self) -> list[str]:
+        """Every repository's settings, dumped by dnf itself (dnf-plugins-core)."""
+        return [self.tool, "-q", "config-manager", "--dump", "*"]
+
     def download_succeeded(self, exit_code: int, output: str) -> bool:
         return exit_code == 0
 
@@ -132,10 +144,34 @@ class DnfInstaller(RpmBackend):
         if not self.download_succeeded(result.exit_code, result.output):
             self._raise_resolution_error(container, argv, result.exit_code, result.output)
         container.run(["mkdir", "-p", RPM_DIR], "create download directory")
-        check_signatures(container, RPM_DIR, self.where)
+        self.check_signatures(container, RPM_DIR)
         return RPM_DIR
 
+    def check_signatures(self, container: Container, directory: str) -> None:
+        """Every downloaded package against its repository's key (builder.installers.rpm_signatures):
+        yum 3 checks nothing when it only downloads, and dnf trusts every key in the rpm database."""
+        nevras = file_nevras(container, directory)
+        by_nevra = self._origins(container, sorted(set(nevras.values())))
+        origins = {file: by_nevra.get(nevra, []) for file, nevra in nevras.items()}
+        dump = container.run(self.repo_config_argv(), "repository settings", check=False)
+        checks = parse_config_dump(dump.stdout) if dump.exit_code == 0 else {}
+        check_closure(container, directory, self.plan, self.where, origins, checks)
+
+    def _origins(self, container: Container, labels: list[str]) -> dict[str, list[str]]:
+        """The repositories offering each package (by NEVRA), as the package manager reports them."""
+        if not labels:
+            return {}
+        return parse_origins(container.run(self.origins_argv(labels), "package origins", check=False).stdout)
+
     def _raise_resolution_error(self, container: Container, argv: list[str], code: int, output: str) -> None:
+        refused = dnf_signature_failures(output)
+        if refused:  # dnf checks signatures after downloading, and then says only "GPG check FAILED"
+            origins = self._origins(container, [package for package, _ in refused])
+            problems = []
+            for package, reason in refused:
+                repos = next((r for label, r in origins.items() if label.replace("-0:", "-", 1) == package), [])
+                problems.append(f"{package} from repository {' or '.join(repos) or '(unknown)'}: {reason}")
+            raise SignatureError(self.where, problems)
         failed = (argv, code, output)
         missing = dnf_unknown_packages(output)
         raise_resolution_error(self.tool, self.plan, self.where, failed, missing, self._repo_ids(container))
@@ -202,6 +238,12 @@ class YumInstaller(DnfInstaller):
 
     def download_succeeded(self, exit_code: int, output: str) -> bool:
         return exit_code == 0 or (exit_code == 1 and 'exiting because "Download Only" specified' in output)
+
+    def origins_argv(self, nevras: list[str]) -> list[str]:
+        return ["repoquery", "--qf", NEVRA_FORMAT + "\t%{repoid}", *nevras]
+
+    def repo_config_argv(self) -> list[str]:
+        return ["yum-config-manager", "*"]  # yum-utils, like repoquery
 
     def baseline_download_argv(self) -> list[str]:
         return ["yumdownloader", "-q", f"--destdir={BASELINE_RPMS}", *self.plan.baseline.entries]

@@ -7,6 +7,7 @@ the resolving is always the package manager's own solver.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 # Fields `rpm -qp --qf` / `rpm -qa --qf` print, tab-separated, one package per line.
@@ -173,3 +174,91 @@ def parse_repoquery_tree(text: str) -> list[dict[str, str]]:
         if match:
             rows.append({"name": match["name"], "version": match["evr"], "arch": match["arch"]})
     return rows
+
+
+# -- signatures ------------------------------------------------------------------------------------
+# The signature headers of a package file; `(none)` where absent. rpm 4.11 (RHEL 7) knows them all.
+SIGNATURE_QUERY = "%{RSAHEADER:pgpsig}|%{DSAHEADER:pgpsig}|%{SIGPGP:pgpsig}|%{SIGGPG:pgpsig}"
+
+
+@dataclass(frozen=True)
+class SignatureRow:
+    """One package's signature check: its file, rpmkeys' exit code and verbose output, and the key
+    IDs of the signatures it carries (none: unsigned)."""
+
+    file: str
+    exit_code: int
+    key_ids: tuple[str, ...]
+    detail: str
+
+
+def parse_signature_rows(text: str) -> list[SignatureRow]:
+    """Lines of `FILE<TAB>RC<TAB>SIGNATURE_QUERY output<TAB>rpmkeys -Kv output` -> rows."""
+    rows = []
+    for line in text.splitlines():
+        parts = line.split("\t", 3)
+        if len(parts) != 4 or not parts[1].isdigit():
+            continue
+        file, code, signatures, detail = parts
+        ids = re.findall(r"Key ID ([0-9a-fA-F]+)", signatures)
+        rows.append(SignatureRow(file, int(code), tuple(dict.fromkeys(i.lower() for i in ids)), detail))
+    return rows
+
+
+# The label repoquery prints for a downloaded package, the same one `rpm -qp` gives its file.
+NEVRA_FORMAT = "%{name}-%{epoch}:%{version}-%{release}.%{arch}"
+
+
+def parse_origins(text: str) -> dict[str, list[str]]:
+    """`repoquery --qf 'NEVRA_FORMAT\\t%{repoid}'` -> {nevra: [repository, ...]} (installed ones left out)."""
+    origins: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        nevra, sep, repo = line.strip().partition("\t")
+        repo = repo.strip()
+        if sep and repo and not repo.startswith("@") and repo != "installed":
+            origins.setdefault(nevra.replace("(none):", "0:"), []).append(repo)
+    return origins
+
+
+def parse_config_dump(text: str) -> dict[str, bool]:
+    """`dnf config-manager --dump '*'` (or yum 3's `yum-config-manager '*'`) -> {repository: gpgcheck}."""
+    checks: dict[str, bool] = {}
+    repo = None
+    for line in text.splitlines():
+        header = re.fullmatch(r"=+ repo: (\S+) =+", line.strip())
+        if header:
+            repo = header[1]
+        elif repo and (value := re.fullmatch(r"gpgcheck\s*=\s*(\S+)", line.strip())):
+            checks[repo] = value[1].lower() in ("1", "true", "yes", "on")
+    return checks
+
+
+def parse_zypper_repos_xml(text: str) -> dict[str, bool]:
+    """`zypper --xmlout repos` -> {alias: checks package signatures (gpgcheck or pkg_gpgcheck)}."""
+    checks = {}
+    for tag in re.findall(r"<repo\s[^>]*>", text):
+        attrs = dict(re.findall(r'(\w+)="([^"]*)"', tag))
+        if "alias" in attrs:
+            checks[attrs["alias"]] = "1" in (attrs.get("gpgcheck"), attrs.get("pkg_gpgcheck"))
+    return checks
+
+
+def dnf_signature_failures(output: str) -> list[tuple[str, str]]:
+    """dnf's refusals of a package's signature (dnf checks them after a download) -> [(package, reason)]."""
+    found = [(p, "not signed") for p in re.findall(r"^Package (\S+?)(?:\.rpm)? is not signed", output, re.M)]
+    wrong_key = r"(?:are already installed but they are not correct|didn't help, wrong key).*?Failing package is: (\S+)"
+    found += [(p, "signed with a key that is not the repository's") for p in re.findall(wrong_key, output, re.S)]
+    for package, why in re.findall(r"Public key for (\S+?)(?:\.rpm)? is not (installed|trusted)", output):
+        found.append((package, f"signed with a key that is not {why}"))
+    found += [
+        (p, "cannot be read (corrupt?)") for p in re.findall(r"Problem opening package (\S+?)(?:\.rpm)?$", output, re.M)
+    ]
+    return list(dict.fromkeys(found))
+
+
+def zypper_signature_failures(output: str) -> list[tuple[str, str, str]]:
+    """libzypp's `PKG (REPO): Signature verification failed [N-TEXT]` -> [(package, repository, reason)]."""
+    reasons = {"4": "signed with a key that is not the repository's", "6": "not signed"}
+    pattern = r"^(\S+) \(([^)]+)\): Signature verification failed \[(\d+)-([^\]]*)\]"
+    found = [(p, repo, reasons.get(n, text)) for p, repo, n, text in re.findall(pattern, output, re.M)]
+    return list(dict.fromkeys(found))

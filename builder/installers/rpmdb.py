@@ -40,11 +40,15 @@ def check_rpm_plan(plan: BuildPlan) -> None:
             )
 
 
+def key_path(repo: Repository) -> str:
+    """Where the build puts a recipe repository's key in the container."""
+    return f"{KEY_DIR}/RPM-GPG-KEY-vmapp-{repo.name}"
+
+
 def install_key(container: Container, repo: Repository) -> str:
     """Put the repository's key in /etc/pki/rpm-gpg and import it into the rpm database."""
-    name = f"RPM-GPG-KEY-vmapp-{repo.name}"
-    container.put_bytes(read_key(repo), KEY_DIR, name)
-    path = f"{KEY_DIR}/{name}"
+    path = key_path(repo)
+    container.put_bytes(read_key(repo), KEY_DIR, path.rsplit("/", 1)[1])
     container.run(
         ["rpm", "--import", path],
         f"import the signing key of repository {repo.name} ({repo.key})",
@@ -179,19 +183,6 @@ def register_baseline(container: Container, directory: str) -> None:
     container.run(["sh", "-c", script, "sh", EMPTY_ROOT, directory], "register the baseline's packages")
 
 
-def check_signatures(container: Container, directory: str, where: str) -> None:
-    """dnf and yum check signatures only when they install: a download-only closure is checked here,
-    against the keys the image and the recipe's repositories put in rpm's database."""
-    script = 'cd "$1" && set -- ./*.rpm && if [ -e "$1" ]; then rpmkeys --checksig "$@"; fi'
-    result = container.run(["sh", "-c", script, "sh", directory], "check package signatures", check=False)
-    if result.exit_code != 0:
-        bad = [line for line in result.output.splitlines() if "NOT OK" in line or "NOKEY" in line]
-        raise BuildError(
-            f"package signatures do not verify {where}:\n" + "\n".join(bad or result.output.splitlines()[-10:]),
-            hint="check the repository's key in the recipe (linux.repositories[].key)",
-        )
-
-
 class RpmBackend:
     """What the dnf/yum and zypper backends share: the plan checks, and rpm as the package state."""
 
@@ -210,3 +201,12 @@ class RpmBackend:
     @staticmethod
     def is_older(container: Container, version: str, than: str) -> bool:
         return rpm_is_older(container, version, than)
+
+
+def file_nevras(container: Container, directory: str) -> dict[str, str]:
+    """Each .rpm's `name-epoch:version-release.arch` (epoch 0 spelled out), as repoquery prints it."""
+    return {
+        file: f"{row['Package']}-{evr if ':' in evr else '0:' + evr}.{row['Architecture']}"
+        for file, row in describe_rpms(container, directory).items()
+        for evr in [row["Version"]]
+    }

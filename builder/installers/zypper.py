@@ -12,7 +12,13 @@ import shlex
 from builder.container import Container
 from builder.installers import Discovery, PackageFile
 from builder.installers.repository import check_refresh
-from builder.installers.rpm_parse import parse_zypper_info, zypper_unknown_packages
+from builder.installers.rpm_parse import (
+    parse_zypper_info,
+    parse_zypper_repos_xml,
+    zypper_signature_failures,
+    zypper_unknown_packages,
+)
+from builder.installers.rpm_signatures import SignatureError, check_closure
 from builder.installers.rpmdb import (
     BASELINE_RPMS,
     EMPTY_ROOT,
@@ -37,6 +43,9 @@ _REPO_FAILURE = re.compile(
     r"File '[^']*' not found on medium|Error code:).*$",
     re.MULTILINE,
 )
+# With signed metadata, gpgcheck=1 checks repomd.xml only: pkg_gpgcheck makes libzypp check each
+# package too (the build checks them again, against this repository's key alone).
+REPO_SETTINGS = {"autorefresh": "1", "type": "rpm-md", "pkg_gpgcheck": "1"}
 # zypper's exit codes (zypper(8)): 104 a capability was not found; 106/107 repositories skipped.
 EXIT_CAP_NOT_FOUND = 104
 
@@ -69,7 +78,7 @@ class ZypperInstaller(RpmBackend):
     def prepare(self, container: Container) -> None:
         for repo in self.plan.repositories:
             key_path = install_key(container, repo)  # libzypp trusts the keys in the rpm database
-            content = repo_file(repo, key_path, {"autorefresh": "1", "type": "rpm-md"})
+            content = repo_file(repo, key_path, REPO_SETTINGS)
             container.put_bytes(content, REPOS_DIR, f"vmapp-{repo.name}.repo")
 
     def refresh(self, container: Container) -> None:
@@ -99,13 +108,31 @@ class ZypperInstaller(RpmBackend):
         result = container.run(argv, "download", check=False)
         if result.exit_code != 0:
             self._raise_resolution_error(container, argv, result.exit_code, result.output)
+        origins = self._origins(container)
         flatten_rpms(container, ZYPP_CACHE, RPM_DIR)
+        checks = container.run([*self.base_argv(), "--xmlout", "repos"], "repository settings", check=False)
+        check_closure(container, RPM_DIR, self.plan, self.where, origins, parse_zypper_repos_xml(checks.stdout))
         return RPM_DIR
+
+    @staticmethod
+    def _origins(container: Container) -> dict[str, list[str]]:
+        """file name -> the repositories it was downloaded from: zypper's cache nests them by alias."""
+        script = 'mkdir -p "$1" && cd "$1" && find . -type f -name "*.rpm"'
+        out = container.run(["sh", "-c", script, "sh", ZYPP_CACHE], "package origins").stdout
+        origins: dict[str, list[str]] = {}
+        for line in out.splitlines():
+            parts = line.strip().split("/")
+            if len(parts) >= 3:  # ./ALIAS/.../FILE
+                origins.setdefault(parts[-1], []).append(parts[1])
+        return origins
 
     def _raise_resolution_error(self, container: Container, argv: list[str], code: int, output: str) -> None:
         repos = container.run([*self.base_argv(), "--quiet", "repos"], "list repositories", check=False).stdout
         aliases = [cols[1].strip() for line in repos.splitlines() if len(cols := line.split("|")) > 2]
         aliases = [a for a in aliases if a and a != "Alias"]
+        refused = zypper_signature_failures(output)
+        if refused:  # pkg_gpgcheck: libzypp refused a package (exit 8, "Signature verification failed")
+            raise SignatureError(self.where, [f"{p} from repository {r}: {why}" for p, r, why in refused])
         missing = zypper_unknown_packages(output)
         if code == EXIT_CAP_NOT_FOUND and not missing:
             missing = list(self.plan.packages)  # zypper said "not found" without naming the capability

@@ -1,0 +1,157 @@
+"""Package signatures on the RPM families, end to end: Debian's real dnf and zypper, repositories
+the tests build and sign (tests/rpm_images.py `signature_image`), the command line's exit code.
+
+`mixed` is a recipe repository whose metadata is signed with its own key but which also serves a
+package signed with the `other` key and an unsigned one; `image-plain` (gpgcheck=0) and
+`image-signed` (gpgcheck=1) are the image's own repositories.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import pytest
+
+from builder.container import Container
+from builder.installers.dnf import DnfInstaller
+from builder.installers.rpm_signatures import IMAGE_KEYRING, SignatureError, Source, recipe_keyrings, refusals
+from builder.plan import make_plan
+from builder.recipe import load_recipe
+from tests.conftest import files_under, run_cli, write_recipe
+from tests.rpm_images import SIG_DIR, SIG_KEYS, extract_key, signature_image
+
+pytestmark = pytest.mark.docker
+
+DISTROS = {"dnf": "rhel-9", "zypper": "sles-15"}
+BUILD_FAILED = 3
+
+
+@dataclass(frozen=True)
+class SigEnv:
+    family: str
+    distro: str
+    image: str
+    keys: dict[str, Path]
+
+    def recipe(self, directory: Path, packages: list[str], repos: tuple[str, ...] = ("mixed",)) -> Path:
+        entries = "".join(
+            f"    - name: {r}\n      url: file://{SIG_DIR}/{r}\n      key: {self.keys[r]}\n" for r in repos
+        )
+        text = f"name: vt\nversion: 1.0.0\nlinux:\n  packages: [{', '.join(packages)}]\n  repositories:\n{entries}"
+        return write_recipe(directory, text, f"vt-{self.family}.yaml")
+
+    def build(self, tmp_path: Path, packages: list[str], repos: tuple[str, ...] = ("mixed",)):  # type: ignore[no-untyped-def]
+        recipe = self.recipe(tmp_path, packages, repos)
+        return run_cli("recipe", recipe, "--distro", self.distro, "--image", self.image, "--out", tmp_path / "out")
+
+
+_envs: dict[str, SigEnv] = {}
+
+
+def _env(client: docker.DockerClient, family: str, tmp_path_factory: pytest.TempPathFactory) -> SigEnv:
+    if family not in _envs:
+        image = signature_image(client, family)
+        keydir = tmp_path_factory.mktemp(f"sigkeys-{family}")
+        keys = {name: extract_key(client, image, keydir / f"{name}.asc", at) for name, at in SIG_KEYS.items()}
+        _envs[family] = SigEnv(family, DISTROS[family], image, keys)
+    return _envs[family]
+
+
+@pytest.fixture(scope="session", params=sorted(DISTROS))
+def sig_env(request: pytest.FixtureRequest, docker_client: docker.DockerClient, tmp_path_factory) -> SigEnv:  # type: ignore[no-untyped-def]
+    return _env(docker_client, request.param, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def dnf_env(docker_client: docker.DockerClient, tmp_path_factory) -> SigEnv:  # type: ignore[no-untyped-def]
+    return _env(docker_client, "dnf", tmp_path_factory)
+
+
+def refused(proc, sig_env: SigEnv, out: Path) -> str:  # type: ignore[no-untyped-def]
+    """The build's stderr, once it is known to have refused with a build failure and written nothing."""
+    assert proc.returncode == BUILD_FAILED, proc.stdout + proc.stderr
+    assert "package signature check failed" in proc.stderr, proc.stderr
+    assert f"on {sig_env.distro} " in proc.stderr
+    assert files_under(out) == []
+    return str(proc.stderr)
+
+
+def test_package_signed_with_another_key_is_refused(sig_env: SigEnv, tmp_path: Path) -> None:
+    """The repository's metadata is signed with the recipe's key, one package with another key."""
+    stderr = refused(sig_env.build(tmp_path, ["vt-good", "vt-wrongkey"]), sig_env, tmp_path / "out")
+    assert "vt-wrongkey" in stderr and "repository mixed" in stderr
+    assert "signed with" in stderr
+    assert "vt-good" not in stderr.split("refusing to bundle")[1]
+    assert "cannot resolve" not in stderr
+
+
+def test_unsigned_package_from_a_repository_with_a_key_is_refused(sig_env: SigEnv, tmp_path: Path) -> None:
+    stderr = refused(sig_env.build(tmp_path, ["vt-unsigned"]), sig_env, tmp_path / "out")
+    assert "vt-unsigned" in stderr and "repository mixed" in stderr and "not signed" in stderr
+
+
+def test_key_of_another_recipe_repository_is_refused(sig_env: SigEnv, tmp_path: Path) -> None:
+    """Both keys are in rpm's database, so dnf and libzypp accept the package; the build checks it
+    against the key of the repository it came from only."""
+    stderr = refused(sig_env.build(tmp_path, ["vt-wrongkey"], ("mixed", "other")), sig_env, tmp_path / "out")
+    assert "vt-wrongkey" in stderr and "repository mixed" in stderr
+    assert "which is not repository mixed's key" in stderr
+
+
+def test_unsigned_package_from_an_image_repository_with_a_key_is_refused(sig_env: SigEnv, tmp_path: Path) -> None:
+    """The image's own repository checks signatures (gpgcheck=1) and has signed metadata: libzypp
+    checks only repomd.xml; the build refuses the unsigned package all the same."""
+    stderr = refused(sig_env.build(tmp_path, ["vt-image-unsigned"]), sig_env, tmp_path / "out")
+    assert "vt-image-unsigned" in stderr and "repository image-signed" in stderr and "not signed" in stderr
+
+
+def test_repository_without_signature_checks_may_serve_unsigned_packages(sig_env: SigEnv, tmp_path: Path) -> None:
+    """The image's gpgcheck=0 repository: unsigned is its owner's choice, which dnf and zypper honour;
+    signed packages from the recipe's repository and the image's keyed one build next to it."""
+    proc = sig_env.build(tmp_path, ["vt-plain", "vt-good", "vt-image-good"])
+    assert proc.returncode == 0, proc.stderr
+    assert any(f.endswith("manifest.json") for f in files_under(tmp_path / "out"))
+
+
+def test_shared_check_requires_the_repositorys_own_signature(sig_env: SigEnv, docker_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The check every RPM family runs (yum 3 checks nothing on --downloadonly): with the recipe
+    repository's key, only its own signed package passes; an unsigned one, which `rpmkeys --checksig`
+    alone passes ("digests OK"), is refused; with gpgcheck=0 only digests count."""
+    plan = make_plan(load_recipe(sig_env.recipe(tmp_path, ["vt-good"])), sig_env.distro, tmp_path / "d", sig_env.image)
+    files = ["vt-good-1.0-1.noarch.rpm", "vt-unsigned-1.0-1.noarch.rpm", "vt-wrongkey-1.0-1.noarch.rpm"]
+    with Container(docker_client, sig_env.image, "test") as c:
+        c.put_bytes(sig_env.keys["mixed"].read_bytes(), "/etc/pki/rpm-gpg", "RPM-GPG-KEY-vmapp-mixed")
+        c.run(["sh", "-c", f"mkdir -p /tmp/c && cp {SIG_DIR}/mixed/*.rpm /tmp/c/"], "copy")
+        unsigned_ok = c.run(["rpmkeys", "--checksig", "/tmp/c/vt-unsigned-1.0-1.noarch.rpm"], "plain", check=False)
+        assert unsigned_ok.exit_code == 0 and "digests OK" in unsigned_ok.stdout  # why the level is needed
+        mixed = recipe_keyrings(c, plan)["mixed"]
+        problems = refusals(c, "/tmp/c", {f: [mixed] for f in files})
+        assert [p.split(" ")[0] + ".rpm" for p in problems] == files[1:]
+        assert "not signed, and the repository has a key" in problems[0]
+        assert "which is not repository mixed's key" in problems[1]
+        plain = Source("image-plain", IMAGE_KEYRING, required=False, recipe=False)
+        assert refusals(c, "/tmp/c", {f: [plain] for f in files}) == []
+        # a package offered by two repositories passes when one of them vouches for it
+        assert refusals(c, "/tmp/c", {f: [mixed, plain] for f in files}) == []
+
+
+def test_without_config_manager_an_unsigned_image_package_needs_a_signature(  # type: ignore[no-untyped-def]
+    dnf_env: SigEnv, docker_client, tmp_path: Path
+) -> None:
+    """An image without dnf-plugins-core cannot tell which repositories go without signatures: the
+    build then requires them (the safe side), and says why, instead of trusting a guess."""
+    plan = make_plan(load_recipe(dnf_env.recipe(tmp_path, ["vt-good"])), dnf_env.distro, tmp_path / "d", dnf_env.image)
+    installer = DnfInstaller(plan)
+    copy = f"mkdir -p /tmp/c && cp {SIG_DIR}/image-plain/*.rpm {SIG_DIR}/mixed/vt-good-*.rpm /tmp/c/"
+    with Container(docker_client, dnf_env.image, "test") as c:
+        installer.prepare(c)
+        c.run(["sh", "-c", copy], "copy")
+        installer.check_signatures(c, "/tmp/c")  # config-manager says image-plain has gpgcheck=0
+        c.run(["sh", "-c", "rm /usr/lib/python3/dist-packages/dnf-plugins/config_manager.py"], "no config-manager")
+        with pytest.raises(SignatureError) as refused:
+            installer.check_signatures(c, "/tmp/c")
+    assert len(refused.value.problems) == 1
+    assert refused.value.problems[0].startswith("vt-plain-1.0-1.noarch from repository image-plain: not signed")
+    assert "dnf-plugins-core" in refused.value.problems[0]
