@@ -6,7 +6,6 @@ The one module that sees the whole flow; every stage lives in its own module.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from builder.gallery_checks import refuse_changed_version
 from builder.installers import PackageFile, installer_for
 from builder.limits import check_limits, enforce
 from builder.manifest import MANIFEST_NAME, manifest_document, write_json_atomically
+from builder.owner import owned_temp_dir
 from builder.plan import BuildPlan
 from builder.progress import Stages, byte_bar
 from builder.render import Commands, render_commands
@@ -68,8 +68,8 @@ def build(
         installer_for(plan)  # "not supported yet" before anything starts
     render_commands(plan)  # pure, and fails before any container starts or download begins
     # The temp dir sits on the output's filesystem, so the final renames are atomic.
-    with tempfile.TemporaryDirectory(prefix=".vmapp-build-", dir=existing_ancestor(plan.out_dir)) as tmp_name:
-        tmp = Path(tmp_name)
+    # Removed on every handled signal too; marked with its owner, so `vmapp-build gc` knows a killed run's.
+    with owned_temp_dir(existing_ancestor(plan.out_dir)) as tmp:
         payload = _fetch_tarball(plan, tmp) if plan.tarball else _bundle_closure(plan, tmp, client)
         return _finish(plan, payload, tmp, gallery)
 
