@@ -207,8 +207,9 @@ for _command in GALLERY_COMMANDS:  # publish, definitions, check-plan: builder/c
     show_default=True,
     help="Output root to clear of stale temp dirs (and the directories above it).",
 )
+@click.option("--session", help="Only containers of this VMAPP_BUILD_SESSION (one CI job's).")
 @click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
-def gc_cmd(out: Path, dry_run: bool) -> None:
+def gc_cmd(out: Path, session: str | None, dry_run: bool) -> None:
     """Remove what killed runs left: containers whose owner process is gone, and stale temp dirs.
 
     Only this user's, on this host: a live run's or another user's are listed as kept.
@@ -218,7 +219,7 @@ def gc_cmd(out: Path, dry_run: bool) -> None:
 
     client = connect()
     failed = []
-    for leftover in [*container_leftovers(client), *temp_dir_leftovers(out)]:
+    for leftover in [*container_leftovers(client, session), *temp_dir_leftovers(out)]:
         verb = ("would remove" if dry_run else "removed") if leftover.stale else "kept"
         error = remove(client, leftover) if leftover.stale and not dry_run else None
         if error:

@@ -32,10 +32,11 @@ class Leftover:
     stale: bool  # True: removed (or would be, with --dry-run)
 
 
-def container_leftovers(client: docker.DockerClient) -> list[Leftover]:
-    """Every container with the project's label, each judged stale or kept."""
+def container_leftovers(client: docker.DockerClient, session: str | None = None) -> list[Leftover]:
+    """Every container with the project's label (of one session only, if given), judged stale or kept."""
     found = []
-    for container in client.containers.list(all=True, filters={"label": LABEL}):
+    label = LABEL if session is None else f"{LABEL}.session={session}"
+    for container in client.containers.list(all=True, filters={"label": label}):
         labels = container.labels or {}
         owner = Owner.from_json(labels.get(OWNER_LABEL, ""))
         stale, reason = _judge(owner)
