@@ -6,13 +6,11 @@ whose install string runs them in order and whose remove string removes them in 
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 from builder.bundle import replace_atomically, sha256_file
 from builder.fetch import fetch
 from builder.limits import check_limits, enforce
 from builder.manifest import MANIFEST_NAME, manifest_document, write_json_atomically
+from builder.owner import owned_temp_dir
 from builder.pipeline import BuildResult, existing_ancestor
 from builder.progress import byte_bar
 from builder.windows.bundle import write_zip
@@ -25,8 +23,7 @@ INTERPRETER = "cmd /C"
 def build_windows(plan: WindowsPlan) -> BuildResult:
     """Build the package and manifest for a Windows plan; nothing is left behind on failure."""
     commands = render_windows_commands(plan)  # pure: a bad value fails before any download
-    with tempfile.TemporaryDirectory(prefix=".vmapp-build-", dir=existing_ancestor(plan.out_dir)) as tmp_name:
-        tmp = Path(tmp_name)
+    with owned_temp_dir(existing_ancestor(plan.out_dir)) as tmp:  # marked with its owner, for `vmapp-build gc`
         files_dir = tmp / "files"
         files_dir.mkdir()
         files = [
