@@ -21,7 +21,7 @@ from builder import __version__
 from builder.cli_gallery import GALLERY_COMMANDS, gallery_settings_checked
 from builder.distros import DISTROS, get_distro, resolve_image
 from builder.errors import VmappError
-from builder.interrupts import Interrupted, install_handlers, received
+from builder.interrupts import Interrupted, install_handlers, received, settle_cleanups
 
 SIZE_RE = re.compile(r"^(\d+)([KMG]?)$", re.IGNORECASE)
 
@@ -246,6 +246,7 @@ def main() -> None:
         code = 0  # a failure while cleaning up after a signal: the signal decides the code
     signum = received()
     if signum is not None:
+        settle_cleanups()
         _interrupted(128 + signum)
     sys.exit(code)
 

@@ -30,7 +30,7 @@ from docker.models.containers import Container as DockerContainer
 
 from builder import owner
 from builder.errors import BuildError, CommandFailed, EnvironmentProblem
-from builder.interrupts import deferred, pause_for_tests
+from builder.interrupts import cleanup_done, deferred, owe_cleanup, pause_for_tests
 
 LABEL = owner.LABEL
 CHUNK = 1024 * 1024
@@ -134,6 +134,7 @@ class Container:
             network_mode=None if self.network else "none",
         )
         self._requested = True
+        owe_cleanup(self, self.remove)
         try:
             # detach=False with stdin_open sets StdinOnce: stdin closes when our attach connection does
             created = api.create_container(
@@ -175,6 +176,7 @@ class Container:
                 self._close_tether()
                 self._requested = False
                 self._container = None
+                cleanup_done(self)
 
     def _close_tether(self) -> None:
         if self._tether is not None:

@@ -8,11 +8,12 @@ process instead, and `vmapp-build gc` removes what is left of a run killed that 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
@@ -42,6 +43,9 @@ class _State:
 
 
 _state = _State()
+# Cleanups still owed (a container to remove, a temp dir to delete), by owner: main() runs whatever a
+# signal left owed, which covers one that lands between a `finally:` and its deferred() block.
+_owed: dict[int, Callable[[], None]] = {}
 
 
 def received() -> int | None:
@@ -74,6 +78,22 @@ def deferred() -> Iterator[None]:
         if not _state.depth and _state.received is not None and not _state.raised:
             _state.raised = True
             raise Interrupted(_state.received)
+
+
+def owe_cleanup(key: object, cleanup: Callable[[], None]) -> None:
+    _owed[id(key)] = cleanup
+
+
+def cleanup_done(key: object) -> None:
+    _owed.pop(id(key), None)
+
+
+def settle_cleanups() -> None:
+    """Run the cleanups an interrupted unwinding skipped; each is idempotent, none may stop the rest."""
+    for cleanup in list(_owed.values()):
+        with contextlib.suppress(Exception):
+            cleanup()
+    _owed.clear()
 
 
 def pause_for_tests(point: str) -> None:

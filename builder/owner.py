@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
 
-from builder.interrupts import deferred
+from builder.interrupts import cleanup_done, deferred, owe_cleanup
 
 LABEL = "io.vmapp-build"
 OWNER_LABEL = f"{LABEL}.owner"  # one label, JSON: filters need only LABEL
@@ -100,16 +100,14 @@ def owned_temp_dir(parent: Path) -> Iterator[Path]:
     signal (a signal during its creation or removal waits until that is done)."""
     with deferred():
         path = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=parent))
-        try:
-            (path / OWNER_FILE).write_text(current().to_json())
-        except BaseException:
-            shutil.rmtree(path, ignore_errors=True)
-            raise
+        owe_cleanup(path, lambda: shutil.rmtree(path, ignore_errors=True))
     try:
+        (path / OWNER_FILE).write_text(current().to_json())
         yield path
     finally:
         with deferred():
             shutil.rmtree(path, ignore_errors=True)
+            cleanup_done(path)
 
 
 def temp_dir_owner(path: Path) -> Owner | None:

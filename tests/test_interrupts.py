@@ -24,15 +24,14 @@ import docker
 import pytest
 from docker.errors import ImageNotFound
 
+from builder import interrupts
 from builder.container import SESSION_ENV, VERBOSE_ENV
-from builder.interrupts import TEST_PAUSE_ENV
+from builder.interrupts import TEST_PAUSE_ENV, Interrupted, deferred, install_handlers, owe_cleanup
 from builder.owner import TEMP_PREFIX
 from builder.pipeline import BuildResult, build
 from builder.plan import make_plan
 from builder.recipe import load_recipe
 from tests.conftest import DISTRO, REPO, SESSION, run_cli
-
-pytestmark = pytest.mark.docker
 
 HANDLED = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT]
 EXIT_WITHIN = 10.0  # seconds from a handled signal to the exit, cleanup included
@@ -112,7 +111,7 @@ def session_containers(client: docker.DockerClient, session: str) -> list[tuple[
 
 
 def temp_dirs(root: Path) -> list[Path]:
-    return sorted(root.rglob(f"{TEMP_PREFIX}*"))
+    return sorted(p for p in root.rglob(f"{TEMP_PREFIX}*") if p.is_dir())
 
 
 def seconds_until_gone(client: docker.DockerClient, session: str, bound: float) -> float:
@@ -263,3 +262,53 @@ def test_signal_during_windows_verify(
         print(f"SIGKILL during Windows verify: container gone {gone:.2f} s after")
     else:
         assert_clean_exit(docker_client, run, signum, elapsed, tmp_path)
+
+
+@pytest.fixture
+def handlers(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The CLI's handlers, in this process, with fresh state; pytest's own are put back afterwards."""
+    monkeypatch.setattr(interrupts, "_state", interrupts._State())
+    monkeypatch.setattr(interrupts, "_owed", {})
+    saved = {s: signal.getsignal(s) for s in interrupts.HANDLED}
+    install_handlers()
+    yield
+    for signum, handler in saved.items():
+        signal.signal(signum, handler)
+
+
+def test_a_signal_during_cleanup_waits_for_it_then_interrupts(handlers: None) -> None:
+    steps = []
+    with pytest.raises(Interrupted) as caught, deferred():
+        os.kill(os.getpid(), signal.SIGHUP)
+        steps.append("after the signal")  # the handler has run: noted, not raised
+        os.kill(os.getpid(), signal.SIGTERM)
+        steps.append("after a second one")
+    assert steps == ["after the signal", "after a second one"]
+    assert caught.value.exit_code == 128 + signal.SIGHUP  # the first signal decides
+
+
+def test_after_the_first_signal_later_ones_never_interrupt_the_unwinding(handlers: None) -> None:
+    cleaned = []
+    with pytest.raises(Interrupted) as caught:
+        try:
+            os.kill(os.getpid(), signal.SIGQUIT)
+            time.sleep(5)  # not reached: the handler raises
+        finally:
+            os.kill(os.getpid(), signal.SIGINT)  # a second Ctrl-C while cleaning up
+            cleaned.append("temp dir")
+    assert cleaned == ["temp dir"]
+    assert caught.value.exit_code == 131
+
+
+def test_cleanups_owed_are_settled_once(handlers: None, tmp_path: Path) -> None:
+    from builder.owner import owned_temp_dir
+
+    with owned_temp_dir(tmp_path) as tmp:
+        assert temp_dirs(tmp_path) == [tmp]
+        assert list(interrupts._owed.values())  # owed while it exists
+    assert temp_dirs(tmp_path) == [] and interrupts._owed == {}
+    calls: list[str] = []
+    owe_cleanup(calls, lambda: calls.append("ran"))
+    interrupts.settle_cleanups()
+    interrupts.settle_cleanups()
+    assert calls == ["ran"]
