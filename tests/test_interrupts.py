@@ -10,10 +10,13 @@ The stage is known from VMAPP_BUILD_VERBOSE's echo of each command, or from the 
 
 from __future__ import annotations
 
+import fcntl
 import os
+import select
 import signal
 import subprocess
 import sys
+import termios
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -215,6 +218,50 @@ def test_sigkill_during_the_copy_out(docker_client: docker.DockerClient, cli_run
     run.wait_for("test pause at copy-out")
     run.signal_and_wait(signal.SIGKILL)
     assert_killed_then_clean(docker_client, run, tmp_path, tmp_path / "dist")
+
+
+def test_closing_the_terminal_during_the_copy_out(docker_client: docker.DockerClient, tmp_path: Path) -> None:
+    """The real SIGHUP: the build runs on a terminal (progress bars on) that goes away; writing to it
+    then fails (EIO), which must not stop the cleanup or change the exit code."""
+    session = f"{SESSION}-hup-{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, SESSION_ENV: session, TEST_PAUSE_ENV: "copy-out"}
+    master, slave = os.openpty()
+
+    def controlling_terminal() -> None:  # in the child: a new session whose terminal is the pty
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    argv = [sys.executable, "-m", "builder", *map(str, jq_build_args(tmp_path / "dist", "--full"))]
+    proc = subprocess.Popen(
+        argv,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        cwd=REPO,
+        start_new_session=True,
+        preexec_fn=controlling_terminal,
+    )
+    os.close(slave)
+    try:
+        seen = b""
+        deadline = time.monotonic() + 300
+        while b"test pause at copy-out" not in seen:
+            assert proc.poll() is None and time.monotonic() < deadline, seen.decode(errors="replace")
+            if select.select([master], [], [], 0.5)[0]:
+                seen += os.read(master, 65536)
+        start = time.monotonic()
+        os.close(master)  # the terminal hangs up: the kernel sends SIGHUP
+        proc.wait(timeout=60)
+        elapsed = time.monotonic() - start
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 128 + signal.SIGHUP
+    assert elapsed < EXIT_WITHIN
+    seconds_until_gone(docker_client, session, 2.0)
+    assert temp_dirs(tmp_path) == []
+    print(f"terminal closed: exit {proc.returncode} {elapsed:.2f} s after")
 
 
 @pytest.fixture(scope="module")
