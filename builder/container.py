@@ -161,7 +161,8 @@ class Container:
             return
         with deferred():
             for response in self._streams:
-                response.close()  # the engine holds the container's lock until an archive stream ends
+                with suppress(Exception):  # nothing may stop the removal
+                    response.close()  # the engine holds the container's lock until an archive stream ends
             self._streams.clear()
             try:
                 self.client.api.remove_container(self.name, force=True, v=True)
@@ -180,8 +181,9 @@ class Container:
 
     def _close_tether(self) -> None:
         if self._tether is not None:
-            getattr(self._tether, "_sock", self._tether).close()  # SocketIO.close leaves the socket open
-            self._tether.close()
+            with suppress(OSError):
+                getattr(self._tether, "_sock", self._tether).close()  # SocketIO.close leaves the socket open
+                self._tether.close()
             self._tether = None
 
     @property
