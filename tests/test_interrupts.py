@@ -264,6 +264,37 @@ def test_closing_the_terminal_during_the_copy_out(docker_client: docker.DockerCl
     print(f"terminal closed: exit {proc.returncode} {elapsed:.2f} s after")
 
 
+HELPER = """
+import sys, time, docker
+from builder.container import Container
+with Container(docker.from_env(), "debian:12", "test", labelled=False) as box:
+    print(box.name, flush=True)
+    time.sleep(600)
+"""
+
+
+def test_an_unlabelled_helper_container_goes_with_a_killed_pytest(docker_client: docker.DockerClient) -> None:
+    """The tests' helpers (committed into images, so unlabelled) are tethered to their process too."""
+    proc = subprocess.Popen([sys.executable, "-c", HELPER], stdout=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        assert proc.stdout is not None
+        name = proc.stdout.readline().strip()
+        assert docker_client.containers.get(name).status == "running"
+        proc.kill()
+        proc.wait()
+        start = time.monotonic()
+        while docker_client.containers.list(all=True, filters={"name": name}):
+            assert time.monotonic() - start < GONE_WITHIN, f"{name} outlived its process"
+            time.sleep(0.05)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
+    print(f"helper container gone {time.monotonic() - start:.2f} s after SIGKILL")
+
+
 @pytest.fixture(scope="module")
 def jq_build(docker_client: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
     return build(make_plan(load_recipe("jq"), DISTRO, tmp_path_factory.mktemp("dist")), docker_client)
