@@ -1,17 +1,19 @@
 """The command line. Library errors become messages and exit codes here, and only here.
 
 Exit codes: 0 success, 2 bad input, 3 build failure, 4 verification failure, 5 environment
-(no Docker engine, missing image or tool), 130 interrupted.
+(no Docker engine, missing image or tool), 128 + the signal's number when interrupted (130 SIGINT,
+143 SIGTERM, 129 SIGHUP, 131 SIGQUIT), after the run's containers and temp dir are removed.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
-import signal
 import sys
+from contextlib import suppress
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import click
 
@@ -19,6 +21,7 @@ from builder import __version__
 from builder.cli_gallery import GALLERY_COMMANDS, gallery_settings_checked
 from builder.distros import DISTROS, IMAGE_HINT, IMAGE_RE, get_distro, resolve_image
 from builder.errors import VmappError
+from builder.interrupts import Interrupted, install_handlers, received, settle_cleanups
 
 SIZE_RE = re.compile(r"([0-9]+)([KMG]?)", re.IGNORECASE | re.ASCII)
 
@@ -204,26 +207,81 @@ for _command in GALLERY_COMMANDS:  # publish, definitions, check-plan: builder/c
     cli.add_command(_command)
 
 
-def _terminate(signum: int, frame: Any) -> NoReturn:
-    # Turn SIGTERM into an exception so `finally` blocks remove containers and temp files.
-    raise SystemExit(128 + signum)
+@cli.command("gc")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("dist"),
+    show_default=True,
+    help="Output root to clear of stale temp dirs (and the directories above it).",
+)
+@click.option("--session", help="Only containers of this VMAPP_BUILD_SESSION (one CI job's).")
+@click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
+def gc_cmd(out: Path, session: str | None, dry_run: bool) -> None:
+    """Remove what killed runs left: containers whose owner process is gone, and stale temp dirs.
+
+    Only this user's, on this host: a live run's or another user's are listed as kept.
+    """
+    from builder.container import connect
+    from builder.gc import container_leftovers, remove, temp_dir_leftovers
+
+    client = connect()
+    failed = []
+    for leftover in [*container_leftovers(client, session), *temp_dir_leftovers(out)]:
+        verb = ("would remove" if dry_run else "removed") if leftover.stale else "kept"
+        error = remove(client, leftover) if leftover.stale and not dry_run else None
+        if error:
+            verb = "could not remove"
+            failed.append(leftover.name)
+        click.echo(f"{verb} {leftover.kind} {leftover.name}: {leftover.reason}" + (f": {error}" if error else ""))
+    if failed:
+        raise _GcFailed(f"could not remove {len(failed)} leftovers: {', '.join(failed)}")
+
+
+class _GcFailed(VmappError):
+    exit_code = 5  # the engine or the file system refused
 
 
 def main() -> None:
-    signal.signal(signal.SIGTERM, _terminate)
+    install_handlers()  # SIGINT, SIGTERM, SIGHUP, SIGQUIT: builder.interrupts
+    try:
+        code = _run()
+    except Interrupted as exc:
+        code = exc.exit_code
+    except BaseException:
+        if received() is None:
+            raise
+        code = 0  # a failure while cleaning up after a signal: the signal decides the code
+    signum = received()
+    if signum is not None:
+        settle_cleanups()
+        _interrupted(128 + signum)
+    sys.exit(code)
+
+
+def _run() -> int:
     try:
         cli.main(standalone_mode=False)
     except VmappError as exc:
         click.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+        return exc.exit_code
+    except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("interrupted", err=True)
-        sys.exit(130)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+        return 130
     except click.ClickException as exc:
         exc.show()
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
+        return exc.exit_code
+    return 0
+
+
+def _interrupted(code: int) -> NoReturn:
+    """Exit after a signal. The terminal may be gone (SIGHUP): output errors are ignored, and
+    os._exit skips the interpreter's final flush, whose failure would turn the code into 120."""
+    for stream in (sys.stderr, sys.stdout):
+        with suppress(OSError, ValueError):
+            if stream is sys.stderr:
+                print("interrupted", file=stream)
+            stream.flush()
+    os._exit(code)

@@ -1,6 +1,12 @@
 """Disposable containers through docker-py: one wrapper every stage uses.
 
-Each container is labelled, named uniquely, and removed on success, failure and Ctrl-C.
+Each container is labelled (with its owner, for `vmapp-build gc`), named uniquely, and removed on
+success, failure and every handled signal. None outlives the process that started it, even one
+killed with SIGKILL: the container's only process is `cat`, reading the stdin this process holds
+attached (the engine's StdinOnce closes it when that attach connection closes, however the process
+ended), so it exits, and the engine removes the container (auto_remove). The engine creates a container
+before it can be attached to: a SIGKILL in those few milliseconds leaves a created container that never
+ran, which `vmapp-build gc` removes.
 """
 
 from __future__ import annotations
@@ -12,22 +18,26 @@ import sys
 import tarfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import docker
-from docker.errors import APIError, DockerException, ImageNotFound
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.models.containers import Container as DockerContainer
 
+from builder import owner
 from builder.errors import BuildError, CommandFailed, EnvironmentProblem
+from builder.interrupts import cleanup_done, deferred, owe_cleanup, pause_for_tests
 
-LABEL = "io.vmapp-build"
+LABEL = owner.LABEL
 CHUNK = 1024 * 1024
-KEEP_ENV = "VMAPP_BUILD_KEEP_CONTAINERS"  # debugging: leave containers behind for inspection
+KEEP_ENV = "VMAPP_BUILD_KEEP_CONTAINERS"  # debugging: leave containers running for inspection
 VERBOSE_ENV = "VMAPP_BUILD_VERBOSE"
 SESSION_ENV = "VMAPP_BUILD_SESSION"  # labels containers, so one CI job can find (and clean) its own
+TETHER = ["cat"]  # the main process: it ends when the attached stdin closes (cat is in every image)
 
 
 def connect() -> docker.DockerClient:
@@ -71,34 +81,34 @@ class Result:
 
 
 class Container:
-    """A running disposable container; use as a context manager."""
+    """A running disposable container; use as a context manager.
 
-    def __init__(self, client: docker.DockerClient, image: str, purpose: str, network: bool = True) -> None:
+    `labelled=False` leaves out the labels, for containers committed into images (their labels would
+    pass to every container of the image).
+    """
+
+    def __init__(
+        self, client: docker.DockerClient, image: str, purpose: str, network: bool = True, labelled: bool = True
+    ) -> None:
         self.client = client
         self.image = image
+        self.purpose = purpose
         self.name = f"vmapp-build-{purpose}-{uuid.uuid4().hex[:10]}"
         self.network = network
+        self.labelled = labelled
         self.verbose = bool(os.environ.get(VERBOSE_ENV))
+        self.keep = bool(os.environ.get(KEEP_ENV))
         self._container: DockerContainer | None = None
+        self._requested = False  # the engine may have created it: remove by name
+        self._tether: Any = None  # the attach socket: while it is open, the container lives
+        self._streams: list[Any] = []  # open archive responses: removal waits for them to close
 
     def __enter__(self) -> Container:
         try:
-            self._container = self.client.containers.run(
-                self.image,
-                ["sleep", "infinity"],
-                name=self.name,
-                labels={
-                    LABEL: "1",
-                    f"{LABEL}.purpose": self.name.split("-")[2],
-                    f"{LABEL}.session": os.environ.get(SESSION_ENV, ""),
-                },
-                detach=True,
-                init=True,  # sleep as PID 1 ignores SIGTERM and makes every removal slow
-                network_mode=None if self.network else "none",
-                environment={"DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C"},
-            )
-        except (DockerException, OSError) as exc:
-            raise BuildError(f"cannot start a container from {self.image}: {exc}") from exc
+            self._start()
+        except BaseException:
+            self.remove()  # a signal may arrive after the engine created it, before we know its id
+            raise
         return self
 
     def __exit__(
@@ -106,17 +116,75 @@ class Container:
     ) -> None:
         self.remove()
 
-    def remove(self) -> None:
-        if self._container is None or os.environ.get(KEEP_ENV):
-            return
+    def labels(self) -> dict[str, str]:
+        if not self.labelled:
+            return {}
+        return {
+            LABEL: "1",
+            f"{LABEL}.purpose": self.purpose,
+            f"{LABEL}.session": os.environ.get(SESSION_ENV, ""),
+            owner.OWNER_LABEL: owner.current().to_json(),
+        } | ({f"{LABEL}.keep": "1"} if self.keep else {})
+
+    def _start(self) -> None:
+        api = self.client.api
+        host_config = api.create_host_config(
+            init=True,  # tini as PID 1 forwards signals and reaps what exec leaves behind
+            auto_remove=not self.keep,
+            network_mode=None if self.network else "none",
+        )
+        self._requested = True
+        owe_cleanup(self, self.remove)
         try:
-            self._container.remove(force=True, v=True)
-        except ImageNotFound:
-            pass
-        except APIError as exc:
-            if exc.status_code != 404:
-                print(f"warning: could not remove container {self.name}: {exc}", file=sys.stderr)
-        self._container = None
+            # detach=False with stdin_open sets StdinOnce: stdin closes when our attach connection does
+            created = api.create_container(
+                self.image,
+                TETHER,
+                name=self.name,
+                labels=self.labels(),
+                detach=False,
+                stdin_open=True,
+                environment={"DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C"},
+                host_config=host_config,
+            )
+            pause_for_tests("container-created")
+            if not self.keep:  # attached before it starts, so it never runs untethered
+                self._tether = api.attach_socket(created["Id"], params={"stdin": 1, "stream": 1})
+            api.start(created["Id"])
+            self._container = self.client.containers.get(created["Id"])
+        except (DockerException, OSError) as exc:
+            raise BuildError(f"cannot start a container from {self.image}: {exc}") from exc
+
+    def remove(self) -> None:
+        """Remove the container (by name: it may exist before its id is known); a signal waits for it."""
+        if not self._requested or self.keep:
+            return
+        with deferred():
+            for response in self._streams:
+                with suppress(Exception):  # nothing may stop the removal
+                    response.close()  # the engine holds the container's lock until an archive stream ends
+            self._streams.clear()
+            try:
+                self.client.api.remove_container(self.name, force=True, v=True)
+            except NotFound:
+                pass
+            except APIError as exc:
+                if exc.status_code != 409 or "in progress" not in str(exc):  # auto_remove got there first
+                    _warn(f"warning: could not remove container {self.name}: {exc}")
+            except (DockerException, OSError) as exc:
+                _warn(f"warning: could not remove container {self.name}: {exc}")
+            finally:
+                self._close_tether()
+                self._requested = False
+                self._container = None
+                cleanup_done(self)
+
+    def _close_tether(self) -> None:
+        if self._tether is not None:
+            with suppress(OSError):
+                getattr(self._tether, "_sock", self._tether).close()  # SocketIO.close leaves the socket open
+                self._tether.close()
+            self._tether = None
 
     @property
     def handle(self) -> DockerContainer:
@@ -159,11 +227,31 @@ class Container:
             tar.addfile(info, io.BytesIO(content))
         self.handle.put_archive(directory, buf.getvalue())
 
+    @contextmanager
+    def archive(self, path: str) -> Iterator[tarfile.TarFile]:
+        """The engine's tar stream of `path`, read as it arrives. Its HTTP response is closed on the way
+        out, however that happens: the engine keeps the container locked (and its removal waiting)
+        until the stream ends, and an interrupted reader would never end it."""
+        # docker-py's get_archive keeps the response inside a generator, out of reach: its request, here
+        api: Any = self.client.api
+        url = api._url("/containers/{0}/archive", self.handle.id)
+        response = api._get(url, params={"path": path}, stream=True, headers={"Accept-Encoding": "identity"})
+        self._streams.append(response)
+        try:
+            api._raise_for_status(response)
+            pause_for_tests("copy-out")
+            with tarfile.open(fileobj=_IterReader(response.raw.stream(CHUNK, decode_content=False)), mode="r|") as tar:
+                yield tar
+        finally:
+            with deferred():
+                response.close()
+                if response in self._streams:
+                    self._streams.remove(response)
+
     def copy_files_out(self, directory: str, dest: Path, suffix: str) -> list[Path]:
         """Stream the regular files named *suffix in `directory` to `dest`; return their paths, sorted."""
-        stream, _ = self.handle.get_archive(directory.rstrip("/") + "/.")
         copied = []
-        with tarfile.open(fileobj=_IterReader(stream), mode="r|") as tar:
+        with self.archive(directory.rstrip("/") + "/.") as tar:
             for member in tar:
                 base = os.path.basename(member.name)
                 if not member.isfile() or not base.endswith(suffix) or "/" in member.name.strip("./"):
@@ -176,6 +264,12 @@ class Container:
                         out.write(chunk)
                 copied.append(target)
         return sorted(copied)
+
+
+def _warn(message: str) -> None:
+    """A warning on stderr, which may be a terminal that is gone (SIGHUP): never fail on it."""
+    with suppress(OSError, ValueError):
+        print(message, file=sys.stderr)
 
 
 def _text(data: bytes | None) -> str:

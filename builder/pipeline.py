@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import errno
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -26,6 +25,7 @@ from builder.gallery_checks import refuse_changed_version
 from builder.installers import PackageFile, installer_for
 from builder.limits import check_limits, enforce
 from builder.manifest import MANIFEST_NAME, manifest_document, write_json_atomically
+from builder.owner import owned_temp_dir
 from builder.plan import BuildPlan
 from builder.progress import Stages, byte_bar
 from builder.render import Commands, render_commands
@@ -235,11 +235,12 @@ _NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 @contextmanager
 def staging_directory(out_dir: Path) -> Iterator[Path]:
     """A temp dir for one build, on the output's filesystem so the final renames are atomic; removed
-    on success and failure. A full disk (or quota) is a build failure with a message, not a traceback."""
+    on success, failure and every handled signal, and marked with its owner so `vmapp-build gc` knows a
+    killed run's. A full disk (or quota) is a build failure with a message, not a traceback."""
     ancestor = existing_ancestor(out_dir)
     try:
-        with tempfile.TemporaryDirectory(prefix=".vmapp-build-", dir=ancestor) as name:
-            yield Path(name)
+        with owned_temp_dir(ancestor) as tmp:
+            yield tmp
     except OSError as exc:
         if exc.errno not in _NO_ROOM:
             raise

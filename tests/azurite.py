@@ -6,7 +6,9 @@ its data in a temporary directory, telemetry off (no test sends traffic off this
 
 from __future__ import annotations
 
+import ctypes
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -52,6 +54,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _die_with_parent() -> None:
+    """Linux's PR_SET_PDEATHSIG: the kernel stops Azurite when the process that started it dies, even by SIGKILL."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
+
+
 @contextmanager
 def running_azurite(location: Path) -> Iterator[Azurite]:
     """Start Azurite's blob service; stop it (this process only) on exit."""
@@ -60,7 +67,7 @@ def running_azurite(location: Path) -> Iterator[Azurite]:
     argv = [str(binary), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location", str(location)]
     argv += ["--silent", "--skipApiVersionCheck", "--disableTelemetry"]
     log = open(location / "azurite.log", "wb")  # noqa: SIM115  (closed in finally)
-    process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
     try:
         deadline = time.monotonic() + 60
         while True:

@@ -24,6 +24,8 @@ from pathlib import Path
 import docker
 from docker.errors import ImageNotFound
 
+from builder.container import Container
+
 REPO_DIR = "/srv/vmapp-test/repo"  # the recipe's `file://` baseurl, inside the fixture images
 KEY_PATH = "/srv/vmapp-test/key.asc"
 EXTRA_DIR = "/srv/vmapp-test/extra"  # packages outside the repository (vt-keep 2.0)
@@ -166,13 +168,11 @@ def repository_archive(client: docker.DockerClient) -> bytes:
     tag = f"vmapp-test/rpm-repo:12-{recipe_hash()}"
     if not _exists(client, tag):
         specs = {f"specs/{n}-{v}.spec": spec(n, v, lines, bins) for n, v, lines, bins in PACKAGES}
-        container = client.containers.run(tools_image(client, "dnf"), ["sleep", "infinity"], detach=True, init=True)
-        try:
-            container.put_archive("/tmp", _tar(specs))
-            _run(container, BUILD_REPO)
-            container.commit(*tag.split(":"))
-        finally:
-            container.remove(force=True)
+        # tethered (builder.container): it cannot outlive pytest; unlabelled, since it is committed
+        with Container(client, tools_image(client, "dnf"), "image", labelled=False) as box:
+            box.handle.put_archive("/tmp", _tar(specs))
+            _run(box.handle, BUILD_REPO)
+            box.handle.commit(*tag.split(":"))
     container = client.containers.create(tag)
     try:
         stream, _ = container.get_archive("/srv/vmapp-test")
@@ -188,8 +188,8 @@ def fixture_image(client: docker.DockerClient, family: str, newer: bool = False)
     if _exists(client, tag):
         return tag
     archive = repository_archive(client)
-    container = client.containers.run(tools_image(client, family), ["sleep", "infinity"], detach=True, init=True)
-    try:
+    with Container(client, tools_image(client, family), "image", labelled=False) as box:
+        container = box.handle
         container.put_archive("/srv", archive)
         install = [f"{REPO_DIR}/vt-base-1.0-1.noarch.rpm"] + (
             [f"{EXTRA_DIR}/vt-keep-2.0-1.noarch.rpm"] if newer else []
@@ -197,8 +197,6 @@ def fixture_image(client: docker.DockerClient, family: str, newer: bool = False)
         # rpm runs with --nosignature: the key is imported by the build (prepare), not by the image
         _run(container, f"rpm -i --force-debian --nosignature {' '.join(install)}")
         container.commit(*tag.split(":"))
-    finally:
-        container.remove(force=True)
     return tag
 
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import io
 import shlex
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import docker
+
+from builder.container import Container
 
 # Kept between sessions (building it fetches from deb.debian.org, about 20 s); `docker rmi` removes it.
 TOOLS_IMAGE = "vmapp-test/repo-tools:12"
@@ -114,15 +115,11 @@ def ensure_tools_image(client: docker.DockerClient) -> str:
 def serve_signed_repo(client: docker.DockerClient, keys_dir: Path) -> Iterator[SignedRepo]:
     """Build the repository in a container that then serves it; the container is removed afterwards."""
     image = ensure_tools_image(client)
-    server = client.containers.run(
-        image,
-        ["sh", "-c", f"mkdir -p /srv/repo && exec busybox httpd -f -p {PORT} -h /srv/repo"],
-        name=f"vmapp-test-repo-{uuid.uuid4().hex[:10]}",
-        labels={"io.vmapp-build.test": "signed-repo"},
-        detach=True,
-        init=True,
-    )
-    try:
+    # tethered (builder.container): it cannot outlive pytest; httpd without -f runs in the background
+    with Container(client, image, "repo") as box:
+        server = box.handle
+        code, output = server.exec_run(["sh", "-c", f"mkdir -p /srv/repo && busybox httpd -p {PORT} -h /srv/repo"])
+        assert code == 0, output
         calls = "".join(f"package {n} {v} {shlex.quote(d)}\n" for n, (v, d) in PACKAGES.items())
         code, output = server.exec_run(["sh", "-c", _SCRIPT.replace("#PACKAGES\n", calls)])
         if code != 0:
@@ -144,5 +141,3 @@ def serve_signed_repo(client: docker.DockerClient, keys_dir: Path) -> Iterator[S
             key=keys_dir / "repo.asc",
             wrong_key=keys_dir / "wrong.asc",
         )
-    finally:
-        server.remove(force=True, v=True)

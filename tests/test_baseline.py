@@ -8,9 +8,9 @@ from pathlib import Path
 
 import docker
 import pytest
-from testcontainers.core.container import DockerContainer
 
 from builder.baseline import FULL, load_baseline
+from builder.container import Container
 from builder.errors import InputError, VerifyError
 from builder.pipeline import build
 from builder.plan import make_plan
@@ -25,19 +25,19 @@ RICHER = "vmapp-test/debian-richer:12"
 def richer_vm(docker_client: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """An image standing for a richer VM (perl and libcurl already there), and its dpkg state."""
     state = tmp_path_factory.mktemp("baseline")
-    with DockerContainer("debian:12").with_command("sleep infinity").with_kwargs(init=True) as vm:
+    with Container(docker_client, "debian:12", "test", labelled=False) as vm:
         setup = (
             "apt-get -q update >/dev/null && apt-get -q -y --no-install-recommends install perl libcurl3-gnutls"
             " >/dev/null && rm -rf /var/lib/apt/lists/*"
         )
-        code, output = vm.exec(["sh", "-c", setup])
+        code, output = vm.handle.exec_run(["sh", "-c", setup])
         assert code == 0, output.decode()
-        code, status = vm.exec(["cat", "/var/lib/dpkg/status"])
+        code, status = vm.handle.exec_run(["cat", "/var/lib/dpkg/status"])
         assert code == 0
         (state / "status").write_bytes(status)
-        code, query = vm.exec(["dpkg-query", "-W"])
+        code, query = vm.handle.exec_run(["dpkg-query", "-W"])
         (state / "dpkg-query.txt").write_bytes(query)
-        vm.get_wrapped_container().commit(*RICHER.split(":"))
+        vm.handle.commit(*RICHER.split(":"))
     yield state
     docker_client.images.remove(RICHER, force=True)
 

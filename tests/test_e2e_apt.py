@@ -11,8 +11,8 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from testcontainers.core.container import DockerContainer
 
+from builder.container import Container
 from builder.pipeline import build
 from builder.plan import make_plan
 from builder.recipe import load_recipe
@@ -90,10 +90,10 @@ def test_newer_installed_dependency_is_kept(build_shipped, docker_client) -> Non
         f" sed -i 's/^Version: .*/Version: {newer}/' x/DEBIAN/control;"
         " dpkg-deb -b x newer.deb >/dev/null; dpkg -i newer.deb >/dev/null; rm -rf /var/lib/apt/lists/* /tmp/*"
     )
-    with DockerContainer("debian:12").with_command("sleep infinity").with_kwargs(init=True) as seed:
-        code, output = seed.exec(["sh", "-c", repack])
+    with Container(docker_client, "debian:12", "test", labelled=False) as seed:
+        code, output = seed.handle.exec_run(["sh", "-c", repack])
         assert code == 0, output.decode()
-        seed.get_wrapped_container().commit(*tag.split(":"))
+        seed.handle.commit(*tag.split(":"))
     try:
         report = verify(result.manifest.parent, image=tag, client=docker_client)
         assert report.before["libonig5:amd64"] == newer

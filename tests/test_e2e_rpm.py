@@ -11,7 +11,6 @@ from pathlib import Path
 
 import docker
 import pytest
-from testcontainers.core.container import DockerContainer
 
 from builder.baseline import FULL, load_baseline
 from builder.container import Container
@@ -212,13 +211,13 @@ def test_baseline_from_a_richer_vm(rpm_env: RpmEnv, docker_client, tmp_path: Pat
     which then verifies offline on that VM's image (and says what it lacks on the plain one)."""
     richer = f"vmapp-test/{rpm_env.family}-richer:{uuid.uuid4().hex[:8]}"
     add_lib = f"rpm -i --nodeps $(find {REPO_DIR} -name 'vt-lib-1.2-*.rpm') 2>/dev/null; rpm -q vt-lib"
-    with DockerContainer(rpm_env.image).with_command("sleep infinity").with_kwargs(init=True) as vm:
-        code, output = vm.exec(["sh", "-c", add_lib])
+    with Container(docker_client, rpm_env.image, "test", labelled=False) as vm:
+        code, output = vm.handle.exec_run(["sh", "-c", add_lib])
         assert code == 0, output.decode()
-        code, qa = vm.exec(["rpm", "-qa"])
+        code, qa = vm.handle.exec_run(["rpm", "-qa"])
         assert code == 0
         (tmp_path / "rpm-qa.txt").write_bytes(qa)
-        vm.get_wrapped_container().commit(*richer.split(":"))
+        vm.handle.commit(*richer.split(":"))
     try:
         recipe = load_recipe(rpm_env.recipe(tmp_path, ["vt-app"]))
         plan = make_plan(
