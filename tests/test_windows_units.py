@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import json
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -306,6 +307,45 @@ def test_local_build_writes_package_and_manifest(tmp_path: Path) -> None:
     assert doc["package"]["sha256"] == hashlib.sha256(result.package.read_bytes()).hexdigest()
     assert set(doc["commands"]) == {"install", "remove"} and doc["interpreter"] == "cmd /C"
     assert all(r["level"] == "ok" for r in doc["limits"]) and doc["tool"]["name"] == "vmapp-build"
+
+
+GALLERY = """gallery:
+  name: appsGallery
+  resource_group: rg-apps
+  location: westeurope
+  os_type: Windows
+"""
+
+
+def test_gallery_definitions_and_immutable_versions_like_linux(tmp_path: Path) -> None:
+    """`--gallery` and the recipe's `gallery:` key go through the one finish step Linux builds use."""
+    _, sha = installer_file(tmp_path, "app.msi", b"msi bytes")
+    installer = f"    - source: app.msi\n      sha256: {sha}\n"
+    recipe = windows_recipe(tmp_path, installer)
+    recipe.write_text(recipe.read_text() + GALLERY)
+    out = tmp_path / "dist"
+    proc = run_cli("recipe", recipe, "--distro", "windows", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    build_dir = out / "demo" / "1.0.0" / "windows"
+    template = json.loads((build_dir / "gallery" / "template.json").read_text())
+    application, version = template["resources"]
+    assert application["properties"]["supportedOSType"] == "Windows"
+    manifest = json.loads((build_dir / "manifest.json").read_text())
+    profile = version["properties"]["publishingProfile"]
+    assert profile["manageActions"] == {k: manifest["commands"][k] for k in ("install", "remove")}
+    assert profile["settings"]["packageFileName"] == "app.msi"
+    assert {"template.json", "az.sh", "settings.json", "definition.json"} <= {
+        p.name for p in (build_dir / "gallery").iterdir()
+    }
+
+    # The same version again, with other strings (a property added): Azure would refuse it, so do we.
+    changed = windows_recipe(tmp_path, installer + "      properties: {INSTALLDIR: 'C:\\Other'}\n")
+    settings = tmp_path / "gallery.yaml"
+    settings.write_text(GALLERY)
+    proc = run_cli("recipe", changed, "--distro", "windows", "--out", out, "--gallery", settings)
+    assert proc.returncode == 2, proc.stderr
+    assert "create a new version" in proc.stderr and "manageActions.install" in proc.stderr
+    assert json.loads((build_dir / "manifest.json").read_text()) == manifest, "the first build is untouched"
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
