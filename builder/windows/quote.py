@@ -192,8 +192,8 @@ def _scan(text: str, kinds: dict[int, str], resume_at_close: bool) -> str | None
             continue
         name = text[a + 1 : b]
         if '"' not in name or kinds[a] != "L" or (kinds[b] == "O" and not resume_at_close):
-            return f"{where} would read %{name}% as a variable in: {text}"
+            return f"{where} would read %{name}% as a variable in ...{text[max(0, a - 40) : b + 40]}..."
         k += 1 if resume_at_close else 2
     if k < len(positions) and kinds[positions[k]] != "L":
-        return f"{where} would leave a reference unexpanded in: {text}"
+        return f"{where} would leave a reference unexpanded in ...{text[max(0, positions[k] - 60) :]}"
     return None

@@ -97,7 +97,8 @@ def render_windows_commands(plan: WindowsPlan) -> WindowsCommands:
         except CmdPercentError as exc:
             raise InputError(
                 f"{plan.recipe_path}: windows.installers: the {kind} string cannot be written: {exc}",
-                hint="move the literal % to a value without a later %NAME% in the same installer, or "
-                "spell the reference out",
+                hint="an installer's file name and each msiexec word may hold one literal %, and a literal % "
+                "must not come before a %NAME% in a later argument of the same installer: rename the file, "
+                "or reorder the arguments",
             ) from exc
     return WindowsCommands(**commands)
