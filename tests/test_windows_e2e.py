@@ -382,3 +382,14 @@ def test_cmd_quoting_gives_back_any_accepted_string_under_wine(argv_vm: tuple[Wi
     got = wine.read_bytes(unix_path(workdir) + "/out.bin")
     assert got is not None
     assert got.split(b"\0")[:-1] == [w.encode() for w in [*words, r"C:\windows"]], command
+
+
+def test_msi_property_value_arrives_exactly(docker_client, wine_image, artifacts, tmp_path: Path) -> None:
+    """msiexec's `PROP="value"`: cmd's specials and a literal % reach the installer unchanged."""
+    value = "A & B (x64) ^ 7, 100% [v2]; |x| <y> !z!"
+    result = build_app(tmp_path, artifacts, [("app.msi", "app.msi", f"properties: {{VMAPPVALUE: '{value}'}}")])
+    with vm(docker_client, wine_image, result) as (wine, workdir):
+        assert wine.run(result.document["commands"]["install"], workdir).errorlevel == 0
+        query = wine.run(f'reg query "{MSI_KEY}" /v Value', workdir)
+        assert query.errorlevel == 0, query
+        assert query.stdout.split("REG_SZ", 1)[1].strip() == value
