@@ -106,7 +106,7 @@ def recipe_cmd(
     if "windows" in distros:  # installers, not a package manager: builder.windows
         from builder.windows.cli import recipe_windows
 
-        recipe_windows(loaded, out, image, config, limit, dry_run, then_verify)
+        recipe_windows(loaded, out, image, config, limit, dry_run, then_verify, gallery)
         distros = tuple(d for d in distros if d != "windows")
     plans = [make_plan(loaded, d, out, image, config, limit, state) for d in distros]
     rows = []

@@ -15,13 +15,16 @@ from pathlib import Path
 import docker
 import pytest
 from docker.errors import ImageNotFound
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from builder.container import Container
 from builder.errors import VerifyError
-from builder.pipeline import BuildResult
+from builder.finish import BuildResult
 from builder.recipe import load_recipe
 from builder.windows.build import build_windows
 from builder.windows.plan import make_windows_plan
+from builder.windows.quote import SLOT_STEP, cmd_args, cmd_quote, finalize, mark
 from builder.windows.verify import download_dir, verify_windows
 from builder.windows.wine import Wine, unix_path
 from tests.conftest import REPO, files_under, run_cli
@@ -35,6 +38,8 @@ MSI_DIR = r"C:\Program Files\Vmapp Test MSI"
 MSI_KEY = r"HKLM\Software\vmapp-build-tests\Vmapp Test MSI"
 MSI_CHECK = rf'if exist "%ProgramFiles%\Vmapp Test MSI\app.txt" (reg query "{MSI_KEY}") else (exit 1)'
 MSI_PRODUCT_CODE = "{6B1C7F0A-1D2E-4F3A-9B8C-0D1E2F3A4B01}"
+MARKED_WINDIR = mark("%windir%", expand=True)
+ARGV_EXE = r".\argv.exe"
 
 
 @pytest.fixture(scope="session")
@@ -63,6 +68,9 @@ def artifacts(docker_client: docker.DockerClient, wine_image: str, tmp_path_fact
         [
             "cd /src",
             "x86_64-w64-mingw32-gcc -O2 -municode -o testinstaller.exe testinstaller.c",
+            # The same installer as a GUI-subsystem program, as most real installers are.
+            "x86_64-w64-mingw32-gcc -O2 -municode -mwindows -o testinstaller-gui.exe testinstaller.c",
+            "x86_64-w64-mingw32-gcc -O2 -municode -o argv.exe argv.c",
             _wixl("Vmapp Test MSI", "0", "no") + "-o app.msi testapp.wxs",
             _wixl("Vmapp Reboot MSI", "1", "yes") + "-o reboot.msi testapp.wxs",
         ]
@@ -72,7 +80,7 @@ def artifacts(docker_client: docker.DockerClient, wine_image: str, tmp_path_fact
             c.put_file(source, "/src", source.name)
         c.run(["sh", "-c", script], "build the test installers")
         wine = Wine(c)
-        for name in ("testinstaller.exe", "app.msi", "reboot.msi"):
+        for name in ("testinstaller.exe", "testinstaller-gui.exe", "argv.exe", "app.msi", "reboot.msi"):
             data = wine.read_bytes(f"/src/{name}")
             assert data, name
             (out / name).write_bytes(data)
@@ -283,3 +291,105 @@ def test_shipped_windows_recipe_builds_and_verifies(docker_client, wine_image, t
     shipped = REPO / "recipes" / "windows" / "myapp.msi"
     assert (tmp_path / "myapp-msi/1.0.0/windows/myapp.msi").read_bytes() == shipped.read_bytes()
     assert shipped.stat().st_size < 100 * 1024
+
+
+def test_readme_example_with_a_spaced_msi_property_verifies(docker_client, artifacts, tmp_path: Path) -> None:
+    """The README's own example: `INSTALLDIR: '%ProgramFiles%\\My App'` (through `start`, Wine's msiexec got
+    `"INSTALLDIR=C:\\..."` and answered 1639); remove finds the files there too."""
+    check = r'if exist "%ProgramFiles%\My App\app.txt" (exit 0) else (exit 1)'
+    extra = f"properties: {{INSTALLDIR: '%ProgramFiles%\\My App'}}\ncheck: '{check}'"
+    result = build_app(tmp_path, artifacts, [("app.msi", "myapp.msi", extra)])
+    assert r'INSTALLDIR="%ProgramFiles%\My App"' in result.document["commands"]["install"]
+    report = verify_windows(result.manifest.parent, client=docker_client)
+    assert [s for s, _ in report.steps] == ["install", "check", "remove", "check after remove"]
+
+
+def test_percent_in_file_names_before_later_references(docker_client, wine_image, artifacts, tmp_path: Path) -> None:
+    """A literal % (`100% v2.exe`) followed by %ProgramFiles% and %windir% later in the same string: Wine's
+    cmd used to pair them and pass `%ProgramFiles%` on unexpanded."""
+    exe_dir = r"%ProgramFiles%\Vmapp (x) & co ^ 1"
+    arguments = ["/S", f"/D={exe_dir}", "/NAME=VmappPercent", "%windir%", "100%"]
+    exe = (
+        "arguments: [" + ", ".join(f"'{a}'" for a in arguments) + "]\n"
+        f"remove: '\"{exe_dir}\\uninstall.exe\" /S /NAME=VmappPercent'"
+    )
+    msi = f"properties: {{INSTALLDIR: '%ProgramFiles%\\My 100% App (x) & co'}}\ncheck: '{MSI_CHECK}'"
+    installers = [("testinstaller.exe", "Setup 100% v2.exe", exe), ("app.msi", "App 100% v2.msi", msi)]
+    result = build_app(tmp_path, artifacts, installers)
+    msi_dir = r"C:\Program Files\My 100% App (x) & co"
+    exe_dir_real = r"C:\Program Files\Vmapp (x) & co ^ 1"
+    with vm(docker_client, wine_image, result) as (wine, workdir):
+        install = wine.run(result.document["commands"]["install"], workdir)
+        assert install.errorlevel == 0, install
+        args = wine.read_bytes(unix_path(exe_dir_real + r"\args.txt"))
+        assert args is not None, "the EXE was given its directory with %ProgramFiles% expanded"
+        assert args.decode().splitlines() == [arguments[0], f"/D={exe_dir_real}", arguments[2], r"C:\windows", "100%"]
+        assert wine.exists(msi_dir + r"\app.txt")
+        remove = wine.run(result.document["commands"]["remove"], workdir)
+        assert remove.errorlevel == 0, remove
+        assert not wine.exists(msi_dir + r"\app.txt")
+        assert not wine.exists(exe_dir_real + r"\app.txt")
+        assert not registry_has(wine, f"{UNINSTALL}\\VmappPercent", workdir)
+
+
+def test_gui_installer_is_waited_for(docker_client, wine_image, artifacts, tmp_path: Path) -> None:
+    """Installers run without `start`: cmd /C still waits for a GUI-subsystem program and takes its exit
+    code (one it did not wait for would leave errorlevel 0 and the files missing)."""
+    slow = "arguments: [/S, /SLEEP=1500, '/D=C:\\Vmapp Gui', /NAME=VmappGui]\nremove: 'cmd /c exit 0'"
+    result = build_app(tmp_path, artifacts, [("testinstaller-gui.exe", "gui setup.exe", slow), CHAIN[1]])
+    with vm(docker_client, wine_image, result) as (wine, workdir):
+        install = wine.run(result.document["commands"]["install"], workdir)
+        assert install.errorlevel == 0, install
+        assert wine.exists(r"C:\Vmapp Gui\app.txt") and wine.exists(MSI_DIR + r"\app.txt")
+    shutil.rmtree(tmp_path / "dist")
+    failing = "arguments: [/S, /SLEEP=1500, /FAIL=7]\nremove: 'cmd /c exit 0'"
+    result = build_app(tmp_path, artifacts, [("testinstaller-gui.exe", "gui setup.exe", failing)])
+    with vm(docker_client, wine_image, result) as (wine, workdir):
+        assert wine.run(result.document["commands"]["install"], workdir).errorlevel == 7
+
+
+# Any string the quoting accepts: printable characters of every script (no control characters, no `"`,
+# which the quoting refuses), with cmd's specials and % made likely.
+WORDS = st.text(
+    st.one_of(
+        st.sampled_from([*" \t%^&|<>()!\\/:;,=*?'`~$#@[]{}", "é", "日", "\U0001f600"]),
+        st.characters(codec="utf-8", exclude_characters='"', exclude_categories=("Cc", "Cs", "Co")),
+    ),
+    max_size=12,
+)
+
+
+@pytest.fixture
+def argv_vm(docker_client: docker.DockerClient, wine_image: str, artifacts: Path) -> Iterator[tuple[Wine, str]]:
+    with vm(docker_client, wine_image) as (wine, workdir):
+        wine.container.put_file(artifacts / "argv.exe", unix_path(workdir), "argv.exe")
+        yield wine, workdir
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(words=st.lists(WORDS, min_size=1, max_size=40))
+@example(words=["100% v2.exe"])  # the issue's case: an odd number of literal % before %windir%
+@example(words=["%PATH%", "a%", "%%", "trailing\\", "", " ", "tab\there", "A & B (x64) ^ 7", "unicode-\u00e9"])
+def test_cmd_quoting_gives_back_any_accepted_string_under_wine(argv_vm: tuple[Wine, str], words: list[str]) -> None:
+    """One `cmd /C` run per example: every word as one argument, then %windir% after them (a literal %
+    among the words must not swallow it). The program writes what it got, compared byte for byte."""
+    wine, workdir = argv_vm
+    program = cmd_quote(ARGV_EXE, split=False)
+    line = f'echo args & {SLOT_STEP}{program} "out.bin" {cmd_args(words)} {MARKED_WINDIR}'
+    command = finalize(line)
+    result = wine.run(command, workdir)
+    assert result.errorlevel == 0, result
+    got = wine.read_bytes(unix_path(workdir) + "/out.bin")
+    assert got is not None
+    assert got.split(b"\0")[:-1] == [w.encode() for w in [*words, r"C:\windows"]], command
+
+
+def test_msi_property_value_arrives_exactly(docker_client, wine_image, artifacts, tmp_path: Path) -> None:
+    """msiexec's `PROP="value"`: cmd's specials and a literal % reach the installer unchanged."""
+    value = "A & B (x64) ^ 7, 100% [v2]; |x| <y> !z!"
+    result = build_app(tmp_path, artifacts, [("app.msi", "app.msi", f"properties: {{VMAPPVALUE: '{value}'}}")])
+    with vm(docker_client, wine_image, result) as (wine, workdir):
+        assert wine.run(result.document["commands"]["install"], workdir).errorlevel == 0
+        query = wine.run(f'reg query "{MSI_KEY}" /v Value', workdir)
+        assert query.errorlevel == 0, query
+        assert query.stdout.split("REG_SZ", 1)[1].strip() == value

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import json
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from builder.resources import data_dir
 from builder.windows.build import build_windows
 from builder.windows.bundle import write_zip
 from builder.windows.plan import make_windows_plan
-from builder.windows.quote import CmdQuoteError, cmd_arg, cmd_args, cmd_quote
+from builder.windows.quote import CmdQuoteError, cmd_arg, cmd_args, cmd_quote, finalize
 from builder.windows.render import render_windows_commands
 from tests.conftest import files_under, run_cli
 
@@ -55,12 +56,40 @@ def windows_recipe(directory: Path, installers: str, name: str = "demo") -> Path
     ],
 )
 def test_cmd_quote(value: str, quoted: str) -> None:
-    assert cmd_quote(value) == quoted
+    assert finalize(cmd_quote(value)) == quoted
 
 
 def test_cmd_quote_leaves_variables_to_expand_when_asked() -> None:
-    assert cmd_quote(r"%ProgramFiles%\My App", expand=True) == r'"%ProgramFiles%\My App"'
-    assert cmd_arg(r"/D=%ProgramFiles%\App", expand=True) == r"/D=%ProgramFiles%\App"
+    assert finalize(cmd_quote(r"%ProgramFiles%\My App", expand=True)) == r'"%ProgramFiles%\My App"'
+    assert finalize(cmd_arg(r"/D=%ProgramFiles%\App", expand=True)) == r"/D=%ProgramFiles%\App"
+    # A lone % is literal even among references: quoted apart, so no span through it can expand.
+    assert finalize(cmd_quote(r"%ProgramFiles%\50%", expand=True)) == r'"%ProgramFiles%\50"%""'
+    assert finalize(cmd_quote("50% of it", expand=True, split=False)) == '"50% of it"'
+
+
+@pytest.mark.parametrize(
+    ("words", "problem"),
+    [
+        # Wine's cmd would pair the first % with %windir%'s opening one: refused, not mangled.
+        (['"a"%"b"', "%windir%"], "cannot be written for both"),
+        # Inside one fragment (msiexec's words) a span between two % has no quote: it could expand.
+        (['"a % b % c"'], "as a variable"),
+    ],
+)
+def test_percent_pairing_that_cmds_disagree_on_is_refused(words: list[str], problem: str) -> None:
+    from builder.windows.quote import CmdPercentError, mark
+
+    marked = " ".join(mark(w, expand=True) for w in words)
+    with pytest.raises(CmdPercentError, match=problem):
+        finalize(marked)
+
+
+def test_percent_pairing_is_balanced_in_a_slot() -> None:
+    from builder.windows.quote import SLOT_STEP, mark
+
+    text = finalize(SLOT_STEP + mark('"a"%"b" %windir%', expand=True))
+    assert text == 'if not "%"=="" "a"%"b" %windir%'
+    assert finalize(SLOT_STEP + mark('"a"%"b"%"c" %windir%', expand=True)) == '"a"%"b"%"c" %windir%'
 
 
 @pytest.mark.parametrize("value", ['say "hi"', "two\nlines", "cr\rhere", "nul\x00"])
@@ -70,7 +99,7 @@ def test_cmd_quote_refuses_what_cmd_cannot_carry(value: str) -> None:
 
 
 def test_cmd_args_keeps_switches_bare() -> None:
-    assert cmd_args(["/S", "/D=C:\\x", "{6B1C7F0A-1D2E-4F3A-9B8C-0D1E2F3A4B01}", "a b", "x&y"]) == (
+    assert finalize(cmd_args(["/S", "/D=C:\\x", "{6B1C7F0A-1D2E-4F3A-9B8C-0D1E2F3A4B01}", "a b", "x&y"])) == (
         '/S /D=C:\\x {6B1C7F0A-1D2E-4F3A-9B8C-0D1E2F3A4B01} "a b" "x&y"'
     )
     with pytest.raises(TypeError):
@@ -197,8 +226,9 @@ def test_single_msi_ships_as_itself(tmp_path: Path) -> None:
     assert plan.package_file_name == "My App (x64) & co 100%.msi"
     assert plan.out_dir == tmp_path / "dist" / "demo" / "1.0.0" / "windows"
     commands = render_windows_commands(plan)
-    assert r"start /wait %windir%\system32\msiexec.exe /i " in commands.install
-    assert '"My App (x64) & co 100"%".msi" /quiet /norestart /log "vmapp-install-1.log"' in commands.install
+    # msiexec is called directly (cmd /C waits for it), its package one quoted word.
+    assert r' & %windir%\system32\msiexec.exe /i "My App (x64) & co 100%.msi" /quiet /norestart' in commands.install
+    assert "start /wait" not in commands.install and " start " not in commands.install
     assert r"%windir%\system32\msiexec.exe /x " in commands.remove
     # Without packageFileName the VM saves the package under the application's name: renamed first.
     assert 'if exist "demo" move /y "demo" "My App (x64) & co 100"%".msi"' in commands.install
@@ -234,13 +264,35 @@ def test_chain_runs_in_order_and_removes_in_reverse(tmp_path: Path) -> None:
     positions = [install.index(s) for s in ("first.exe", "second.msi", "third.zip")]
     assert positions == sorted(positions)
     assert install.index(r"%windir%\system32\tar.exe -xf " + '"demo.zip" -C installers') < positions[0]
-    assert r'start "" /b /wait ".\installers\first.exe" /S "/D=C:\Program Files\First App"' in install
+    assert r'".\installers\first.exe" /S "/D=C:\Program Files\First App"' in install
     removal = [remove.index(s) for s in (r"rmdir /S /Q", "second.msi", "First App\\uninstall.exe")]
     assert removal == sorted(removal)
     # Each later step sits inside `if errorlevel == 0 ( ... )` of the one before it.
     assert install.count("if not errorlevel 1 if errorlevel 0 (") == 3
     assert install.replace(" ", "").endswith(")))")
     assert "powershell" not in install.lower()
+
+
+def test_msi_properties_with_spaces_reach_msiexec_as_prop_quoted_value(tmp_path: Path) -> None:
+    plan = plan_for(
+        tmp_path,
+        f"    - source: a.msi\n      sha256: {SHA}\n"
+        "      properties: {INSTALLDIR: '%ProgramFiles%\\My App', ADDLOCAL: ALL}\n",
+    )
+    commands = render_windows_commands(plan)
+    # msiexec's own syntax, quotes around the value only; remove gets the directory, not the features.
+    assert r' INSTALLDIR="%ProgramFiles%\My App" ADDLOCAL="ALL"' in commands.install
+    assert r' INSTALLDIR="%ProgramFiles%\My App"' in commands.remove and "ADDLOCAL" not in commands.remove
+
+
+def test_literal_percent_that_cannot_be_balanced_is_refused(tmp_path: Path) -> None:
+    plan = plan_for(
+        tmp_path,
+        f"    - source: a.exe\n      sha256: {SHA}\n      arguments: ['/D=%ProgramFiles%', '50%', '%windir%']\n"
+        "      remove: x\n",
+    )
+    with pytest.raises(InputError, match=r"windows\.installers: the install string cannot be written: a literal %"):
+        render_windows_commands(plan)
 
 
 @pytest.mark.parametrize("name", WINDOWS_RECIPES)
@@ -306,6 +358,45 @@ def test_local_build_writes_package_and_manifest(tmp_path: Path) -> None:
     assert doc["package"]["sha256"] == hashlib.sha256(result.package.read_bytes()).hexdigest()
     assert set(doc["commands"]) == {"install", "remove"} and doc["interpreter"] == "cmd /C"
     assert all(r["level"] == "ok" for r in doc["limits"]) and doc["tool"]["name"] == "vmapp-build"
+
+
+GALLERY = """gallery:
+  name: appsGallery
+  resource_group: rg-apps
+  location: westeurope
+  os_type: Windows
+"""
+
+
+def test_gallery_definitions_and_immutable_versions_like_linux(tmp_path: Path) -> None:
+    """`--gallery` and the recipe's `gallery:` key go through the one finish step Linux builds use."""
+    _, sha = installer_file(tmp_path, "app.msi", b"msi bytes")
+    installer = f"    - source: app.msi\n      sha256: {sha}\n"
+    recipe = windows_recipe(tmp_path, installer)
+    recipe.write_text(recipe.read_text() + GALLERY)
+    out = tmp_path / "dist"
+    proc = run_cli("recipe", recipe, "--distro", "windows", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    build_dir = out / "demo" / "1.0.0" / "windows"
+    template = json.loads((build_dir / "gallery" / "template.json").read_text())
+    application, version = template["resources"]
+    assert application["properties"]["supportedOSType"] == "Windows"
+    manifest = json.loads((build_dir / "manifest.json").read_text())
+    profile = version["properties"]["publishingProfile"]
+    assert profile["manageActions"] == {k: manifest["commands"][k] for k in ("install", "remove")}
+    assert profile["settings"]["packageFileName"] == "app.msi"
+    assert {"template.json", "az.sh", "settings.json", "definition.json"} <= {
+        p.name for p in (build_dir / "gallery").iterdir()
+    }
+
+    # The same version again, with other strings (a property added): Azure would refuse it, so do we.
+    changed = windows_recipe(tmp_path, installer + "      properties: {INSTALLDIR: 'C:\\Other'}\n")
+    settings = tmp_path / "gallery.yaml"
+    settings.write_text(GALLERY)
+    proc = run_cli("recipe", changed, "--distro", "windows", "--out", out, "--gallery", settings)
+    assert proc.returncode == 2, proc.stderr
+    assert "create a new version" in proc.stderr and "manageActions.install" in proc.stderr
+    assert json.loads((build_dir / "manifest.json").read_text()) == manifest, "the first build is untouched"
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):

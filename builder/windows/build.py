@@ -1,4 +1,5 @@
-"""The Windows build: plan -> fetch (SHA-256 checked) -> bundle -> render -> limits -> manifest.
+"""The Windows build: plan -> fetch (SHA-256 checked) -> bundle -> render, then builder.finish (limits,
+manifest, immutability check, gallery definitions, atomic moves) like every other payload.
 
 One installer ships as itself under its real name (the packageFileName); several ship as one zip
 whose install string runs them in order and whose remove string removes them in reverse order.
@@ -6,11 +7,9 @@ whose install string runs them in order and whose remove string removes them in 
 
 from __future__ import annotations
 
-from builder.bundle import replace_atomically, sha256_file
 from builder.fetch import fetch
-from builder.limits import check_limits, enforce
-from builder.manifest import MANIFEST_NAME, manifest_document, write_json_atomically
-from builder.pipeline import BuildResult, staging_directory
+from builder.finish import BuildResult, Output, Payload, finish, staging_directory
+from builder.gallery import GallerySettings
 from builder.progress import byte_bar
 from builder.windows.bundle import write_zip
 from builder.windows.plan import TARGET, WindowsPlan
@@ -19,8 +18,9 @@ from builder.windows.render import render_windows_commands
 INTERPRETER = "cmd /C"
 
 
-def build_windows(plan: WindowsPlan) -> BuildResult:
-    """Build the package and manifest for a Windows plan; nothing is left behind on failure."""
+def build_windows(plan: WindowsPlan, gallery: GallerySettings | None = None) -> BuildResult:
+    """Build the package and manifest (and, with gallery settings, the Azure definitions) for a
+    Windows plan; nothing is left behind on failure."""
     commands = render_windows_commands(plan)  # pure: a bad value fails before any download
     with staging_directory(plan.out_dir) as tmp:
         files_dir = tmp / "files"
@@ -30,37 +30,24 @@ def build_windows(plan: WindowsPlan) -> BuildResult:
             for i, inst in enumerate(plan.installers)
         ]
         contents = sum(f.stat().st_size for f in files)
-        package_tmp = tmp / plan.package_file_name
+        package = tmp / plan.package_file_name
         if plan.bundled:
             with byte_bar(contents, "bundle") as bar:
-                write_zip(package_tmp, files, bar.update)
+                write_zip(package, files, bar.update)
         else:
-            files[0].rename(package_tmp)
-        size = package_tmp.stat().st_size
-        limits = check_limits(
-            plan.app,
-            plan.version,
-            size,
-            str(plan.out_dir / plan.package_file_name),
-            {
-                "manageActions.install": commands.install,
-                "manageActions.remove": commands.remove,
-                "settings.packageFileName": plan.package_file_name,
-            },
-            plan.max_package_bytes,
-        )
-        enforce(limits, f"{plan.app} {plan.version} for {TARGET}")
-        document = manifest_document(
-            application={"name": plan.app, "version": plan.version, "description": plan.description},
-            recipe={
+            files[0].rename(package)
+        size = package.stat().st_size
+        sections = {
+            "application": {"name": plan.app, "version": plan.version, "description": plan.description},
+            "recipe": {
                 "path": str(plan.recipe_path),
                 "installers": [inst.as_manifest() for inst in plan.installers],
                 "checks": [inst.check for inst in plan.installers if inst.check],
             },
-            distro={"name": TARGET, "family": TARGET},
-            image={"name": plan.image},
-            interpreter=INTERPRETER,
-            installers=[
+            "distro": {"name": TARGET, "family": TARGET},
+            "image": {"name": plan.image},
+            "interpreter": INTERPRETER,
+            "installers": [
                 {
                     "file": inst.file_name,
                     "type": inst.type,
@@ -70,15 +57,6 @@ def build_windows(plan: WindowsPlan) -> BuildResult:
                 }
                 for inst in plan.installers
             ],
-            commands=commands.as_dict(),
-            packageFileName=plan.package_file_name,
-            package={"file": plan.package_file_name, "size": size, "sha256": sha256_file(package_tmp)},
-            sizes={"package": size, "contents": contents, "files": len(files)},
-            limits=[r.as_manifest() for r in limits],
-        )
-        write_json_atomically(tmp / MANIFEST_NAME, document)
-        final_package = plan.out_dir / plan.package_file_name
-        final_manifest = plan.out_dir / MANIFEST_NAME
-        replace_atomically(package_tmp, final_package)
-        replace_atomically(tmp / MANIFEST_NAME, final_manifest)
-    return BuildResult(final_package, final_manifest, document)
+        }
+        output = Output(plan.app, plan.version, TARGET, plan.out_dir, plan.package_file_name, plan.max_package_bytes)
+        return finish(output, Payload(package, commands.as_dict(), sections, contents, len(files)), tmp, gallery)

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from builder.errors import InputError
+from builder.gallery import GallerySettings
 from builder.manifest import load_manifest
 from builder.recipe import Recipe
 from builder.windows.plan import TARGET, make_windows_plan
@@ -25,7 +26,9 @@ def recipe_windows(
     limit: int | None,
     dry_run: bool,
     then_verify: bool,
+    gallery: GallerySettings | None = None,
 ) -> None:
+    """Build (or show) a recipe's Windows package; with gallery settings, the Azure definitions too."""
     from builder.windows.build import build_windows
 
     plan = make_windows_plan(recipe, out, image, config, limit)
@@ -36,7 +39,7 @@ def recipe_windows(
         for name, text in commands.as_dict().items():
             click.echo(f"--- {name} ({len(text)} characters) ---\n{text}")
         return
-    result = build_windows(plan)
+    result = build_windows(plan, gallery)
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     sizes = result.document["sizes"]

@@ -1,12 +1,13 @@
 /*
  * testinstaller.exe: a small EXE installer for the tests, with NSIS-like switches.
  *
- *   testinstaller.exe /S [/D=DIR] [/NAME=KEY] [/EXIT=N] [ARGS...]
+ *   testinstaller.exe /S [/D=DIR] [/NAME=KEY] [/EXIT=N] [/SLEEP=MS] [ARGS...]
  *       Installs into DIR (default %ProgramFiles%\Vmapp Test App): app.txt, args.txt (every argument
  *       received, one per line, UTF-8) and uninstall.exe (a copy of itself), and registers
  *       HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall\KEY (default VmappTestApp) with an
  *       UninstallString. Exits with N (default 0) after installing, or with N before anything when
- *       /FAIL=N is given instead.
+ *       /FAIL=N is given instead. /SLEEP=MS waits that long first (built with -mwindows, it shows
+ *       that cmd /C waits for a GUI-subsystem installer and takes its exit code).
  *   uninstall.exe /S [/NAME=KEY]
  *       Removes the files, the directory and the registry key.
  *
@@ -43,7 +44,7 @@ static int make_dirs(wchar_t *path) {
 }
 
 int wmain(int argc, wchar_t **argv) {
-    int silent = 0, exit_code = 0, fail = -1;
+    int silent = 0, exit_code = 0, fail = -1, sleep_ms = 0;
     wchar_t dir[MAX_PATH * 2] = L"", name[256] = L"VmappTestApp", self[MAX_PATH * 2], path[MAX_PATH * 3];
     GetModuleFileNameW(NULL, self, MAX_PATH * 2);
     const wchar_t *base = wcsrchr(self, L'\\') ? wcsrchr(self, L'\\') + 1 : self;
@@ -55,7 +56,9 @@ int wmain(int argc, wchar_t **argv) {
         else if (_wcsnicmp(argv[i], L"/NAME=", 6) == 0) wcsncpy(name, argv[i] + 6, 255);
         else if (_wcsnicmp(argv[i], L"/EXIT=", 6) == 0) exit_code = _wtoi(argv[i] + 6);
         else if (_wcsnicmp(argv[i], L"/FAIL=", 6) == 0) fail = _wtoi(argv[i] + 6);
+        else if (_wcsnicmp(argv[i], L"/SLEEP=", 7) == 0) sleep_ms = _wtoi(argv[i] + 7);
     }
+    Sleep(sleep_ms);
     if (!silent) {
         fwprintf(stderr, L"testinstaller: not silent (/S missing): a wizard would wait for a click\n");
         return 1602;

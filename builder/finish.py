@@ -1,0 +1,133 @@
+"""The one finish step of every build, whatever its payload (apt/dnf/zypper closure, tarball, Windows
+installers): limits -> manifest -> immutability check -> gallery definitions -> atomic moves.
+
+A payload stage leaves its package file in the build's temp dir (on the output's filesystem) and hands
+over its command strings and its own manifest sections; nothing reaches the output directory before
+every check has passed, so a refused build leaves the previous one untouched.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from builder.bundle import replace_atomically, sha256_file
+from builder.emit import GALLERY_DIR, replace_directory, stage_definitions
+from builder.errors import BuildError, InputError
+from builder.gallery import GallerySettings
+from builder.gallery_checks import refuse_changed_version
+from builder.limits import check_limits, enforce
+from builder.manifest import MANIFEST_NAME, manifest_document, write_json_atomically
+from builder.owner import owned_temp_dir
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    package: Path
+    manifest: Path
+    document: dict[str, Any]
+
+    @property
+    def warnings(self) -> list[str]:
+        return [r["message"] for r in self.document["limits"] if r["level"] == "warning"]
+
+
+@dataclass(frozen=True)
+class Output:
+    """Where a build goes and what Azure will call it."""
+
+    app: str
+    version: str
+    target: str  # the distro table's row: debian-12, rhel-9, windows
+    out_dir: Path  # dist/<app>/<version>/<target>
+    package_file_name: str
+    max_package_bytes: int
+
+
+@dataclass(frozen=True)
+class Payload:
+    """What a payload stage produced: the package in the temp dir, its strings and manifest sections."""
+
+    package: Path
+    commands: dict[str, str]  # install, remove and (Linux) update, as Azure's manageActions
+    sections: dict[str, Any]  # the payload's own manifest sections (application, recipe, distro, ...)
+    contents: int  # bytes of the files inside
+    files: int
+
+
+def finish(output: Output, payload: Payload, tmp: Path, gallery: GallerySettings | None) -> BuildResult:
+    """Check, describe and publish one build; raise before anything is moved into place."""
+    size = payload.package.stat().st_size
+    fields: dict[str, str | None] = {f"manageActions.{name}": text for name, text in payload.commands.items()}
+    fields["settings.packageFileName"] = output.package_file_name
+    limits = check_limits(
+        output.app,
+        output.version,
+        size,
+        str(output.out_dir / output.package_file_name),
+        fields,
+        output.max_package_bytes,
+    )
+    enforce(limits, f"{output.app} {output.version} for {output.target}")
+    document = manifest_document(
+        **payload.sections,
+        commands=payload.commands,
+        packageFileName=output.package_file_name,
+        package={"file": output.package_file_name, "size": size, "sha256": sha256_file(payload.package)},
+        sizes={"package": size, "contents": payload.contents, "files": payload.files},
+        limits=[r.as_manifest() for r in limits],
+    )
+    refuse_changed_version(output.out_dir / MANIFEST_NAME, document)  # Azure versions are immutable
+    if gallery is not None:
+        staged = stage_definitions(tmp / GALLERY_DIR, document, gallery, output.out_dir)
+        document["limits"] += [r.as_manifest() for r in staged]
+    write_json_atomically(tmp / MANIFEST_NAME, document)
+    final_package = output.out_dir / output.package_file_name
+    final_manifest = output.out_dir / MANIFEST_NAME
+    replace_atomically(payload.package, final_package)
+    replace_atomically(tmp / MANIFEST_NAME, final_manifest)
+    if gallery is not None:
+        replace_directory(tmp / GALLERY_DIR, output.out_dir / GALLERY_DIR)
+    return BuildResult(final_package, final_manifest, document)
+
+
+def existing_ancestor(path: Path) -> Path:
+    """The nearest existing directory at or above `path`: where a build's temp dir goes, so the
+    final renames stay on one filesystem and nothing is created before the build succeeds."""
+    path = path.absolute()
+    while not path.exists() and not path.is_symlink():  # a dangling link cannot be created over
+        path = path.parent
+    if not path.is_dir():
+        raise InputError(
+            f"{path} is not a directory: the output directory cannot be created under it",
+            hint="choose another --out, or move that file away",
+        )
+    if not os.access(path, os.W_OK):
+        raise InputError(f"{path}: the output directory is not writable")
+    return path
+
+
+_NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+@contextmanager
+def staging_directory(out_dir: Path) -> Iterator[Path]:
+    """A temp dir for one build, on the output's filesystem so the final renames are atomic; removed
+    on success, failure and every handled signal, and marked with its owner so `vmapp-build gc` knows a
+    killed run's. A full disk (or quota) is a build failure with a message, not a traceback."""
+    ancestor = existing_ancestor(out_dir)
+    try:
+        with owned_temp_dir(ancestor) as tmp:
+            yield tmp
+    except OSError as exc:
+        if exc.errno not in _NO_ROOM:
+            raise
+        raise BuildError(
+            f"writing the build of {out_dir} under {ancestor} failed: {exc.strerror}",
+            hint="free some space on that filesystem, or choose another --out",
+        ) from exc
