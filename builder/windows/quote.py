@@ -93,7 +93,7 @@ def cmd_arg(value: object, expand: bool = False, split: bool = True) -> str:
         raise CmdQuoteError(problem)
     marked = mark(text, expand)
     plain = re.sub(f"{REF}[^{REF}]*{REF}", "x", marked)
-    if _BARE.match(plain) and not text.endswith("\\"):
+    if _BARE.fullmatch(plain) and not text.endswith("\\"):
         return marked
     return cmd_quote(text, expand, split)
 
