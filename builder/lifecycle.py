@@ -230,7 +230,12 @@ class Replay:
             self._differs(where, "missing", sorted(expected - names))
             if self.ledger_exists():
                 self.problems.append(f"after {where}: the ledger {LEDGER_ROOT}/{self.app} is still there")
-            if self.watch and (changed := sorted(self.tree() ^ (self.base_tree | self.owner_tree))):
+            # the owner's files stay, and so do the directories they are in
+            kept = (
+                self.base_tree | self.owner_tree | {str(a) for p in self.owner_tree for a in PurePosixPath(p).parents}
+            )
+            tree = self.tree()
+            if self.watch and (changed := sorted((tree - kept) | (self.base_tree | self.owner_tree) - tree)):
                 self.problems.append(f"after {where}: {self.watch} differs from before: {' '.join(changed[:12])}")
             return
         required = base | self.owner | self.current.bundled
