@@ -34,6 +34,7 @@ class VerifyReport:
     problems: list[str] = field(default_factory=list)
     upgraded: dict[str, tuple[str, str]] = field(default_factory=dict)  # the VM's packages install upgraded
     notes: list[str] = field(default_factory=list)  # what the user should know although nothing failed
+    owner: set[str] = field(default_factory=set)  # --update-from: what the replay's owner installed by hand
 
     @property
     def added(self) -> list[str]:
@@ -134,6 +135,7 @@ def replay_update(c: Container, older: Build, build: Build, report: VerifyReport
         report.steps = replay.steps
         report.after_remove = replay.packages()
         report.upgraded |= replay.upgraded
+        report.owner = replay.owner
         report.problems += replay.problems
     if report.problems:
         raise VerifyError(
