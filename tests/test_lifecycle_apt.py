@@ -123,6 +123,19 @@ def test_second_update_and_update_from_an_older_version(vm: Container, jqapp: di
     assert_clean(replay)
 
 
+def test_dependency_installed_by_hand_while_installed_stays(vm: Container, jqapp: dict[str, Build]) -> None:
+    """The owner installs libonig5, already there as jq's dependency, by hand while the application is
+    installed (apt marks it manual): it is the owner's from then on, through an update and remove."""
+    replay = Replay.start(vm, jqapp["1.0.0"])
+    replay.install(jqapp["1.0.0"])
+    replay.hand_install(*jqapp["1.0.0"].bundled_file("libonig5"), package="libonig5")
+    replay.update(jqapp["1.0.1"])
+    replay.remove()
+    assert owner_has(vm, "libonig5")
+    assert not owner_has(vm, "libjq1")
+    assert_clean(replay)
+
+
 def _owner_libonig5(c: Container, build: Build, version: str | None = None, auto: bool = False) -> None:
     """Prepare the VM before the application arrives: libonig5 from the bundle's own file, optionally
     repacked at another version, optionally marked automatically installed."""

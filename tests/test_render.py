@@ -72,8 +72,11 @@ STUB = textwrap.dedent(
     if prog == "apt-mark":
         words = [a for a in args if not a.startswith("-") and "::" not in a]
         auto = read("auto")
-        if words[:1] == ["showauto"]:
-            print("".join(n + "\n" for n in words[1:] if bare(n) in auto), end="")
+        if words[:1] in (["showauto"], ["showmanual"]):  # of the names given, or of all installed
+            names = words[1:] or [bare(n) for n in read("installed")]
+            have = {bare(n) for n in read("installed")}
+            show = [n for n in names if bare(n) in have and (bare(n) in auto) == (words[0] == "showauto")]
+            print("".join(n + "\n" for n in show), end="")
             sys.exit(0)
         if words[:1] != ["auto"]:
             sys.exit("apt-mark stub: unexpected " + repr(args))
@@ -588,6 +591,22 @@ def test_install_keeps_the_auto_mark_of_a_recipe_package_the_vm_had(vm: VM, tmp_
     assert result.returncode == 0, result.stderr
     assert "libonig5" in lines(vm.state / "auto")
     assert "libonig5" not in lines(ledger() / "added")
+
+
+def test_a_dependency_installed_by_hand_while_installed_is_the_owners(vm: VM, tmp_path: Path) -> None:
+    """The owner runs `apt-get install libjq1` while jq is installed: apt marks it manual; an update
+    and the remove then leave it to the owner."""
+    cwd = vm.download_dir("jq", "1.0.0")
+    commands = commands_for(tmp_path, ["jq"])
+    assert vm.run(commands.install, cwd).returncode == 0
+    assert lines(ledger() / "manual") == ["jq"]
+    vm.set_installed(sorted(vm.installed()), [*VM_AUTO])  # libjq1 no longer auto: the owner's hand
+    new = vm.download_dir("jq", "1.1.0")
+    assert vm.run(commands_for(tmp_path / "new", ["jq"]).update, new).returncode == 0
+    assert lines(ledger() / "added") == ["jq"]
+    result = vm.run(commands.remove, new)
+    assert result.returncode == 0, result.stderr
+    assert vm.installed() == {*VM_INSTALLED, "libjq1"}
 
 
 def test_a_failed_install_still_records_what_it_added(vm: VM, tmp_path: Path) -> None:
