@@ -17,6 +17,7 @@ from builder.container import Container, Result, connect, ensure_image
 from builder.errors import VerifyError
 from builder.installers import backend_class
 from builder.lifecycle import EXTENSION_DIR, HAND_INSTALL_DRY_RUN, Build, Replay, load_build, tail
+from builder.render import LEDGER_ROOT
 
 __all__ = ["EXTENSION_DIR", "VerifyReport", "verify"]
 
@@ -93,6 +94,9 @@ def verify(
             if result.exit_code == 0:
                 report.problems.append(f"the check still succeeds after remove: {check}")
         report.after_remove = installed_packages(c)
+        ledger = f"{LEDGER_ROOT}/{build.app}"
+        if c.run(["test", "-e", ledger], "look for the ledger", check=False).exit_code == 0:
+            report.problems.append(f"remove left its ledger {ledger}")
         if tree and (changed := sorted(_tree(c, tree) ^ report.tree_before)):
             report.problems.append(f"remove did not restore {tree}: {' '.join(changed[:12])}")
     left = sorted(set(report.after_remove) - set(report.before))

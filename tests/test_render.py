@@ -116,6 +116,7 @@ STUB = textwrap.dedent(
             if parts[:3] == ["deb", "[trusted=yes]", parts[2]] and parts[2].startswith("file:"):
                 with open(os.path.join(parts[2][5:], "Packages")) as f:
                     offered |= {l.split()[1] for l in f if l.startswith("Package:")}
+                write("repo-seen", sorted(os.listdir(parts[2][5:])))
         wanted = [n.split("=")[0] for n in names]
         for name in wanted:
             if name not in offered:
@@ -355,10 +356,10 @@ def test_install_uses_only_the_private_apt_state(vm: VM, tmp_path: Path) -> None
     assert result.returncode == 0, result.stderr
     private = cwd / ".vmapp"
 
-    # the package file in the current directory was extracted into the private repository
-    assert sorted(p.name for p in (private / "repo").iterdir()) == sorted(
-        ["Packages", *(f"{n}_1.0-1_amd64.deb" for n in OFFERED)]
-    )
+    # the package file in the current directory was extracted into the private repository, which apt
+    # read; then the scratch copy went (stale version directories would otherwise keep it for ever)
+    assert lines(vm.state / "repo-seen") == sorted(["Packages", *(f"{n}_1.0-1_amd64.deb" for n in OFFERED)])
+    assert not (private / "repo").exists() and not (private / "lists").exists()
     assert (private / "sources.list").read_text() == f"deb [trusted=yes] file:{private}/repo ./\n"
 
     apt_calls = vm.calls("apt-get")
