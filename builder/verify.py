@@ -116,7 +116,8 @@ def verify(
 def replay_update(c: Container, older: Build, build: Build, report: VerifyReport) -> None:
     """The extension's lifecycle across two versions, checked after every step (builder.lifecycle):
     install OLDER, update to BUILD (its update string), check, remove; the owner installs one of the
-    bundle's dependencies by hand; install OLDER again (its stale directory is still there), update by
+    bundle's dependencies by hand; install OLDER again (its stale directory is still there; a tarball's
+    owner then adds a file where it was extracted), update by
     RemoveForUpdate (OLDER's remove with BUILD's bytes under OLDER's name), check, remove. The owner's
     package must survive, and each remove must leave the VM as it was."""
     replay = Replay.start(c, older)
@@ -131,6 +132,8 @@ def replay_update(c: Container, older: Build, build: Build, report: VerifyReport
         if older.family in HAND_INSTALL_DRY_RUN:
             replay.owner_dependency(older)
         replay.install(older, label="install (older version, again)")
+        if older.target_directory:  # a file of the owner's where the tarball goes: remove must keep it
+            replay.owner_writes(f"{older.target_directory}/owner-file-of-vmapp-verify")
         replay.update(build, remove_for_update=True)
         if check:
             replay.run("check (after remove-for-update)", check, build.workdir)
