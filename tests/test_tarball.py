@@ -214,3 +214,31 @@ def test_a_target_directory_with_spaces_quotes_and_backslashes(
         replay.remove()
         replay.fail_on_problems()
         assert c.run(["ls", "-A", "/opt"], "look").stdout == ""
+
+
+def test_member_names_beyond_ascii_are_removed(docker_client: docker.DockerClient, tmp_path: Path) -> None:
+    """tar -t escapes non-ASCII bytes and backslashes by default: remove must still find each file."""
+    names = {"hello/bin/hello": HELLO.format(v=1), "hello/ünïcödé ✓.txt": "u", "hello/back\\slash": "b"}
+    sha = make_tarball(tmp_path / "hello.tar.gz", names)
+    result = build(
+        make_plan(
+            load_recipe(write_recipe(tmp_path, recipe_text("1.0.0", "hello.tar.gz", sha))), DISTRO, tmp_path / "dist"
+        )
+    )
+    built = load_build(result.manifest.parent)
+    with Container(docker_client, "debian:12", "verify", network=False) as c:
+        replay = Replay.start(c, built)
+        replay.install(built)
+        replay.remove()
+        replay.fail_on_problems()
+
+
+def test_a_member_name_with_a_line_break_is_refused(docker_client: docker.DockerClient, tmp_path: Path) -> None:
+    sha = make_tarball(tmp_path / "hello.tar.gz", {"hello/bin/hello": HELLO.format(v=1), "hello/a\nbin": "x"})
+    result = build(
+        make_plan(
+            load_recipe(write_recipe(tmp_path, recipe_text("1.0.0", "hello.tar.gz", sha))), DISTRO, tmp_path / "dist"
+        )
+    )
+    with pytest.raises(VerifyError, match="line break"):
+        verify(result.manifest.parent, client=docker_client)
