@@ -16,6 +16,10 @@ import jinja2
 from builder.plan import BuildPlan
 from builder.resources import data_dir
 
+# Where the command strings keep what each application did to a VM (templates/_ledger.sh.j2):
+# outside the extension's download directories, which outlive the application.
+LEDGER_ROOT = "/var/lib/vmapp-build"
+
 
 @dataclass(frozen=True)
 class Commands:
@@ -65,10 +69,11 @@ def compact(text: str) -> str:
     return "\n".join(line.strip() for line in text.split("\n") if line.strip())
 
 
-def render_commands(plan: BuildPlan) -> Commands:
-    """The install, remove and update strings for a plan."""
+def render_commands(plan: BuildPlan, ledger_root: str = LEDGER_ROOT) -> Commands:
+    """The install, remove and update strings for a plan (`ledger_root`: tests point it elsewhere)."""
     context = {
         "app": plan.app,
+        "ledger": f"{ledger_root}/{plan.app}",
         "version": plan.version,
         "package_file": plan.package_file_name,
         "packages": list(plan.packages),
