@@ -148,6 +148,8 @@ def _verify(path: Path, image: str | None, update_from: Path | None) -> None:
         f"verified {report.app} {report.version} offline in {report.image}: {steps}; "
         f"{len(report.added)} packages added and removed"
     )
+    for note in report.notes:
+        click.echo(f"note: {note}")
 
 
 @cli.command("distros")

@@ -31,9 +31,13 @@ from builder.render import LEDGER_ROOT
 
 EXTENSION_DIR = "/var/lib/waagent/Microsoft.CPlat.Core.VMApplicationManagerLinux"
 
-# How the VM's owner installs a package file by hand, with the VM's own package manager, offline.
+# How the VM's owner installs a package file by hand, with the VM's own package manager, offline;
+# and the same as a dry run (does it install on its own, with what the VM has?).
 HAND_INSTALL: dict[str, list[str]] = {
     "apt": ["apt-get", "-q", "-y", "install"],
+}
+HAND_INSTALL_DRY_RUN: dict[str, list[str]] = {
+    "apt": ["apt-get", "-q", "-s", "install"],
 }
 
 
@@ -134,18 +138,18 @@ class Replay:
 
     # -- the extension's steps -------------------------------------------------------------------
 
-    def install(self, build: Build) -> None:
+    def install(self, build: Build, label: str = "") -> None:
         self._download(build, build.workdir, build.package.name)
-        self._run(f"install {build.version}", build.command("install"), build.workdir)
+        self._run(label or f"install {build.version}", build.command("install"), build.workdir)
         self._now(build)
 
-    def update(self, build: Build, remove_for_update: bool = False) -> None:
+    def update(self, build: Build, remove_for_update: bool = False, label: str = "") -> None:
         """Update the current version to `build`: its update string, or RemoveForUpdate when it has
         none (or when asked to)."""
         old = self._current()
         if build.command("update") and not remove_for_update:
             self._download(build, build.workdir, build.package.name)
-            self._run(f"update {old.version} -> {build.version}", build.command("update"), build.workdir)
+            self._run(label or f"update {old.version} -> {build.version}", build.command("update"), build.workdir)
         else:
             self._download(build, old.workdir, old.package.name)  # the NEW bytes under the OLD name
             self._run(f"remove-for-update {old.version}", old.command("remove"), old.workdir)
@@ -163,10 +167,25 @@ class Replay:
 
     def hand_install(self, file_name: str, content: bytes) -> set[str]:
         """The owner installs a package file with the VM's package manager; returns what it added."""
-        before = bare(self.packages())
         self.c.put_bytes(content, "/root/owner", file_name)
-        argv = [*HAND_INSTALL[self.family], f"/root/owner/{file_name}"]
-        self._run(f"owner installs {file_name}", shlex.join(argv), "/root")
+        return self.hand_install_path(f"/root/owner/{file_name}")
+
+    def owner_dependency(self, build: Build) -> set[str]:
+        """The owner installs, by hand, one of the bundle's dependencies (not a recipe package) that
+        installs offline on its own: the first that does, in name order; what it added, or nothing."""
+        recipe = {p.split("=", 1)[0].split(":", 1)[0] for p in build.manifest["recipe"]["packages"]}
+        for name in sorted(build.bundled - recipe):
+            file_name, content = build.bundled_file(name)
+            self.c.put_bytes(content, "/root/owner", file_name)
+            argv = [*HAND_INSTALL_DRY_RUN[self.family], f"/root/owner/{file_name}"]
+            if self.c.run(argv, "simulate a hand install", check=False).exit_code == 0:
+                return self.hand_install_path(f"/root/owner/{file_name}")
+        return set()
+
+    def hand_install_path(self, path: str) -> set[str]:
+        """The same for a package file already in the container."""
+        before = bare(self.packages())
+        self._run(f"owner installs {PurePosixPath(path).name}", shlex.join([*HAND_INSTALL[self.family], path]), "/root")
         added = bare(self.packages()) - before
         self.owner |= added
         self.check()
@@ -211,7 +230,12 @@ class Replay:
             self._differs(where, "missing", sorted(expected - names))
             if self.ledger_exists():
                 self.problems.append(f"after {where}: the ledger {LEDGER_ROOT}/{self.app} is still there")
-            if self.watch and (changed := sorted(self.tree() ^ (self.base_tree | self.owner_tree))):
+            # the owner's files stay, and so do the directories they are in
+            kept = (
+                self.base_tree | self.owner_tree | {str(a) for p in self.owner_tree for a in PurePosixPath(p).parents}
+            )
+            tree = self.tree()
+            if self.watch and (changed := sorted((tree - kept) | (self.base_tree | self.owner_tree) - tree)):
                 self.problems.append(f"after {where}: {self.watch} differs from before: {' '.join(changed[:12])}")
             return
         required = base | self.owner | self.current.bundled
@@ -247,6 +271,10 @@ class Replay:
         self.c.run(["mkdir", "-p", "-m", "0700", directory], "create the download directory")
         self.c.put_file(build.package, directory, name)
         self.c.run(["chmod", "0700", directory, f"{directory}/{name}"], "set the download mode")
+
+    def run(self, name: str, command: str, workdir: str) -> None:
+        """Run a command string as the extension does (`/bin/sh -c` in `workdir`); fail on non-zero."""
+        self._run(name, command, workdir)
 
     def _run(self, name: str, command: str, workdir: str) -> None:
         result = self.c.run(["/bin/sh", "-c", command], name, check=False, workdir=workdir)

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import docker
 
 from builder.bundle import sha256_file
 from builder.container import Container, Result, connect, ensure_image
-from builder.errors import InputError, VerifyError
+from builder.errors import VerifyError
 from builder.installers import backend_class
-from builder.manifest import load_manifest
+from builder.lifecycle import EXTENSION_DIR, HAND_INSTALL_DRY_RUN, Build, Replay, load_build, tail
 
-EXTENSION_DIR = "/var/lib/waagent/Microsoft.CPlat.Core.VMApplicationManagerLinux"
+__all__ = ["EXTENSION_DIR", "VerifyReport", "verify"]
 
 
 @dataclass
@@ -33,45 +32,12 @@ class VerifyReport:
     after_remove: dict[str, str] = field(default_factory=dict)
     tree_before: set[str] = field(default_factory=set)  # a tarball's target directory, before install
     problems: list[str] = field(default_factory=list)
+    upgraded: dict[str, tuple[str, str]] = field(default_factory=dict)  # the VM's packages install upgraded
+    notes: list[str] = field(default_factory=list)  # what the user should know although nothing failed
 
     @property
     def added(self) -> list[str]:
         return sorted(set(self.after_install) - set(self.before))
-
-
-@dataclass(frozen=True)
-class Build:
-    """One built application version, as verify needs it."""
-
-    directory: Path
-    manifest: dict[str, Any]
-
-    @property
-    def app(self) -> str:
-        return str(self.manifest["application"]["name"])
-
-    @property
-    def version(self) -> str:
-        return str(self.manifest["application"]["version"])
-
-    @property
-    def workdir(self) -> str:
-        return f"{EXTENSION_DIR}/{self.app}/{self.version}"
-
-    @property
-    def package(self) -> Path:
-        return self.directory / str(self.manifest["packageFileName"])
-
-    def command(self, name: str) -> str:
-        return str(self.manifest["commands"][name])
-
-
-def load_build(path: Path) -> Build:
-    directory, manifest = load_manifest(path)
-    build = Build(directory, manifest)
-    if not build.package.is_file():
-        raise InputError(f"{build.package}: the package named by the manifest is missing")
-    return build
 
 
 def verify(
@@ -79,7 +45,7 @@ def verify(
 ) -> VerifyReport:
     """Install, check, remove and check again in a network-less container; raise VerifyError on failure.
 
-    With `update_from`, an older build is installed first and this build's update command replaces it.
+    With `update_from`, the extension's lifecycle across both builds is replayed instead (replay_update).
     """
     build = load_build(path)
     older = load_build(update_from) if update_from else None
@@ -94,24 +60,26 @@ def verify(
         report.problems.append(f"{build.package} differs from the package this manifest was built with")
     check = build.manifest["recipe"].get("check")
     with Container(client, image_id, "verify", network=False) as c:
-        for b in filter(None, (older, build)):
-            c.put_file(b.package, b.workdir, b.package.name)
         report.before = installed_packages(c)
-        tree = build.manifest.get("tarball", {}).get("directory")
-        report.tree_before = _tree(c, tree) if tree else set()
         _check_baseline(build, report)
         if older:
-            _step(c, report, "install (older version)", older.command("install"), older.workdir)
-            _step(c, report, "update", build.command("update"), build.workdir)
-        else:
-            _step(c, report, "install", build.command("install"), build.workdir)
+            replay_update(c, older, build, report)
+            _upgrades(report)
+            return report
+        c.put_file(build.package, build.workdir, build.package.name)
+        tree = build.manifest.get("tarball", {}).get("directory")
+        report.tree_before = _tree(c, tree) if tree else set()
+        _step(c, report, "install", build.command("install"), build.workdir)
         report.after_install = installed_packages(c)
         if tree and not _tree(c, tree) - report.tree_before:
             report.problems.append(f"install extracted nothing into {tree}")
         for name, old in report.before.items():
             new = report.after_install.get(name)
-            if new and new != old and is_older(c, new, old):
-                report.problems.append(f"install downgraded {name} from {old} to {new}")
+            if new and new != old:
+                if is_older(c, new, old):
+                    report.problems.append(f"install downgraded {name} from {old} to {new}")
+                else:
+                    report.upgraded[name] = (old, new)
         missing = [p["name"] for p in expected if p["name"] not in _names(report.after_install)]
         if missing:
             report.problems.append(f"bundled packages not installed: {', '.join(missing)}")
@@ -128,6 +96,7 @@ def verify(
             report.problems.append(f"remove did not restore {tree}: {' '.join(changed[:12])}")
     left = sorted(set(report.after_remove) - set(report.before))
     gone = sorted(set(report.before) - set(report.after_remove))
+    _upgrades(report)
     if left:
         report.problems.append(f"remove left packages installed: {' '.join(left)}")
     if gone:
@@ -137,6 +106,47 @@ def verify(
             f"verification of {build.app} {build.version} failed:\n" + "\n".join(f"  - {p}" for p in report.problems)
         )
     return report
+
+
+def replay_update(c: Container, older: Build, build: Build, report: VerifyReport) -> None:
+    """The extension's lifecycle across two versions, checked after every step (builder.lifecycle):
+    install OLDER, update to BUILD (its update string), check, remove; the owner installs one of the
+    bundle's dependencies by hand; install OLDER again (its stale directory is still there), update by
+    RemoveForUpdate (OLDER's remove with BUILD's bytes under OLDER's name), check, remove. The owner's
+    package must survive, and each remove must leave the VM as it was."""
+    replay = Replay.start(c, older)
+    check = build.manifest["recipe"].get("check")
+    try:
+        replay.install(older, label="install (older version)")
+        replay.update(build, label="update")
+        report.after_install = replay.packages()
+        if check:
+            replay.run("check", check, build.workdir)
+        replay.remove()
+        if older.family in HAND_INSTALL_DRY_RUN:
+            replay.owner_dependency(older)
+        replay.install(older, label="install (older version, again)")
+        replay.update(build, remove_for_update=True)
+        if check:
+            replay.run("check (after remove-for-update)", check, build.workdir)
+        replay.remove()
+    finally:
+        report.steps = replay.steps
+        report.after_remove = replay.packages()
+        report.upgraded |= replay.upgraded
+        report.problems += replay.problems
+    if report.problems:
+        raise VerifyError(
+            f"verification of {build.app} {older.version} -> {build.version} failed:\n"
+            + "\n".join(f"  - {p}" for p in report.problems)
+        )
+
+
+def _upgrades(report: VerifyReport) -> None:
+    """Upgrades stay after remove (it never downgrades): the user should know which."""
+    if report.upgraded:
+        shown = ", ".join(f"{n} {a} -> {b}" for n, (a, b) in sorted(report.upgraded.items()))
+        report.notes.append(f"install upgraded packages the VM had, and remove leaves them upgraded: {shown}")
 
 
 def _tree(c: Container, directory: str) -> set[str]:
@@ -168,7 +178,7 @@ def _step(c: Container, report: VerifyReport, name: str, command: str, workdir: 
         raise VerifyError(
             f"verification of {report.app} {report.version} failed: {name} exited with {result.exit_code}"
             f" (in {workdir}, image {report.image}, no network)\n"
-            f"--- stdout ---\n{_tail(result.stdout)}\n--- stderr ---\n{_tail(result.stderr)}"
+            f"--- stdout ---\n{tail(result.stdout)}\n--- stderr ---\n{tail(result.stderr)}"
             + ("".join(f"\nalso: {p}" for p in report.problems)),
         )
 
@@ -179,7 +189,3 @@ def _package_digest(build: Build) -> str:
 
 def _names(state: dict[str, str]) -> set[str]:
     return {name.split(":", 1)[0] for name in state}
-
-
-def _tail(text: str, lines: int = 40) -> str:
-    return "\n".join(text.rstrip().splitlines()[-lines:]) or "(empty)"

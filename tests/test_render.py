@@ -63,17 +63,20 @@ STUB = textwrap.dedent(
     if prog == "dpkg-query":
         if args[:1] != ["-W"] or not args[1].startswith("-f="):
             sys.exit("dpkg-query stub: unexpected " + repr(args))
-        installed = read("installed")  # printed like `${db:Status-Abbrev} ${binary:Package}\n`
+        installed = read("installed")  # printed like `${db:Status-Abbrev} ${binary:Package} ${Version}\n`
         leftovers = [n for n in read("config-files") if n not in installed]
         for name in sorted(installed + leftovers, key=bare):
-            print(("ii  " if name in installed else "rc  ") + name)
+            print(("ii  " if name in installed else "rc  ") + name + " 1.0-1")
         sys.exit(0)
 
     if prog == "apt-mark":
         words = [a for a in args if not a.startswith("-") and "::" not in a]
+        auto = read("auto")
+        if words[:1] == ["showauto"]:
+            print("".join(n + "\n" for n in words[1:] if bare(n) in auto), end="")
+            sys.exit(0)
         if words[:1] != ["auto"]:
             sys.exit("apt-mark stub: unexpected " + repr(args))
-        auto = read("auto")
         write("auto", auto + [bare(n) for n in words[1:] if bare(n) not in auto])
         sys.exit(0)
 
@@ -215,10 +218,10 @@ class VM:
     def fail(self, *commands: str) -> None:
         (self.state / "fail").write_text("".join(c + "\n" for c in commands))
 
-    def download_dir(self, app: str, version: str) -> Path:
+    def download_dir(self, app: str, version: str, exist_ok: bool = False) -> Path:
         """Like the extension's /var/lib/waagent/.../<app>/<version>: the package file lands there."""
         path = self.root / "waagent" / app / version
-        path.mkdir(parents=True)
+        path.mkdir(parents=True, exist_ok=exist_ok)
         debs = []
         for name in OFFERED:
             deb = self.root / "debs" / f"{name}_1.0-1_amd64.deb"
@@ -265,8 +268,22 @@ def plan_for(tmp_path: Path, packages: list[str], name: str = "jq", extra: str =
     return make_plan(recipe, "debian-12", tmp_path / "dist", image="debian:12")
 
 
+LEDGER_ROOT: list[Path] = []  # per test: the ledger lives under the test's own directory, not /var/lib
+
+
+@pytest.fixture(autouse=True)
+def ledger_root(tmp_path: Path) -> Path:
+    root = tmp_path.resolve() / "var-lib-vmapp-build"
+    LEDGER_ROOT[:] = [root]
+    return root
+
+
+def ledger(app: str = "jq") -> Path:
+    return LEDGER_ROOT[0] / app
+
+
 def commands_for(tmp_path: Path, packages: list[str], name: str = "jq", extra: str = "") -> Commands:
-    return render_commands(plan_for(tmp_path, packages, name, extra))
+    return render_commands(plan_for(tmp_path, packages, name, extra), ledger_root=str(LEDGER_ROOT[0]))
 
 
 def option_values(argv: list[str]) -> dict[str, str]:
@@ -317,12 +334,13 @@ def test_twenty_packages_stay_within_azures_limit(tmp_path: Path) -> None:
     assert "=1:2.39.5" not in commands.remove
 
 
-def test_install_and_update_differ_only_in_merging_older_records(tmp_path: Path) -> None:
-    commands = commands_for(tmp_path, ["jq"])
-    assert "../*/.vmapp/added" in commands.update
-    assert "../*/.vmapp/added" not in commands.install
-    assert commands.update.splitlines()[0] == commands.install.splitlines()[0]
-    assert commands.update.splitlines()[-1] == commands.install.splitlines()[-1]
+def test_no_string_reads_state_from_a_download_directory(tmp_path: Path) -> None:
+    """Older version directories outlive the application: state lives in the ledger only."""
+    commands = render_commands(plan_for(tmp_path, ["jq"]))
+    for command in commands.as_dict().values():
+        assert "../" not in command and '"$b/added"' not in command
+        assert "L=/var/lib/vmapp-build/jq\n" in command
+    assert commands.update.splitlines()[:-1] == commands.install.splitlines()[:-1]  # only the message differs
 
 
 # -- install --------------------------------------------------------------------------------------------
@@ -362,9 +380,9 @@ def test_install_records_exactly_the_added_packages(vm: VM, tmp_path: Path) -> N
     result = vm.run(commands_for(tmp_path, ["jq"]).install, cwd)
     assert result.returncode == 0, result.stderr
     # jq and libjq1 are new; libc6 (as libc6:amd64) and libonig5 were there before
-    assert lines(cwd / ".vmapp" / "added") == ["jq", "libjq1"]
+    assert lines(ledger() / "added") == ["jq", "libjq1"]
     assert vm.installed() == {*VM_INSTALLED, "jq", "libjq1"}
-    assert "vmapp: installed jq 1.0.0 - it added 2 packages" in result.stdout
+    assert "vmapp: installed jq 1.0.0 - the application has added 2 packages" in result.stdout
 
 
 def test_install_records_a_package_that_had_only_its_configuration_left(vm: VM, tmp_path: Path) -> None:
@@ -373,7 +391,7 @@ def test_install_records_a_package_that_had_only_its_configuration_left(vm: VM, 
     cwd = vm.download_dir("jq", "1.0.0")
     result = vm.run(commands_for(tmp_path, ["jq"]).install, cwd)
     assert result.returncode == 0, result.stderr
-    assert lines(cwd / ".vmapp" / "added") == ["jq", "libjq1"]
+    assert lines(ledger() / "added") == ["jq", "libjq1"]
 
 
 def test_install_twice_keeps_the_record(vm: VM, tmp_path: Path) -> None:
@@ -382,7 +400,7 @@ def test_install_twice_keeps_the_record(vm: VM, tmp_path: Path) -> None:
     assert vm.run(install, cwd).returncode == 0
     second = vm.run(install, cwd)
     assert second.returncode == 0, second.stderr
-    assert lines(cwd / ".vmapp" / "added") == ["jq", "libjq1"]
+    assert lines(ledger() / "added") == ["jq", "libjq1"]
 
 
 def test_install_passes_pins_and_recommends(vm: VM, tmp_path: Path) -> None:
@@ -393,7 +411,7 @@ def test_install_passes_pins_and_recommends(vm: VM, tmp_path: Path) -> None:
     (install,) = [c for c in vm.calls("apt-get") if "install" in c]
     assert install[-3:] == ["install", "jq=1.0-1", "curl"]
     assert "--install-recommends" in install and "--no-install-recommends" not in install
-    assert lines(cwd / ".vmapp" / "added") == ["curl", "jq", "libcurl4", "libjq1"]
+    assert lines(ledger() / "added") == ["curl", "jq", "libcurl4", "libjq1"]
 
 
 @pytest.mark.parametrize("failing", ["update", "install"])
@@ -403,9 +421,11 @@ def test_install_fails_when_apt_get_fails(vm: VM, tmp_path: Path, failing: str) 
     result = vm.run(commands_for(tmp_path, ["jq"]).install, cwd)
     assert result.returncode != 0
     assert "vmapp: installed" not in result.stdout
-    added = cwd / ".vmapp" / "added"
-    assert not added.exists() or added.read_text() == ""  # nothing recorded as added
-    if failing == "update":  # set -e: nothing after the failed command ran
+    added = ledger() / "added"
+    if failing == "update":
+        assert (
+            not added.exists() or added.read_text() == ""
+        )  # nothing recorded as added  # set -e: nothing after the failed command ran
         assert not [c for c in vm.calls("apt-get") if "install" in c]
 
 
@@ -448,7 +468,7 @@ def test_remove_purges_only_what_install_added(vm: VM, tmp_path: Path) -> None:
     assert vm.installed() == set(VM_INSTALLED)
     purges = [c[c.index("purge") + 1 :] for c in vm.calls("apt-get")[before_remove:] if "purge" in c]
     assert purges == [["jq", "libjq1"]]  # the recipe's package and its orphaned dependency, at once
-    assert (cwd / ".vmapp" / "added").read_text() == ""
+    assert not ledger().exists()  # deleted once remove succeeded
     assert "vmapp: removed jq 1.0.0" in result.stdout
     for argv in vm.calls("apt-get")[before_remove:]:
         assert option_values(argv)["Dir::Etc::SourceList"] == f"{cwd}/.vmapp/sources.list"
@@ -459,7 +479,7 @@ def test_remove_keeps_a_recipe_package_the_vm_had_before(vm: VM, tmp_path: Path)
     cwd = vm.download_dir("jq", "1.0.0")
     commands = commands_for(tmp_path, ["jq", "curl"])
     assert vm.run(commands.install, cwd).returncode == 0
-    assert lines(cwd / ".vmapp" / "added") == ["jq", "libjq1"]
+    assert lines(ledger() / "added") == ["jq", "libjq1"]
     result = vm.run(commands.remove, cwd)
     assert result.returncode == 0, result.stderr
     assert vm.installed() == {*VM_INSTALLED, "curl", "libcurl4"}
@@ -472,7 +492,7 @@ def test_remove_without_a_record_does_nothing(vm: VM, tmp_path: Path) -> None:
     cwd.mkdir(parents=True)
     result = vm.run(commands_for(tmp_path, ["jq"]).remove, cwd)
     assert result.returncode == 0, result.stderr
-    assert "nothing to remove" in result.stdout
+    assert "nothing to purge" in result.stdout
     assert vm.calls("apt-get") == []
     assert vm.installed() == set(VM_INSTALLED)
 
@@ -494,21 +514,22 @@ def test_remove_keeps_a_dependency_something_else_still_needs(vm: VM, tmp_path: 
 # -- update ---------------------------------------------------------------------------------------------
 
 
-def test_update_merges_the_records_of_older_versions(vm: VM, tmp_path: Path) -> None:
+def test_update_carries_the_ledger_of_older_versions(vm: VM, tmp_path: Path) -> None:
     old = vm.download_dir("jq", "1.0.0")
     old_commands = commands_for(tmp_path / "old", ["jq", "curl"])
     assert vm.run(old_commands.install, old).returncode == 0
-    assert lines(old / ".vmapp" / "added") == ["curl", "jq", "libcurl4", "libjq1"]
-    (vm.root / "waagent" / "jq" / "0.9.0").mkdir()  # an older directory with no record: ignored
+    assert lines(ledger() / "added") == ["curl", "jq", "libcurl4", "libjq1"]
+    stale = vm.root / "waagent" / "jq" / "0.9.0" / ".vmapp"
+    stale.mkdir(parents=True)
+    (stale / "added").write_text("base-files\n")  # a stale directory's record (old format): never read
 
     new = vm.download_dir("jq", "1.1.0")
     new_commands = commands_for(tmp_path / "new", ["jq", "curl"])
     result = vm.run(new_commands.update, new)
     assert result.returncode == 0, result.stderr
     # nothing new was installed (all of it is there), yet the record carries what 1.0.0 added
-    assert lines(new / ".vmapp" / "added") == ["curl", "jq", "libcurl4", "libjq1"]
-    assert "it added 4 packages" in result.stdout
-    assert lines(old / ".vmapp" / "added") == ["curl", "jq", "libcurl4", "libjq1"]  # read, not moved
+    assert lines(ledger() / "added") == ["curl", "jq", "libcurl4", "libjq1"]
+    assert "has added 4 packages" in result.stdout
 
     # and the new version's remove takes all of it out, leaving the VM as it was
     result = vm.run(new_commands.remove, new)
@@ -522,7 +543,7 @@ def test_update_adds_what_the_new_version_brings(vm: VM, tmp_path: Path) -> None
     new = vm.download_dir("jq", "1.1.0")
     result = vm.run(commands_for(tmp_path / "new", ["jq", "curl"]).update, new)
     assert result.returncode == 0, result.stderr
-    assert lines(new / ".vmapp" / "added") == ["curl", "jq", "libcurl4", "libjq1"]
+    assert lines(ledger() / "added") == ["curl", "jq", "libcurl4", "libjq1"]
 
 
 def test_remove_after_an_update_that_dropped_a_package(vm: VM, tmp_path: Path) -> None:
@@ -531,19 +552,53 @@ def test_remove_after_an_update_that_dropped_a_package(vm: VM, tmp_path: Path) -
     new = vm.download_dir("jq", "1.1.0")
     new_commands = commands_for(tmp_path / "new", ["jq"])
     assert vm.run(new_commands.update, new).returncode == 0
-    assert "curl" in lines(new / ".vmapp" / "added")  # recorded as added by the application...
+    assert "curl" in lines(ledger() / "added")  # recorded as added by the application...
     assert vm.run(new_commands.remove, new).returncode == 0
     assert vm.installed() == set(VM_INSTALLED)  # ...and taken out by its remove
 
 
-def test_install_does_not_merge_older_records(vm: VM, tmp_path: Path) -> None:
-    old = vm.root / "waagent" / "jq" / "1.0.0" / ".vmapp"
-    old.mkdir(parents=True)
-    (old / "added").write_text("libold\n")
-    new = vm.download_dir("jq", "1.1.0")
+def test_install_ignores_stale_directories_and_own_leftovers(vm: VM, tmp_path: Path) -> None:
+    """A reinstall lands in a directory an earlier lifecycle left: its records are never read."""
+    for version in ("1.0.0", "1.1.0"):
+        old = vm.root / "waagent" / "jq" / version / ".vmapp"
+        old.mkdir(parents=True)
+        (old / "added").write_text("libc6\nlibold\n")
+    new = vm.root / "waagent" / "jq" / "1.1.0"
+    vm.download_dir("jq", "1.1.0", exist_ok=True)
     result = vm.run(commands_for(tmp_path, ["jq"]).install, new)
     assert result.returncode == 0, result.stderr
-    assert "libold" not in lines(new / ".vmapp" / "added")
+    assert lines(ledger() / "added") == ["jq", "libjq1"]
+
+
+def test_ledger_keeps_only_what_is_still_installed(vm: VM, tmp_path: Path) -> None:
+    """added := (old ledger and installed) or (after minus before): a package that left and came back by the
+    owner's hand is not the application's."""
+    ledger().mkdir(parents=True)
+    (ledger() / "added").write_text("curl\nlibonig5\n")  # curl gone since; libonig5 reinstalled by hand
+    (ledger() / "upgraded").write_text("")
+    cwd = vm.download_dir("jq", "1.0.0")
+    result = vm.run(commands_for(tmp_path, ["jq"]).install, cwd)
+    assert result.returncode == 0, result.stderr
+    assert lines(ledger() / "added") == ["jq", "libjq1", "libonig5"]
+
+
+def test_install_keeps_the_auto_mark_of_a_recipe_package_the_vm_had(vm: VM, tmp_path: Path) -> None:
+    cwd = vm.download_dir("jq", "1.0.0")
+    result = vm.run(commands_for(tmp_path, ["jq", "libonig5"]).install, cwd)
+    assert result.returncode == 0, result.stderr
+    assert "libonig5" in lines(vm.state / "auto")
+    assert "libonig5" not in lines(ledger() / "added")
+
+
+def test_a_failed_install_still_records_what_it_added(vm: VM, tmp_path: Path) -> None:
+    cwd = vm.download_dir("jq", "1.0.0")
+    vm.fail("install")
+    result = vm.run(commands_for(tmp_path, ["jq"]).install, cwd)
+    assert result.returncode == 100
+    assert (ledger() / "added").read_text() == ""  # the stub installed nothing before failing
+    vm.fail()
+    assert vm.run(commands_for(tmp_path, ["jq"]).install, cwd).returncode == 0
+    assert lines(ledger() / "added") == ["jq", "libjq1"]
 
 
 # -- quoting --------------------------------------------------------------------------------------------
@@ -628,6 +683,7 @@ def test_missing_variable_raises() -> None:
 
 CONTEXT: dict[str, object] = {
     "app": "jq",
+    "ledger": "/var/lib/vmapp-build/jq",
     "version": "1.0.0",
     "package_file": "jq.tar.gz",
     "packages": ["jq"],

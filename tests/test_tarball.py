@@ -14,7 +14,9 @@ from pathlib import Path
 import docker
 import pytest
 
+from builder.container import Container
 from builder.errors import VerifyError
+from builder.lifecycle import Build, Replay, load_build
 from builder.pipeline import build
 from builder.plan import make_plan
 from builder.recipe import load_recipe
@@ -127,3 +129,66 @@ def test_tarball_from_a_url(served: str, tmp_path: Path) -> None:
     )
     assert proc.returncode == 3
     assert "HTTP 404" in proc.stderr
+
+
+def tool_recipe(version: str, source: str, sha256: str, directory: str) -> str:
+    return (
+        f"name: tool\nversion: {version}\nlinux:\n"
+        f'  tarball:\n    source: {source}\n    sha256: "{sha256}"\n    directory: {directory}\n'
+    )
+
+
+@pytest.fixture(scope="module")
+def tool_builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Build]:
+    """tool 1.0.0 and 2.0.0 into /opt/vendor/tool (which debian:12 lacks; /opt exists, empty), and
+    1.0.0 into /usr/local (whose bin/ exists, empty): install must not leave or take directories."""
+    root = tmp_path_factory.mktemp("tool")
+    members = {
+        "1.0.0": {"bin/tool": HELLO.format(v=1), "share/tool/old-only": "x"},
+        "2.0.0": {"bin/tool": HELLO.format(v=2), "lib/tool/new-only": "y"},
+    }
+    builds = {}
+    for version, files in members.items():
+        for directory, key in (("/opt/vendor/tool", version), ("/usr/local", f"{version}-usr-local")):
+            sha = make_tarball(root / f"tool-{version}.tar.gz", files)
+            text = tool_recipe(version, f"tool-{version}.tar.gz", sha, directory)
+            recipe = write_recipe(root, text, f"tool-{key}.yaml")
+            result = build(make_plan(load_recipe(recipe), DISTRO, root / key))
+            builds[key] = load_build(result.manifest.parent)
+    return builds
+
+
+def test_remove_deletes_the_directories_install_created(
+    docker_client: docker.DockerClient, tool_builds: dict[str, Build]
+) -> None:
+    """A directory that did not exist (/opt/vendor/tool) goes with remove; one that did (/usr/local/bin,
+    empty on debian:12) stays."""
+    for key in ("1.0.0", "1.0.0-usr-local"):
+        with Container(docker_client, "debian:12", "verify", network=False) as c:
+            replay = Replay.start(c, tool_builds[key])
+            replay.install(tool_builds[key])
+            replay.remove()
+            assert replay.problems == [], replay.problems
+    with Container(docker_client, "debian:12", "verify", network=False) as c:
+        assert c.run(["test", "-d", "/usr/local/bin"], "look").exit_code == 0
+
+
+def test_tarball_across_the_lifecycle(docker_client: docker.DockerClient, tool_builds: dict[str, Build]) -> None:
+    """install 1.0.0 -> update 2.0.0 -> remove; 1.0.0 again over its stale directory -> the owner adds
+    a file in a directory install created -> RemoveForUpdate to 2.0.0 -> remove: the owner's file and
+    its directories stay, nothing of either version does, and 1.0.0-only files went with the update."""
+    old, new = tool_builds["1.0.0"], tool_builds["2.0.0"]
+    with Container(docker_client, "debian:12", "verify", network=False) as c:
+        replay = Replay.start(c, old)
+        replay.install(old)
+        replay.update(new)
+        assert c.run(["test", "-e", "/opt/vendor/tool/share/tool/old-only"], "look", check=False).exit_code == 1
+        replay.remove()
+        replay.install(old)
+        replay.owner_writes("/opt/vendor/tool/bin/owner.txt")
+        replay.update(new, remove_for_update=True)
+        assert "hello 2" in c.run(["/opt/vendor/tool/bin/tool"], "run").stdout
+        replay.remove()
+        assert c.run(["cat", "/opt/vendor/tool/bin/owner.txt"], "look").stdout == "owner\n"
+        assert c.run(["ls", "-A", "/opt/vendor/tool"], "look").stdout.split() == ["bin"]
+        assert replay.problems == [], replay.problems
