@@ -18,7 +18,7 @@ from builder.pipeline import build
 from builder.plan import make_plan
 from builder.recipe import load_recipe
 from builder.render import LEDGER_ROOT
-from tests.rpm_images import REPO_DIR, recipe_text
+from tests.rpm_images import REPO_DIR, recipe_text, spec
 
 DISTROS = {"dnf": "rhel-9", "zypper": "sles-15"}
 APP_PACKAGES = ["vt-app", "vt-helper", "vt-lib"]
@@ -58,12 +58,28 @@ def build_versions(
 def owner_installs(replay: Replay, build: Build, name: str) -> None:
     """The owner installs the bundle's package `name` by hand, with the VM's package manager."""
     file_name, content = build.bundled_file(name)
-    before = bare(replay.packages())
     replay.c.put_bytes(content, "/root/owner", file_name)
-    command = shlex.join([*HAND_INSTALL[replay.family], f"/root/owner/{file_name}"])
-    replay.c.run(["sh", "-c", command], f"owner installs {file_name}")
+    owner_installs_file(replay, f"/root/owner/{file_name}")
+
+
+def owner_installs_file(replay: Replay, path: str) -> None:
+    before = bare(replay.packages())
+    replay.c.run(["sh", "-c", hand_install_command(replay.family, path)], f"owner installs {path}")
     replay.owner |= bare(replay.packages()) - before
     replay.check()
+
+
+def owner_package(c: Container, name: str, *lines: str) -> str:
+    """Build, in the VM, a package of the owner's own with these spec lines (Requires:, Recommends:);
+    its path."""
+    c.put_bytes(spec(name, "1.0", list(lines), {}).encode(), "/root/owner", f"{name}.spec")
+    argv = ["rpmbuild", "-bb", "--quiet", "--define", "_topdir /root/rpmbuild", f"/root/owner/{name}.spec"]
+    c.run(argv, f"build the owner's package {name}")
+    return f"/root/rpmbuild/RPMS/noarch/{name}-1.0-1.noarch.rpm"
+
+
+def hand_install_command(family: str, path: str) -> str:
+    return shlex.join([*HAND_INSTALL[family], path])
 
 
 def is_dependency(c: Container, family: str, name: str) -> bool:

@@ -16,7 +16,7 @@ import docker
 import pytest
 
 from builder.container import Container
-from builder.lifecycle import Build, Replay
+from builder.lifecycle import Build, Replay, bare
 from builder.plan import make_plan
 from builder.recipe import load_recipe
 from builder.render import render_commands
@@ -24,9 +24,12 @@ from tests.lifecycle_rpm_fixtures import (
     DISTROS,
     SETUP_DEPENDENCY,
     build_versions,
+    hand_install_command,
     is_dependency,
     ledger,
     owner_installs,
+    owner_installs_file,
+    owner_package,
 )
 from tests.rpm_images import extract_key, fixture_image, recipe_text
 
@@ -119,6 +122,35 @@ def test_a_dependency_the_vm_had_keeps_its_mark_and_its_upgrade(
         assert replay.upgraded == {"vt-lib:noarch": ("1.0-1", "1.2-1")}
         assert is_dependency(c, family.name, "vt-lib"), "remove took vt-lib's dependency mark"
         assert "vt-lib.noarch 1.0-1 1.2-1" in replay.steps[-1][1].stdout
+
+
+def test_remove_keeps_what_the_owners_own_package_needs(family: Family, docker_client: docker.DockerClient) -> None:
+    """While vt is installed, the owner installs a package of their own that requires vt-helper (one
+    of vt's recipe packages). remove takes out all else vt added, but neither vt-helper nor the
+    owner's package (removing vt-helper by name would have taken it along)."""
+    with Container(docker_client, family.image, "lifecycle", network=False) as c:
+        replay = Replay.start(c, family["1.0.0"])
+        replay.install(family["1.0.0"])
+        owner_installs_file(replay, owner_package(c, "owner-tool", "Requires: vt-helper"))
+        assert replay.owner == {"owner-tool"}
+        replay.owner.add("vt-helper")  # the owner's package needs it: it is theirs from now on
+        replay.remove()
+        replay.fail_on_problems()
+
+
+def test_remove_takes_what_only_a_weak_dependency_keeps(family: Family, docker_client: docker.DockerClient) -> None:
+    """The VM has a package that recommends vt-tls-a and vt-tls-b; vt's install adds one of them (for
+    vt-app's `(vt-tls-a or vt-tls-b)`). dnf and zypper then count it as needed, but it is vt's and
+    nothing requires it: remove takes it out too (rpm's own test of removing it alone)."""
+    with Container(docker_client, family.image, "lifecycle", network=False) as c:
+        tool = owner_package(c, "vm-tool", "Recommends: vt-tls-a", "Recommends: vt-tls-b")
+        c.run(["sh", "-c", hand_install_command(family.name, tool)], "install vm-tool")
+        replay = Replay.start(c, family["1.0.0"])
+        assert "vm-tool" in bare(replay.base)
+        replay.install(family["1.0.0"])
+        assert bare(replay.packages()) & {"vt-tls-a", "vt-tls-b"}
+        replay.remove()
+        replay.fail_on_problems()
 
 
 @pytest.mark.parametrize("distro", ["rhel-7", "rhel-8", "sles-15"])

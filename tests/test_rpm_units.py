@@ -273,7 +273,8 @@ def test_a_hostile_package_value_stays_one_word(tmp_path: Path) -> None:
         package_names=["p$(reboot)"],
         recommends=False,
     )
-    assert "'a; rm -rf /'" in text and "L='/var/lib/vmapp-build/a; rm -rf /'" in text and "'x y.tar.gz'" in text and "'p$(reboot)'" in text
+    assert "'a; rm -rf /'" in text and "'x y.tar.gz'" in text and "'p$(reboot)'" in text
+    assert "L='/var/lib/vmapp-build/a; rm -rf /'" in text
 
 
 @pytest.mark.parametrize("distro", ["rhel-7", "rhel-8", "sles-15"])
