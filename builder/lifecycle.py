@@ -165,10 +165,12 @@ class Replay:
         self.since_remove = set()
         self.check()
 
-    def hand_install(self, file_name: str, content: bytes) -> set[str]:
-        """The owner installs a package file with the VM's package manager; returns what it added."""
+    def hand_install(self, file_name: str, content: bytes, package: str = "") -> set[str]:
+        """The owner installs a package file with the VM's package manager; returns what it added.
+
+        `package` names the file's package when it may be installed already (it is the owner's then)."""
         self.c.put_bytes(content, "/root/owner", file_name)
-        return self.hand_install_path(f"/root/owner/{file_name}")
+        return self.hand_install_path(f"/root/owner/{file_name}", package)
 
     def owner_dependency(self, build: Build) -> set[str]:
         """The owner installs, by hand, one of the bundle's dependencies (not a recipe package) that
@@ -182,9 +184,10 @@ class Replay:
                 return self.hand_install_path(f"/root/owner/{file_name}")
         return set()
 
-    def hand_install_path(self, path: str) -> set[str]:
+    def hand_install_path(self, path: str, package: str = "") -> set[str]:
         """The same for a package file already in the container."""
         before = bare(self.packages())
+        self.owner |= {package} - {""}
         self._run(f"owner installs {PurePosixPath(path).name}", shlex.join([*HAND_INSTALL[self.family], path]), "/root")
         added = bare(self.packages()) - before
         self.owner |= added

@@ -17,6 +17,7 @@ from builder.container import Container, Result, connect, ensure_image
 from builder.errors import VerifyError
 from builder.installers import backend_class
 from builder.lifecycle import EXTENSION_DIR, HAND_INSTALL_DRY_RUN, Build, Replay, load_build, tail
+from builder.render import LEDGER_ROOT
 
 __all__ = ["EXTENSION_DIR", "VerifyReport", "verify"]
 
@@ -34,6 +35,7 @@ class VerifyReport:
     problems: list[str] = field(default_factory=list)
     upgraded: dict[str, tuple[str, str]] = field(default_factory=dict)  # the VM's packages install upgraded
     notes: list[str] = field(default_factory=list)  # what the user should know although nothing failed
+    owner: set[str] = field(default_factory=set)  # --update-from: what the replay's owner installed by hand
 
     @property
     def added(self) -> list[str]:
@@ -92,6 +94,9 @@ def verify(
             if result.exit_code == 0:
                 report.problems.append(f"the check still succeeds after remove: {check}")
         report.after_remove = installed_packages(c)
+        ledger = f"{LEDGER_ROOT}/{build.app}"
+        if c.run(["test", "-e", ledger], "look for the ledger", check=False).exit_code == 0:
+            report.problems.append(f"remove left its ledger {ledger}")
         if tree and (changed := sorted(_tree(c, tree) ^ report.tree_before)):
             report.problems.append(f"remove did not restore {tree}: {' '.join(changed[:12])}")
     left = sorted(set(report.after_remove) - set(report.before))
@@ -111,7 +116,8 @@ def verify(
 def replay_update(c: Container, older: Build, build: Build, report: VerifyReport) -> None:
     """The extension's lifecycle across two versions, checked after every step (builder.lifecycle):
     install OLDER, update to BUILD (its update string), check, remove; the owner installs one of the
-    bundle's dependencies by hand; install OLDER again (its stale directory is still there), update by
+    bundle's dependencies by hand; install OLDER again (its stale directory is still there; a tarball's
+    owner then adds a file where it was extracted), update by
     RemoveForUpdate (OLDER's remove with BUILD's bytes under OLDER's name), check, remove. The owner's
     package must survive, and each remove must leave the VM as it was."""
     replay = Replay.start(c, older)
@@ -126,6 +132,8 @@ def replay_update(c: Container, older: Build, build: Build, report: VerifyReport
         if older.family in HAND_INSTALL_DRY_RUN:
             replay.owner_dependency(older)
         replay.install(older, label="install (older version, again)")
+        if older.target_directory:  # a file of the owner's where the tarball goes: remove must keep it
+            replay.owner_writes(f"{older.target_directory}/owner-file-of-vmapp-verify")
         replay.update(build, remove_for_update=True)
         if check:
             replay.run("check (after remove-for-update)", check, build.workdir)
@@ -134,6 +142,7 @@ def replay_update(c: Container, older: Build, build: Build, report: VerifyReport
         report.steps = replay.steps
         report.after_remove = replay.packages()
         report.upgraded |= replay.upgraded
+        report.owner = replay.owner
         report.problems += replay.problems
     if report.problems:
         raise VerifyError(

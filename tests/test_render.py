@@ -72,8 +72,11 @@ STUB = textwrap.dedent(
     if prog == "apt-mark":
         words = [a for a in args if not a.startswith("-") and "::" not in a]
         auto = read("auto")
-        if words[:1] == ["showauto"]:
-            print("".join(n + "\n" for n in words[1:] if bare(n) in auto), end="")
+        if words[:1] in (["showauto"], ["showmanual"]):  # of the names given, or of all installed
+            names = words[1:] or [bare(n) for n in read("installed")]
+            have = {bare(n) for n in read("installed")}
+            show = [n for n in names if bare(n) in have and (bare(n) in auto) == (words[0] == "showauto")]
+            print("".join(n + "\n" for n in show), end="")
             sys.exit(0)
         if words[:1] != ["auto"]:
             sys.exit("apt-mark stub: unexpected " + repr(args))
@@ -113,6 +116,7 @@ STUB = textwrap.dedent(
             if parts[:3] == ["deb", "[trusted=yes]", parts[2]] and parts[2].startswith("file:"):
                 with open(os.path.join(parts[2][5:], "Packages")) as f:
                     offered |= {l.split()[1] for l in f if l.startswith("Package:")}
+                write("repo-seen", sorted(os.listdir(parts[2][5:])))
         wanted = [n.split("=")[0] for n in names]
         for name in wanted:
             if name not in offered:
@@ -352,10 +356,10 @@ def test_install_uses_only_the_private_apt_state(vm: VM, tmp_path: Path) -> None
     assert result.returncode == 0, result.stderr
     private = cwd / ".vmapp"
 
-    # the package file in the current directory was extracted into the private repository
-    assert sorted(p.name for p in (private / "repo").iterdir()) == sorted(
-        ["Packages", *(f"{n}_1.0-1_amd64.deb" for n in OFFERED)]
-    )
+    # the package file in the current directory was extracted into the private repository, which apt
+    # read; then the scratch copy went (stale version directories would otherwise keep it for ever)
+    assert lines(vm.state / "repo-seen") == sorted(["Packages", *(f"{n}_1.0-1_amd64.deb" for n in OFFERED)])
+    assert not (private / "repo").exists() and not (private / "lists").exists()
     assert (private / "sources.list").read_text() == f"deb [trusted=yes] file:{private}/repo ./\n"
 
     apt_calls = vm.calls("apt-get")
@@ -588,6 +592,22 @@ def test_install_keeps_the_auto_mark_of_a_recipe_package_the_vm_had(vm: VM, tmp_
     assert result.returncode == 0, result.stderr
     assert "libonig5" in lines(vm.state / "auto")
     assert "libonig5" not in lines(ledger() / "added")
+
+
+def test_a_dependency_installed_by_hand_while_installed_is_the_owners(vm: VM, tmp_path: Path) -> None:
+    """The owner runs `apt-get install libjq1` while jq is installed: apt marks it manual; an update
+    and the remove then leave it to the owner."""
+    cwd = vm.download_dir("jq", "1.0.0")
+    commands = commands_for(tmp_path, ["jq"])
+    assert vm.run(commands.install, cwd).returncode == 0
+    assert lines(ledger() / "manual") == ["jq"]
+    vm.set_installed(sorted(vm.installed()), [*VM_AUTO])  # libjq1 no longer auto: the owner's hand
+    new = vm.download_dir("jq", "1.1.0")
+    assert vm.run(commands_for(tmp_path / "new", ["jq"]).update, new).returncode == 0
+    assert lines(ledger() / "added") == ["jq"]
+    result = vm.run(commands.remove, new)
+    assert result.returncode == 0, result.stderr
+    assert vm.installed() == {*VM_INSTALLED, "libjq1"}
 
 
 def test_a_failed_install_still_records_what_it_added(vm: VM, tmp_path: Path) -> None:

@@ -77,6 +77,9 @@ def test_update_replaces_the_older_version(docker_client: docker.DockerClient, t
     # remove (run by verify after the update) restores /usr/local, so old-only went with the update
     report = verify(new_build.manifest.parent, update_from=old_build.manifest.parent, client=docker_client)
     assert "hello 2" in dict(report.steps)["check"].stdout
+    steps = [name for name, _ in report.steps]
+    assert "owner writes /usr/local/owner-file-of-vmapp-verify" in steps  # kept by the last remove
+    assert "remove-for-update 1.0.0" in steps
 
 
 def test_members_outside_the_directory_are_refused(docker_client: docker.DockerClient, tmp_path: Path) -> None:
