@@ -77,6 +77,9 @@ def test_owner_package_survives_stale_directories(family: Family, docker_client:
         replay.remove()
         replay.fail_on_problems()
         assert replay.owner == {"vt-helper"}
+        # the stale directories keep no extracted copy of their bundle
+        found = c.run(["find", f"{family['1.0.0'].workdir}/..", "-name", "*.rpm", "-path", "*/.vmapp/*"], "find")
+        assert found.stdout == ""
 
 
 def test_remove_for_update_after_reinstalling_into_a_stale_directory(
