@@ -156,6 +156,23 @@ def test_remove_takes_what_only_a_weak_dependency_keeps(family: Family, docker_c
         replay.fail_on_problems()
 
 
+def test_a_package_the_owner_marks_as_theirs_stays(family: Family, docker_client: docker.DockerClient) -> None:
+    """dnf: while vt is installed, the owner marks vt-keep (one of the dependencies it added) as
+    installed by the user (`dnf mark install`): it is the owner's from then on, and remove keeps it.
+    (zypper has no such command: installing an installed package by hand changes no mark.)"""
+    if family.name != "dnf":
+        pytest.skip("zypper has no command that marks a package as the user's")
+    with Container(docker_client, family.image, "lifecycle", network=False) as c:
+        replay = Replay.start(c, family["1.0.0"])
+        replay.install(family["1.0.0"])
+        c.run(["dnf", "-q", "-y", "--noplugins", "mark", "install", "vt-keep"], "the owner marks vt-keep")
+        replay.update(family["1.0.1"])
+        assert "vt-keep.noarch" not in ledger(c, "vt", "added")
+        replay.owner.add("vt-keep")
+        replay.remove()
+        replay.fail_on_problems()
+
+
 @pytest.mark.parametrize("distro", ["rhel-7", "rhel-8", "sles-15"])
 def test_rpm_strings_keep_state_only_in_the_ledger(distro: str, tmp_path: Path) -> None:
     """No engine: every RPM string (yum 3's too, which cannot run here) names the ledger and reads
