@@ -140,7 +140,7 @@ class Replay:
 
     def install(self, build: Build, label: str = "") -> None:
         self._download(build, build.workdir, build.package.name)
-        self._run(label or f"install {build.version}", build.command("install"), build.workdir)
+        self.run(label or f"install {build.version}", build.command("install"), build.workdir)
         self._now(build)
 
     def update(self, build: Build, remove_for_update: bool = False, label: str = "") -> None:
@@ -149,17 +149,17 @@ class Replay:
         old = self._current()
         if build.command("update") and not remove_for_update:
             self._download(build, build.workdir, build.package.name)
-            self._run(label or f"update {old.version} -> {build.version}", build.command("update"), build.workdir)
+            self.run(label or f"update {old.version} -> {build.version}", build.command("update"), build.workdir)
         else:
             self._download(build, old.workdir, old.package.name)  # the NEW bytes under the OLD name
-            self._run(f"remove-for-update {old.version}", old.command("remove"), old.workdir)
+            self.run(f"remove-for-update {old.version}", old.command("remove"), old.workdir)
             self._download(build, build.workdir, build.package.name)
-            self._run(f"install {build.version} (after remove-for-update)", build.command("install"), build.workdir)
+            self.run(f"install {build.version} (after remove-for-update)", build.command("install"), build.workdir)
         self._now(build)
 
     def remove(self) -> None:
         old = self._current()
-        self._run(f"remove {old.version}", old.command("remove"), old.workdir)
+        self.run(f"remove {old.version}", old.command("remove"), old.workdir)
         self.c.run(["rm", "-rf", old.workdir], "delete the download directory")
         self.current = None
         self.since_remove = set()
@@ -188,7 +188,7 @@ class Replay:
         """The same for a package file already in the container."""
         before = bare(self.packages())
         self.owner |= {package} - {""}
-        self._run(f"owner installs {PurePosixPath(path).name}", shlex.join([*HAND_INSTALL[self.family], path]), "/root")
+        self.run(f"owner installs {PurePosixPath(path).name}", shlex.join([*HAND_INSTALL[self.family], path]), "/root")
         added = bare(self.packages()) - before
         self.owner |= added
         self.check()
@@ -197,7 +197,7 @@ class Replay:
     def owner_writes(self, path: str) -> None:
         """The owner creates a file (e.g. inside a directory a tarball's install created)."""
         before = self.tree()
-        self._run(
+        self.run(
             f"owner writes {path}",
             f"mkdir -p {shlex.quote(str(PurePosixPath(path).parent))} && echo owner >{shlex.quote(path)}",
             "/root",
@@ -222,7 +222,7 @@ class Replay:
         )
 
     def check(self) -> None:
-        """Compare the VM with what it must be now; record problems (raise() turns them into an error)."""
+        """Compare the VM with what it must be now; record problems (fail_on_problems raises them)."""
         now = self.packages()
         names, base = bare(now), bare(self.base)
         where = self.steps[-1][0] if self.steps else "start"
@@ -277,9 +277,6 @@ class Replay:
 
     def run(self, name: str, command: str, workdir: str) -> None:
         """Run a command string as the extension does (`/bin/sh -c` in `workdir`); fail on non-zero."""
-        self._run(name, command, workdir)
-
-    def _run(self, name: str, command: str, workdir: str) -> None:
         result = self.c.run(["/bin/sh", "-c", command], name, check=False, workdir=workdir)
         self.steps.append((name, result))
         if result.exit_code != 0:
@@ -298,7 +295,8 @@ class Replay:
             if not new or new == old:
                 continue
             if is_older(self.c, new, old):
-                self.problems.append(f"after {where}: {name} was downgraded from {old} to {new}")
+                if not any(f": {name} was downgraded from" in p for p in self.problems):
+                    self.problems.append(f"after {where}: {name} was downgraded from {old} to {new}")
             else:
                 self.upgraded[name] = (old, new)
 

@@ -62,7 +62,8 @@ def owner_has(c: Container, name: str) -> bool:
 
 
 def assert_clean(replay: Replay) -> None:
-    assert replay.problems == [], replay.problems
+    replay.fail_on_problems()  # raises VerifyError with every problem the checks found
+    assert replay.problems == []
 
 
 def test_hand_installed_dependency_survives_install_update_remove(vm: Container, jqapp: dict[str, Build]) -> None:

@@ -195,3 +195,50 @@ def test_tarball_across_the_lifecycle(docker_client: docker.DockerClient, tool_b
         assert c.run(["cat", "/opt/vendor/tool/bin/owner.txt"], "look").stdout == "owner\n"
         assert c.run(["ls", "-A", "/opt/vendor/tool"], "look").stdout.split() == ["bin"]
         assert replay.problems == [], replay.problems
+
+
+def test_a_target_directory_with_spaces_quotes_and_backslashes(
+    docker_client: docker.DockerClient, tmp_path: Path
+) -> None:
+    """Created directories are found however the target is spelled (awk -v would read `\\t` as a tab)."""
+    sha = make_tarball(tmp_path / "tool.tar.gz", {"bin/tool": HELLO.format(v=1)})
+    directory = "/opt/my tool's\\tdir"
+    text = tool_recipe("1.0.0", "tool.tar.gz", sha, "'" + directory.replace("'", "''") + "'")
+    result = build(make_plan(load_recipe(write_recipe(tmp_path, text)), DISTRO, tmp_path / "dist"))
+    built = load_build(result.manifest.parent)
+    assert built.target_directory == directory
+    with Container(docker_client, "debian:12", "verify", network=False) as c:
+        replay = Replay.start(c, built)
+        replay.install(built)
+        assert "hello 1" in c.run([f"{directory}/bin/tool"], "run").stdout
+        replay.remove()
+        replay.fail_on_problems()
+        assert c.run(["ls", "-A", "/opt"], "look").stdout == ""
+
+
+def test_member_names_beyond_ascii_are_removed(docker_client: docker.DockerClient, tmp_path: Path) -> None:
+    """tar -t escapes non-ASCII bytes and backslashes by default: remove must still find each file."""
+    names = {"hello/bin/hello": HELLO.format(v=1), "hello/ünïcödé ✓.txt": "u", "hello/back\\slash": "b"}
+    sha = make_tarball(tmp_path / "hello.tar.gz", names)
+    result = build(
+        make_plan(
+            load_recipe(write_recipe(tmp_path, recipe_text("1.0.0", "hello.tar.gz", sha))), DISTRO, tmp_path / "dist"
+        )
+    )
+    built = load_build(result.manifest.parent)
+    with Container(docker_client, "debian:12", "verify", network=False) as c:
+        replay = Replay.start(c, built)
+        replay.install(built)
+        replay.remove()
+        replay.fail_on_problems()
+
+
+def test_a_member_name_with_a_line_break_is_refused(docker_client: docker.DockerClient, tmp_path: Path) -> None:
+    sha = make_tarball(tmp_path / "hello.tar.gz", {"hello/bin/hello": HELLO.format(v=1), "hello/a\nbin": "x"})
+    result = build(
+        make_plan(
+            load_recipe(write_recipe(tmp_path, recipe_text("1.0.0", "hello.tar.gz", sha))), DISTRO, tmp_path / "dist"
+        )
+    )
+    with pytest.raises(VerifyError, match="line break"):
+        verify(result.manifest.parent, client=docker_client)
