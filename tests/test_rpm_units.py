@@ -258,7 +258,8 @@ def test_rpm_strings_are_valid_sh_and_quote_every_value(distro: str, shell: str,
         assert len(command) <= 4096
         assert command.startswith("set -eu\n")
     assert "tar -xzf vt.tar.gz" in commands.install
-    assert "../*/.vmapp/added" in commands.update and "../*/.vmapp/added" not in commands.install
+    # the state lives in the ledger, never in the extension's directories (older ones go stale)
+    assert "L=/var/lib/vmapp-build/vt\n" in commands.install and "../" not in commands.update
 
 
 def test_dnf_install_uses_only_the_bundle(tmp_path: Path) -> None:
@@ -279,6 +280,7 @@ def test_a_hostile_package_value_stays_one_word(tmp_path: Path) -> None:
     text = render(
         "dnf/install.sh.j2",
         app="a; rm -rf /",
+        ledger="/var/lib/vmapp-build/a; rm -rf /",
         version="1.0.0",
         package_file="x y.tar.gz",
         packages=["p$(reboot)"],
@@ -286,6 +288,7 @@ def test_a_hostile_package_value_stays_one_word(tmp_path: Path) -> None:
         recommends=False,
     )
     assert "'a; rm -rf /'" in text and "'x y.tar.gz'" in text and "'p$(reboot)'" in text
+    assert "L='/var/lib/vmapp-build/a; rm -rf /'" in text
 
 
 @pytest.mark.parametrize("distro", ["rhel-7", "rhel-8", "sles-15"])
