@@ -35,9 +35,13 @@ EXTENSION_DIR = "/var/lib/waagent/Microsoft.CPlat.Core.VMApplicationManagerLinux
 # and the same as a dry run (does it install on its own, with what the VM has?).
 HAND_INSTALL: dict[str, list[str]] = {
     "apt": ["apt-get", "-q", "-y", "install"],
+    "dnf": ["dnf", "-q", "-y", "--noplugins", "install"],
+    "zypper": ["zypper", "--non-interactive", "--no-gpg-checks", "install"],
 }
 HAND_INSTALL_DRY_RUN: dict[str, list[str]] = {
     "apt": ["apt-get", "-q", "-s", "install"],
+    "dnf": ["dnf", "-q", "-y", "--noplugins", "--setopt=tsflags=test", "install"],
+    "zypper": ["zypper", "--non-interactive", "--no-gpg-checks", "install", "--dry-run"],
 }
 
 
