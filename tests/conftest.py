@@ -15,6 +15,7 @@ from pathlib import Path
 
 import docker
 import pytest
+from hypothesis import settings
 
 from builder.container import connect, leftover_containers
 from builder.pipeline import BuildResult, build
@@ -25,6 +26,11 @@ os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")  # Ryuk's image ca
 # Our containers carry this session label, so other builds on the same engine don't disturb the checks.
 SESSION = os.environ.setdefault("VMAPP_BUILD_SESSION", f"pytest-{uuid.uuid4().hex[:8]}")
 REPO = Path(__file__).resolve().parent.parent
+# Property tests run the same examples on every run, so CI is repeatable; HYPOTHESIS_PROFILE=explore
+# draws new ones (what found the NEL case in test_hostile_input).
+settings.register_profile("repeatable", derandomize=True)
+settings.register_profile("explore", derandomize=False, max_examples=1000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 DISTRO = "debian-12"
 
 
