@@ -10,6 +10,7 @@ import hashlib
 import posixpath
 import re
 import tarfile
+import unicodedata
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -85,8 +86,9 @@ def check_tarball_members(path: Path, where: str) -> None:
 
     Install extracts it as root and remove deletes the members `tar -t` listed, line by line, so
     every member must stay under the directory: no absolute or `..` name, no link pointing out of it
-    (a later member could be written through it), no device or FIFO, and a name `tar -t` prints as
-    it is (printable ASCII without a backslash; tar escapes anything else, and remove would miss it).
+    (a later member could be written through it), no device or FIFO, and no control character in a
+    name (install records `tar -t --quoting-style=literal`, one name a line; non-ASCII and backslashes
+    are fine).
     """
     try:
         with tarfile.open(path, "r:*") as tar:
@@ -103,8 +105,8 @@ def check_tarball_members(path: Path, where: str) -> None:
 
 def _member_problem(member: tarfile.TarInfo) -> str | None:
     name = member.name
-    if not re.fullmatch(r"[\x20-\x5b\x5d-\x7e]+", name):
-        return "has a name with a control, non-ASCII or backslash character, which tar -t prints escaped"
+    if not name or any(unicodedata.category(c) in ("Cc", "Cs") for c in name):
+        return "has a name with a control character (a line break, a tab, ...) or bytes that are not UTF-8"
     if name.startswith("/"):
         return "has an absolute name"
     if ".." in name.split("/"):

@@ -312,8 +312,9 @@ BUILD_CASES = [  # the tarball is fetched and read before anything is written
     Case("member-hardlink-out", _tar(member("app/s", tarfile.LNKTYPE, "/etc/shadow")), ("is a link to '/etc/shadow'",)),
     Case("member-char-device", _tar(member("app/mem", tarfile.CHRTYPE)), ("'app/mem' is a device file",)),
     Case("member-fifo", _tar(member("app/pipe", tarfile.FIFOTYPE)), ("'app/pipe' is a device file or a FIFO",)),
-    Case("member-newline", _tar(member("app/a\n/etc/passwd")), ("control, non-ASCII or backslash",)),
-    Case("member-backslash", _tar(member("app\\x")), ("control, non-ASCII or backslash",)),
+    Case("member-newline", _tar(member("app/a\n/etc/passwd")), ("'app/a\\n/etc/passwd' has a name with a control",)),
+    Case("member-tab", _tar(member("app/a\tb")), ("has a name with a control character",)),
+    Case("member-escape", _tar(member("app/\x1b[2Jx")), ("has a name with a control character",)),
 ]
 
 
