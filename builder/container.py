@@ -248,6 +248,18 @@ class Container:
                 if response in self._streams:
                     self._streams.remove(response)
 
+    def read_file(self, path: str) -> bytes | None:
+        """A (small) file's content, or None when it does not exist; read through `archive`, so an
+        interrupted read never leaves the container's removal waiting on an open stream."""
+        try:
+            with self.archive(path) as tar:
+                for member in tar:
+                    f = tar.extractfile(member)
+                    return f.read() if f else None
+        except NotFound:
+            return None
+        return None
+
     def copy_files_out(self, directory: str, dest: Path, suffix: str) -> list[Path]:
         """Stream the regular files named *suffix in `directory` to `dest`; return their paths, sorted."""
         copied = []

@@ -85,7 +85,7 @@ def az_commands(d: VersionDefinition) -> list[list[str]]:
     description = s.description if s.description is not None else d.description
     create_app = [
         *["az", "sig", "gallery-application", "create", *where, "--name", d.app],
-        *["--os-type", s.os_type, "--location", s.location],
+        *["--os-type", d.os_type, "--location", s.location],
         *(["--description", description] if description else []),
         *subscription,
     ]
@@ -154,7 +154,7 @@ def powershell_script(d: VersionDefinition) -> str:
         ("GalleryName", ps_quote(s.gallery)),
         ("Name", ps_quote(d.app)),
         ("Location", ps_quote(s.location)),
-        ("SupportedOSType", ps_quote(s.os_type)),
+        ("SupportedOSType", ps_quote(d.os_type)),
     ]
     if description:
         app_params.append(("Description", ps_quote(description)))

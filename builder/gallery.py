@@ -77,7 +77,7 @@ class GallerySettings:
     location: str
     source: str = ""  # "FILE: gallery" (for messages)
     subscription: str | None = None
-    os_type: str = "Linux"
+    os_type: str = ""  # the application's supportedOSType; "" takes the package's own OS
     description: str | None = None
     replica_count: int = 1
     storage_account_type: str = "Standard_LRS"
@@ -116,6 +116,11 @@ class VersionDefinition:
     default_configuration_link: str | None = None
 
     @property
+    def os_type(self) -> str:
+        """The application's supportedOSType: the settings', else the OS this package was built for."""
+        return self.settings.os_type or self.package_os
+
+    @property
     def config_file_name(self) -> str | None:
         return self.settings.configuration.name if self.settings.configuration else None
 
@@ -125,7 +130,7 @@ class VersionDefinition:
 
 def application_body(d: VersionDefinition) -> dict[str, Any]:
     """The REST body of the gallery application (Microsoft.Compute/galleries/applications)."""
-    properties: dict[str, Any] = {"supportedOSType": d.settings.os_type}
+    properties: dict[str, Any] = {"supportedOSType": d.os_type}
     description = d.settings.description if d.settings.description is not None else d.description
     if description:
         properties["description"] = description
@@ -177,10 +182,11 @@ def definition_from_manifest(build_dir: Path, document: dict[str, Any], settings
     """The version definition of the build in `build_dir` (its manifest already loaded)."""
     commands = document.get("commands", {})
     family = str(document.get("distro", {}).get("family", ""))
+    package_os = str(document.get("os") or ("Windows" if family == "windows" else "Linux"))
     return VersionDefinition(
         app=document["application"]["name"],
         version=document["application"]["version"],
-        package_os=str(document.get("os") or ("Windows" if family == "windows" else "Linux")),
+        package_os=package_os,
         description=document["application"].get("description") or "",
         install=commands["install"],
         remove=commands["remove"],
@@ -224,7 +230,7 @@ def parse_gallery_settings(path: Path, key: str, data: Any) -> GallerySettings:
         location=_word(path, k("location"), data.get("location"), spaces=True),
         source=f"{path}: {key}" if key else str(path),
         subscription=_word(path, k("subscription"), data["subscription"]) if data.get("subscription") else None,
-        os_type=_choice(path, k("os_type"), data.get("os_type", "Linux"), OS_TYPES),
+        os_type=_choice(path, k("os_type"), data["os_type"], OS_TYPES) if "os_type" in data else "",
         description=_text(path, k("description"), data["description"], True) if "description" in data else None,
         replica_count=_int(path, k("replica_count"), data.get("replica_count", 1)),
         storage_account_type=_choice(

@@ -87,14 +87,14 @@ def check_definition(d: VersionDefinition, package_size: int, config_size: int |
         "settings.configFileName": d.config_file_name,
     }
     results += [check_field(name, value) for name, value in fields.items()]
-    if d.package_os != d.settings.os_type:
+    if d.package_os != d.os_type:
         results.append(
             LimitResult(
                 "OS type",
                 "error",
                 f"the package of {d.app} {d.version} is for {d.package_os}, but the gallery application's "
-                f"supportedOSType is {d.settings.os_type}; on a VM Azure would answer: Current VM Application "
-                f"Version {d.version} supports OS {d.settings.os_type}, while current OSDisk's OS is {d.package_os}.",
+                f"supportedOSType is {d.os_type}; on a VM Azure would answer: Current VM Application "
+                f"Version {d.version} supports OS {d.os_type}, while current OSDisk's OS is {d.package_os}.",
             )
         )
     if config_size is not None and d.settings.configuration is not None:

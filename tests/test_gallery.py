@@ -8,11 +8,13 @@ from typing import Any
 
 import pytest
 
+from builder.emit import az_commands
 from builder.errors import LimitError, RecipeError
 from builder.gallery import (
     GallerySettings,
     TargetRegion,
     VersionDefinition,
+    application_body,
     load_gallery_file,
     read_settings_json,
     settings_from_json,
@@ -214,6 +216,25 @@ def test_os_type_of_package_and_application_differ() -> None:
     assert len(found) == 1
     assert "is for Linux, but the gallery application's supportedOSType is Windows" in found[0]
     assert "Current VM Application Version 1.0.0 supports OS Windows, while current OSDisk's OS is Linux." in found[0]
+
+
+@pytest.mark.parametrize("package_os", ["Linux", "Windows"])
+def test_os_type_defaults_to_the_packages_own(package_os: str) -> None:
+    """Without `os_type` in the settings, the application is for the OS the package was built for:
+    a Windows build needs no `os_type: Windows` to pass the check."""
+    d = definition(package_os=package_os)
+    assert errors(check_definition(d, 100, None)) == []
+    assert application_body(d)["properties"]["supportedOSType"] == package_os
+    assert ["--os-type", package_os] == az_commands(d)[0][10:12]
+
+
+def test_os_type_absent_from_the_file_is_the_packages(tmp_path: Path) -> None:
+    path = tmp_path / "g.yaml"
+    path.write_text("name: g\nresource_group: rg\nlocation: westeurope\n")
+    loaded = load_gallery_file(path)
+    assert loaded.os_type == ""
+    d = definition(package_os="Windows", settings=loaded)
+    assert application_body(d)["properties"]["supportedOSType"] == "Windows"
 
 
 @pytest.mark.parametrize(

@@ -8,13 +8,10 @@ Linux would re-quote the string, and Linux keeps only 8 bits of an exit status.
 
 from __future__ import annotations
 
-import tarfile
 from dataclasses import dataclass
 from pathlib import PurePosixPath, PureWindowsPath
 
-from docker.errors import NotFound
-
-from builder.container import Container, _IterReader
+from builder.container import Container
 from builder.errors import BuildError
 
 DRIVE_C = "/root/.wine/drive_c"
@@ -68,15 +65,7 @@ class Wine:
 
     def read_bytes(self, path: str) -> bytes | None:
         """A file's content from the container, or None when it does not exist."""
-        try:
-            stream, _ = self.container.handle.get_archive(path)
-        except NotFound:
-            return None
-        with tarfile.open(fileobj=_IterReader(stream), mode="r|") as tar:
-            for member in tar:
-                f = tar.extractfile(member)
-                return f.read() if f else None
-        return None
+        return self.container.read_file(path)
 
     def exists(self, windows_path: str) -> bool:
         return self.container.run(["test", "-e", unix_path(windows_path)], "test", check=False).exit_code == 0
