@@ -105,6 +105,10 @@ class VM:
         return {line.strip() for line in out if line.strip()}
 
 
+def ledger(c: Container, app: str, name: str) -> list[str]:
+    return c.run(["cat", f"{LEDGER_ROOT}/{app}/{name}"], "read the ledger").stdout.split()
+
+
 @pytest.mark.parametrize("first_removed", ["sharea", "shareb"])
 def test_two_apps_naming_the_same_package(vm: Container, apps: dict[str, Build], first_removed: str) -> None:
     """A adds jq (and libjq1, libonig5); B names jq too and adds nothing. Removing either first leaves
@@ -112,8 +116,12 @@ def test_two_apps_naming_the_same_package(vm: Container, apps: dict[str, Build],
     machine = VM(vm, {n: apps[n] for n in ("sharea", "shareb")})
     machine.install("sharea")
     machine.install("shareb")
+    other = "shareb" if first_removed == "sharea" else "sharea"
+    assert ledger(vm, other, "wants") == ["jq"]
     machine.remove(first_removed)
-    machine.remove("shareb" if first_removed == "sharea" else "sharea")
+    # what the first added and the other still needs is the other's now: its remove takes it out
+    assert set(ledger(vm, other, "added")) == {"jq", "libjq1", "libonig5"}
+    machine.remove(other)
 
 
 def test_second_app_names_a_dependency_the_first_added(vm: Container, apps: dict[str, Build]) -> None:
