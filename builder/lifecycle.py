@@ -217,7 +217,8 @@ class Replay:
     def tree(self) -> set[str]:
         if not self.watch:
             return set()
-        script = 'if [ -d "$1" ]; then find "$1" -xdev; fi'
+        # a symlink with its target: one replaced by a directory of the same name must show
+        script = 'if [ -d "$1" ]; then find "$1" -xdev \\( -type l -printf "%p -> %l\\n" \\) -o -print; fi'
         return set(self.c.run(["sh", "-c", script, "sh", self.watch], "list files").stdout.splitlines())
 
     def ledger_exists(self) -> bool:

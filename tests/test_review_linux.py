@@ -1,0 +1,82 @@
+"""The README's Linux promises, tried with inputs the other tests never used (real containers, real apt).
+
+Each build is made once per session and shared by the tests that need it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tarfile
+from pathlib import Path
+
+import docker
+import pytest
+
+from builder.container import Container
+from builder.lifecycle import Build, Replay, load_build
+from builder.pipeline import build
+from builder.plan import make_plan
+from builder.recipe import load_recipe
+from tests.conftest import DISTRO, write_recipe
+
+pytestmark = pytest.mark.docker
+
+
+def release_tarball(path: Path, version: str) -> str:
+    """A tarball made for /usr/local the usual way (`tar -C stage bin man`): it has a `man/` directory
+    entry, and debian:12's /usr/local/man is a symlink to share/man. Returns its sha256."""
+    with tarfile.open(path, "w:gz") as tar:
+        for name in ("bin/", "man/", "man/man1/"):
+            info = tarfile.TarInfo(name)
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            tar.addfile(info)
+        for name, text, mode in (
+            ("bin/tool", f"#!/bin/sh\necho tool {version}\n", 0o755),
+            ("man/man1/tool.1", ".TH TOOL 1\n", 0o644),
+        ):
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), mode
+            tar.addfile(info, io.BytesIO(data))
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="session")
+def usr_local_tool(tmp_path_factory: pytest.TempPathFactory) -> Build:
+    root = tmp_path_factory.mktemp("usr-local-tool")
+    sha = release_tarball(root / "tool.tar.gz", "1")
+    text = (
+        "name: tool\nversion: 1.0.0\nlinux:\n"
+        f'  tarball:\n    source: tool.tar.gz\n    sha256: "{sha}"\n    directory: /usr/local\n'
+        "  check: /usr/local/bin/tool\n"
+    )
+    return load_build(build(make_plan(load_recipe(write_recipe(root, text)), DISTRO, root / "dist")).manifest.parent)
+
+
+def test_a_tarball_keeps_the_vms_directory_symlinks(docker_client: docker.DockerClient, usr_local_tool: Build) -> None:
+    """README: install never changes what existed before, and after remove exactly the VM's files are
+    left. GNU tar replaces a symlink to a directory by the archive's directory of the same name, so
+    /usr/local/man (-> share/man) became a real directory, and stayed one (empty) after remove; the
+    replay compared only path names, so verify passed."""
+    with Container(docker_client, "debian:12", "verify", network=False) as c:
+        replay = Replay.start(c, usr_local_tool)
+        replay.install(usr_local_tool)
+        link = c.run(["readlink", "/usr/local/man"], "look", check=False).stdout.strip()
+        assert link == "share/man", "install replaced the VM's /usr/local/man symlink"
+        assert c.run(["test", "-f", "/usr/local/share/man/man1/tool.1"], "look", check=False).exit_code == 0
+        replay.remove()
+        assert c.run(["readlink", "/usr/local/man"], "look", check=False).stdout.strip() == "share/man"
+        assert c.run(["ls", "-A", "/usr/local/share/man"], "look").stdout == ""
+        assert replay.problems == [], replay.problems
+
+
+def test_the_replay_sees_a_symlink_turned_into_a_directory(
+    docker_client: docker.DockerClient, usr_local_tool: Build
+) -> None:
+    """verify's tree comparison must tell a symlink from a directory of the same name."""
+    with Container(docker_client, "debian:12", "verify", network=False) as c:
+        replay = Replay.start(c, usr_local_tool)
+        c.run(["sh", "-c", "rm /usr/local/man && mkdir /usr/local/man"], "replace the symlink")
+        replay.check()
+        assert any("/usr/local/man" in p for p in replay.problems), replay.problems
