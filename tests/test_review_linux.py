@@ -7,13 +7,20 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import signal
 import tarfile
+import threading
+import time
+import uuid
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
 
-from builder.container import Container
+from builder import interrupts
+from builder.container import SESSION_ENV, Container, connect, leftover_containers
 from builder.lifecycle import Build, Replay, load_build
 from builder.pipeline import build
 from builder.plan import make_plan
@@ -80,3 +87,44 @@ def test_the_replay_sees_a_symlink_turned_into_a_directory(
         c.run(["sh", "-c", "rm /usr/local/man && mkdir /usr/local/man"], "replace the symlink")
         replay.check()
         assert any("/usr/local/man" in p for p in replay.problems), replay.problems
+
+
+def test_ctrl_c_while_the_engine_creates_the_container_leaves_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    """README: a signal exits after the run's container is removed. Ctrl-C while the create request was
+    in flight removed the container by name before the engine had made it; the engine then made it,
+    and a `Created` container stayed (seen with Ctrl-C 1.1 s into `vmapp-build recipe`). The engine's
+    side is modelled by delaying the real create request: the call returns only once it is done, as
+    the HTTP request does."""
+    session = f"review-linux-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv(SESSION_ENV, session)
+    monkeypatch.setattr(interrupts, "_state", interrupts._State())
+    client = connect()
+    real = client.api.create_container
+
+    def in_flight(*args: Any, **kwargs: Any) -> Any:
+        done: dict[str, Any] = {}
+
+        def engine() -> None:
+            time.sleep(0.5)
+            done["created"] = real(*args, **kwargs)
+
+        thread = threading.Thread(target=engine)
+        thread.start()
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, the request still in flight
+        thread.join()
+        return done["created"]
+
+    monkeypatch.setattr(client.api, "create_container", in_flight)
+    handlers = {s: signal.getsignal(s) for s in interrupts.HANDLED}
+    interrupts.install_handlers()
+    try:
+        with pytest.raises(interrupts.Interrupted), Container(client, "debian:12", "build", network=False):
+            pass
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    time.sleep(1.5)  # the engine's side of an abandoned request ends meanwhile
+    left = leftover_containers(client, session)
+    for name in left:
+        client.api.remove_container(name, force=True)
+    assert left == []
