@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
+import shutil
 import signal
 import tarfile
 import threading
@@ -25,7 +27,8 @@ from builder.lifecycle import Build, Replay, load_build
 from builder.pipeline import build
 from builder.plan import make_plan
 from builder.recipe import load_recipe
-from tests.conftest import DISTRO, write_recipe
+from builder.verify import _tree as verify_tree
+from tests.conftest import DISTRO, run_cli, write_recipe
 
 pytestmark = pytest.mark.docker
 
@@ -87,6 +90,31 @@ def test_the_replay_sees_a_symlink_turned_into_a_directory(
         c.run(["sh", "-c", "rm /usr/local/man && mkdir /usr/local/man"], "replace the symlink")
         replay.check()
         assert any("/usr/local/man" in p for p in replay.problems), replay.problems
+    with Container(docker_client, "debian:12", "verify", network=False) as c:  # plain verify's comparison
+        before = verify_tree(c, "/usr/local")
+        c.run(["sh", "-c", "rm /usr/local/man && mkdir /usr/local/man"], "replace the symlink")
+        assert verify_tree(c, "/usr/local") != before
+
+
+def test_update_from_another_application_or_distro_is_refused(usr_local_tool: Build, tmp_path: Path) -> None:
+    """`verify --update-from` of another application (another ledger), another distro (a VM does not
+    change release) or the same version (not an update) is bad input (exit 2, naming that build), not a
+    replay that fails with puzzling package lists (exit 4)."""
+    older = usr_local_tool.directory
+    for key, name, version, distro in (
+        ("name", "other", "0.9.0", "debian-12"),
+        ("distro", "tool", "0.9.0", "debian-11"),
+        ("version", "tool", "1.0.0", "debian-12"),
+    ):
+        copy = tmp_path / key
+        shutil.copytree(older, copy)
+        manifest = json.loads((copy / "manifest.json").read_text())
+        manifest["application"] |= {"name": name, "version": version}
+        manifest["distro"]["name"] = distro
+        (copy / "manifest.json").write_text(json.dumps(manifest))
+        result = run_cli("verify", older, "--update-from", copy)
+        assert result.returncode == 2, result.stderr
+        assert str(copy) in result.stderr and {"name": name, "version": version, "distro": distro}[key] in result.stderr
 
 
 def test_ctrl_c_while_the_engine_creates_the_container_leaves_none(monkeypatch: pytest.MonkeyPatch) -> None:
