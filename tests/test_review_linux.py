@@ -81,6 +81,38 @@ def test_a_tarball_keeps_the_vms_directory_symlinks(docker_client: docker.Docker
         assert replay.problems == [], replay.problems
 
 
+def test_a_tarball_keeps_the_modes_of_existing_directories(docker_client: docker.DockerClient, tmp_path: Path) -> None:
+    """`tar -C "$(mktemp -d)" -czf app.tgz .` makes the usual `./` entry with mktemp's mode 0700. As root,
+    GNU tar gave the VM's existing target directory (and bin/ in it) the archive's mode: /usr/local
+    became 0700, its programs unreachable for every other user, and remove did not restore it."""
+    with tarfile.open(tmp_path / "dot.tar.gz", "w:gz") as tar:
+        for name in ("./", "./bin/", "./opt-tool/"):
+            info = tarfile.TarInfo(name)
+            info.type, info.mode = tarfile.DIRTYPE, 0o700
+            tar.addfile(info)
+        info = tarfile.TarInfo("./opt-tool/tool")
+        info.size, info.mode = 3, 0o755
+        tar.addfile(info, io.BytesIO(b"x\n\n"))
+    sha = hashlib.sha256((tmp_path / "dot.tar.gz").read_bytes()).hexdigest()
+    text = (
+        "name: dot\nversion: 1.0.0\nlinux:\n"
+        f'  tarball:\n    source: dot.tar.gz\n    sha256: "{sha}"\n    directory: /usr/local\n'
+    )
+    built = load_build(
+        build(make_plan(load_recipe(write_recipe(tmp_path, text)), DISTRO, tmp_path / "dist")).manifest.parent
+    )
+    modes = ["stat", "-c", "%a %n", "/usr/local", "/usr/local/bin"]
+    with Container(docker_client, "debian:12", "verify", network=False) as c:
+        before = c.run(modes, "modes").stdout
+        replay = Replay.start(c, built)
+        replay.install(built)
+        assert c.run(modes, "modes").stdout == before
+        assert c.run(["stat", "-c", "%a", "/usr/local/opt-tool"], "mode").stdout.strip() == "700"  # new: as archived
+        replay.remove()
+        assert c.run(modes, "modes").stdout == before
+        assert replay.problems == [], replay.problems
+
+
 def test_the_replay_sees_a_symlink_turned_into_a_directory(
     docker_client: docker.DockerClient, usr_local_tool: Build
 ) -> None:
