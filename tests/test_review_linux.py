@@ -188,3 +188,15 @@ def test_ctrl_c_while_the_engine_creates_the_container_leaves_none(monkeypatch: 
     for name in left:
         client.api.remove_container(name, force=True)
     assert left == []
+
+
+@pytest.mark.xfail(strict=True, reason="not fixed: each payload kind's strings ignore the other kind's ledger")
+def test_a_payload_that_changes_from_packages_to_a_tarball(usr_local_tool: Build, tmp_path: Path) -> None:
+    """An application whose older version shipped Debian packages (htop) and whose newer one ships a
+    tarball (a Go-style switch from the distro's package to upstream's tarball): the tarball's update
+    and remove strings never read the ledger's `added`, and remove deletes the ledger, so the older
+    version's packages stay on the VM for good. verify --update-from sees it (exit 4)."""
+    text = "name: tool\nversion: 0.9.0\nlinux:\n  packages: [htop]\n  check: htop --version\n"
+    older = build(make_plan(load_recipe(write_recipe(tmp_path, text)), DISTRO, tmp_path / "dist")).manifest.parent
+    result = run_cli("verify", usr_local_tool.directory, "--update-from", older)
+    assert result.returncode == 0, result.stderr
