@@ -136,17 +136,20 @@ class Container:
         self._requested = True
         owe_cleanup(self, self.remove)
         try:
-            # detach=False with stdin_open sets StdinOnce: stdin closes when our attach connection does
-            created = api.create_container(
-                self.image,
-                TETHER,
-                name=self.name,
-                labels=self.labels(),
-                detach=False,
-                stdin_open=True,
-                environment={"DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C"},
-                host_config=host_config,
-            )
+            # detach=False with stdin_open sets StdinOnce: stdin closes when our attach connection does.
+            # A signal waits for the answer: the engine finishes a request we abandon, so a removal
+            # by name sent meanwhile would find nothing, and the container would be made after it.
+            with deferred():
+                created = api.create_container(
+                    self.image,
+                    TETHER,
+                    name=self.name,
+                    labels=self.labels(),
+                    detach=False,
+                    stdin_open=True,
+                    environment={"DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C"},
+                    host_config=host_config,
+                )
             pause_for_tests("container-created")
             if not self.keep:  # attached before it starts, so it never runs untethered
                 self._tether = api.attach_socket(created["Id"], params={"stdin": 1, "stream": 1})

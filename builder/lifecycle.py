@@ -217,8 +217,7 @@ class Replay:
     def tree(self) -> set[str]:
         if not self.watch:
             return set()
-        script = 'if [ -d "$1" ]; then find "$1" -xdev; fi'
-        return set(self.c.run(["sh", "-c", script, "sh", self.watch], "list files").stdout.splitlines())
+        return files_under(self.c, self.watch)
 
     def ledger_exists(self) -> bool:
         return (
@@ -307,6 +306,34 @@ class Replay:
     def _differs(self, where: str, what: str, names: list[str]) -> None:
         if names:
             self.problems.append(f"after {where}: {what}: {' '.join(names)}")
+
+
+def files_under(c: Container, directory: str) -> set[str]:
+    """Every path under `directory`, a symlink with its target: one a tarball's install replaced by a
+    directory of the same name (GNU tar does, unless told not to) must not compare equal."""
+    script = 'if [ -d "$1" ]; then find "$1" -xdev \\( -type l -printf "%p -> %l\\n" \\) -o -print; fi'
+    return set(c.run(["sh", "-c", script, "sh", directory], "list files").stdout.splitlines())
+
+
+def same_application(older: Build, build: Build) -> None:
+    """--update-from replays an update of one application on one VM: the same name (the ledger is
+    per application), the same distro (a VM keeps its release) and another version."""
+    for what, old, new in (
+        ("application", older.app, build.app),
+        ("distro", older.manifest["distro"]["name"], build.manifest["distro"]["name"]),
+    ):
+        if old != new:
+            raise InputError(
+                f"--update-from {older.directory}: that build is of {what} {old}, this one of {new}:"
+                " an update replaces a version of the same application on the same VM",
+                hint=f"give an older build of {build.app} for {build.manifest['distro']['name']}",
+            )
+    if older.version == build.version:
+        raise InputError(
+            f"--update-from {older.directory}: that build is version {older.version} too: an update changes"
+            " the version",
+            hint=f"give an older version of {build.app}",
+        )
 
 
 def _watched(c: Container, directory: str) -> str:

@@ -16,7 +16,16 @@ from builder.bundle import sha256_file
 from builder.container import Container, Result, connect, ensure_image
 from builder.errors import VerifyError
 from builder.installers import backend_class
-from builder.lifecycle import EXTENSION_DIR, HAND_INSTALL_DRY_RUN, Build, Replay, load_build, tail
+from builder.lifecycle import (
+    EXTENSION_DIR,
+    HAND_INSTALL_DRY_RUN,
+    Build,
+    Replay,
+    files_under,
+    load_build,
+    same_application,
+    tail,
+)
 from builder.render import LEDGER_ROOT
 
 __all__ = ["EXTENSION_DIR", "VerifyReport", "verify"]
@@ -51,6 +60,8 @@ def verify(
     """
     build = load_build(path)
     older = load_build(update_from) if update_from else None
+    if older:
+        same_application(older, build)
     backend = backend_class(build.manifest["distro"]["family"], build.manifest["distro"]["name"])
     installed_packages, is_older = backend.installed_packages, backend.is_older
     client = client or connect()
@@ -160,8 +171,7 @@ def _upgrades(report: VerifyReport) -> None:
 
 def _tree(c: Container, directory: str) -> set[str]:
     """Every path under `directory` (for tarball payloads: what remove must restore)."""
-    script = 'if [ -d "$1" ]; then find "$1" -xdev; fi'
-    return set(c.run(["sh", "-c", script, "sh", directory], "list files").stdout.splitlines())
+    return files_under(c, directory)
 
 
 def _check_baseline(build: Build, report: VerifyReport) -> None:
