@@ -92,10 +92,9 @@ def recipe_cmd(
     """Build RECIPE (a shipped recipe's name or a YAML path) for each --distro."""
     from builder.baseline import FULL, IMAGE, load_baseline
     from builder.installers import installer_for
-    from builder.pipeline import build
+    from builder.pipeline import build, check_commands
     from builder.plan import make_plan
     from builder.recipe import load_recipe
-    from builder.render import render_commands
 
     if baseline and full:
         raise click.UsageError("--baseline and --full exclude each other")
@@ -113,7 +112,7 @@ def recipe_cmd(
     for plan in plans:
         if dry_run:
             installer_for(plan)  # "not supported yet" is an answer a dry run owes too
-            commands = render_commands(plan)
+            commands = check_commands(plan)  # and Azure's 4096 characters
             click.echo(plan.describe())
             for name, text in commands.as_dict().items():
                 click.echo(f"--- {name} ({len(text)} characters) ---\n{text}")

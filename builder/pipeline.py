@@ -18,9 +18,10 @@ from builder.fetch import check_tarball_members, fetch
 from builder.finish import BuildResult, Output, Payload, finish, staging_directory
 from builder.gallery import GallerySettings
 from builder.installers import PackageFile, installer_for
+from builder.limits import check_field, enforce
 from builder.plan import BuildPlan
 from builder.progress import Stages, byte_bar
-from builder.render import render_commands
+from builder.render import Commands, render_commands
 
 
 def bootstrap_hint(plan: BuildPlan) -> str:
@@ -39,10 +40,19 @@ def build(
     """
     if not plan.tarball:
         installer_for(plan)  # "not supported yet" before anything starts
-    render_commands(plan)  # pure, and fails before any container starts or download begins
+    check_commands(plan)  # pure, and fails before any container starts or download begins
     with staging_directory(plan.out_dir) as tmp:
         payload = _fetch_tarball(plan, tmp) if plan.tarball else _bundle_closure(plan, tmp, client)
         return finish(_output(plan), payload, tmp, gallery)
+
+
+def check_commands(plan: BuildPlan) -> Commands:
+    """The command strings, rendered (pure) and held to Azure's 4096 characters before any container
+    starts: a recipe with too many packages is refused in seconds, not after the download."""
+    commands = render_commands(plan)
+    fields = {f"manageActions.{name}": text for name, text in commands.as_dict().items()}
+    enforce([check_field(f, v) for f, v in fields.items()], f"{plan.app} {plan.version} for {plan.distro.name}")
+    return commands
 
 
 def _output(plan: BuildPlan) -> Output:

@@ -141,3 +141,18 @@ def test_interrupted_build_leaves_nothing(docker_client: docker.DockerClient, tm
     assert proc.returncode in (130, 128 + signal.SIGTERM), stderr
     assert set(leftover_containers(docker_client, SESSION)) - before == set()
     assert files_under(out) == []
+
+
+@pytest.mark.parametrize("dry_run", [True, False], ids=["dry-run", "build"])
+def test_too_many_packages_for_4096_characters_fail_before_any_container(tmp_path: Path, dry_run: bool) -> None:
+    """The strings' length is known from the recipe alone: both a dry run and a build refuse it at once,
+    with no engine reachable (DOCKER_HOST points nowhere), instead of after the download."""
+    names = "".join(f"\n    - very-long-package-name-number-{i:03d}-for-the-limit" for i in range(120))
+    recipe = write_recipe(tmp_path, f"name: big\nversion: 1.0.0\nlinux:\n  packages:{names}\n")
+    args = ["recipe", recipe, "--distro", DISTRO, "--out", tmp_path / "dist", *(["--dry-run"] if dry_run else [])]
+    proc = run_cli(*args, env={"DOCKER_HOST": "unix:///nonexistent.sock"})
+    assert proc.returncode == BAD_INPUT, proc.stderr
+    assert "big 1.0.0 for debian-12 breaks Azure's limits" in proc.stderr
+    assert "manageActions.install is " in proc.stderr and "Azure allows at most 4096" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert files_under(tmp_path / "dist") == []
