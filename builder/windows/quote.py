@@ -82,8 +82,9 @@ def cmd_quote(value: object, expand: bool = False, split: bool = True) -> str:
     if problem := cmd_problem(text):
         raise CmdQuoteError(problem)
     marked = mark(text, expand)
-    parts = marked.split(LIT) if split else [marked]
-    return LIT.join(_fragment(part) for part in parts)
+    if not split:  # msiexec's own parsing: a backslash never escapes a quote there
+        return f'"{marked}"'
+    return LIT.join(_fragment(part) for part in marked.split(LIT))
 
 
 def cmd_arg(value: object, expand: bool = False, split: bool = True) -> str:
@@ -113,7 +114,7 @@ def cmd_raw(value: object) -> str:
 
 
 def _fragment(part: str) -> str:
-    # Backslashes before the closing quote would escape it for the program: double them.
+    # Backslashes before the closing quote would escape it for an MSVC program: double them.
     trailing = len(part) - len(part.rstrip("\\"))
     return f'"{part}{chr(92) * trailing}"'
 

@@ -1,0 +1,73 @@
+"""Review of the README's Windows promises with inputs the other tests never used: MSI property values
+ending in a backslash, non-ASCII installer names, a failing installer in the middle of a bundle.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import docker
+import pytest
+
+from builder.windows.quote import cmd_quote
+from tests.test_windows_e2e import MSI_DIR, MSI_KEY, UNINSTALL, artifacts, build_app, registry_has, vm, wine_image  # noqa: F401 - fixtures, found by their names
+
+
+def test_msiexec_word_keeps_a_trailing_backslash_single() -> None:
+    """msiexec does not follow the MSVC argv rules: a backslash before the closing quote is not an escape
+    there, so doubling it (right for an EXE) gave the MSI a value ending in two backslashes."""
+    assert cmd_quote("C:\\x y\\", split=False) == '"C:\\x y\\"'
+    assert cmd_quote("C:\\x y\\", split=True) == '"C:\\x y\\\\"'  # an EXE's argv: still doubled
+
+
+@pytest.mark.docker
+def test_msi_value_with_trailing_backslash_and_unicode_name(
+    docker_client: docker.DockerClient,
+    wine_image: str,  # noqa: F811 - the imported fixture
+    artifacts: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """`VMAPPVALUE: 'C:\\x y\\'` reaches the MSI as written; an installer named `Äpp 日本.msi` installs under
+    Wine (whose file names need a UTF-8 locale) and verifies."""
+    extra = "properties: {VMAPPVALUE: 'C:\\x y\\', INSTALLDIR: '%ProgramFiles%\\Vmapp Test MSI\\'}"
+    result = build_app(tmp_path, artifacts, [("app.msi", "Äpp 日本.msi", extra)])
+    assert 'VMAPPVALUE="C:\\x y\\" ' in result.document["commands"]["install"]
+    with vm(docker_client, wine_image, result) as (wine, workdir):
+        install = wine.run(result.document["commands"]["install"], workdir)
+        assert install.errorlevel == 0, install
+        query = wine.run(f'reg query "{MSI_KEY}" /v Value', workdir)
+        assert query.stdout.split("REG_SZ", 1)[1].strip() == "C:\\x y\\", query
+        assert wine.run(result.document["commands"]["remove"], workdir).errorlevel == 0
+        assert not wine.exists(MSI_DIR + r"\app.txt")
+
+
+@pytest.mark.docker
+def test_failing_middle_installer_of_a_bundle(
+    docker_client: docker.DockerClient,
+    wine_image: str,  # noqa: F811 - the imported fixture
+    artifacts: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Three installers, the middle one failing with 1603: install stops there with 1603 (the MSI after
+    it never runs); remove then runs every step in reverse (the MSI that never ran is not there to
+    remove) and removes the first."""
+    runtime = (
+        "arguments: [/S, '/D=C:\\Vmapp Rüntime', /NAME=VmappRuntime]\n"
+        "remove: '\"C:\\Vmapp Rüntime\\uninstall.exe\" /S /NAME=VmappRuntime'"
+    )
+    failing = "arguments: [/S, /FAIL=1603]\nremove: 'cmd /c exit 0'"
+    installers = [
+        ("testinstaller.exe", "rüntime (1) & co.exe", runtime),
+        ("testinstaller.exe", "mïddle 100%.exe", failing),
+        ("app.msi", "app.msi", ""),
+    ]
+    result = build_app(tmp_path, artifacts, installers)
+    with vm(docker_client, wine_image, result) as (wine, workdir):
+        install = wine.run(result.document["commands"]["install"], workdir)
+        assert install.errorlevel == 1603, install
+        assert wine.exists(r"C:\Vmapp Rüntime\app.txt")
+        assert not wine.exists(MSI_DIR + r"\app.txt")
+        remove = wine.run(result.document["commands"]["remove"], workdir)
+        assert remove.errorlevel == 0, remove
+        assert not wine.exists(r"C:\Vmapp Rüntime\app.txt")
+        assert not registry_has(wine, f"{UNINSTALL}\\VmappRuntime", workdir)
