@@ -9,6 +9,8 @@ from pathlib import Path
 import docker
 import pytest
 
+from builder.errors import RecipeError
+from builder.recipe import load_recipe
 from builder.windows.quote import cmd_quote
 from tests.test_windows_e2e import MSI_DIR, MSI_KEY, UNINSTALL, artifacts, build_app, registry_has, vm, wine_image  # noqa: F401 - fixtures, found by their names
 
@@ -18,6 +20,30 @@ def test_msiexec_word_keeps_a_trailing_backslash_single() -> None:
     there, so doubling it (right for an EXE) gave the MSI a value ending in two backslashes."""
     assert cmd_quote("C:\\x y\\", split=False) == '"C:\\x y\\"'
     assert cmd_quote("C:\\x y\\", split=True) == '"C:\\x y\\\\"'  # an EXE's argv: still doubled
+
+
+@pytest.mark.parametrize(
+    "directory",
+    [
+        r"C:\Windows.",
+        "C:\\Windows ",
+        r"C:\PROGRA~1",
+        r"C:\Windows\System32",
+        r"%windir%\System32\x",
+        "%SystemDrive%\\Windows.\\",
+    ],
+)
+def test_zip_directory_that_windows_reads_as_its_own_is_refused(tmp_path: Path, directory: str) -> None:
+    """remove runs `rmdir /S /Q` on a zip's directory: Windows drops trailing dots and spaces and reads
+    `PROGRA~1` as Program Files, so these named C:\\Windows and C:\\Program Files (or lay under Windows)."""
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        f"name: r\nversion: 1.0.0\nwindows:\n  installers:\n    - source: t.zip\n      sha256: '{'0' * 64}'\n"
+        f"      directory: '{directory}'\n"
+    )
+    with pytest.raises(RecipeError) as caught:
+        load_recipe(recipe)
+    assert "windows.installers[0].directory" in str(caught.value)
 
 
 @pytest.mark.docker
