@@ -12,6 +12,7 @@ import pytest
 from builder.errors import RecipeError
 from builder.recipe import load_recipe
 from builder.windows.quote import cmd_quote
+from builder.windows.wine import unix_path
 from tests.test_windows_e2e import MSI_DIR, MSI_KEY, UNINSTALL, artifacts, build_app, registry_has, vm, wine_image  # noqa: F401 - fixtures, found by their names
 
 
@@ -97,3 +98,29 @@ def test_failing_middle_installer_of_a_bundle(
         assert remove.errorlevel == 0, remove
         assert not wine.exists(r"C:\Vmapp Rüntime\app.txt")
         assert not registry_has(wine, f"{UNINSTALL}\\VmappRuntime", workdir)
+
+
+@pytest.mark.docker
+def test_exe_argument_whose_reference_expands_to_spaces_and_parentheses(
+    docker_client: docker.DockerClient,
+    wine_image: str,  # noqa: F811 - the imported fixture
+    artifacts: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """`/D=%ProgramFiles(x86)%\\App` looked bare, but its value holds spaces and parentheses: bare, the EXE
+    got `/D=C:\\Program` and `Files`, `(x86)\\...`, and inside a bundle's `( ... )` block the `)` ended it."""
+    exe = (
+        "arguments: [/S, '/D=%ProgramFiles(x86)%\\VmappVC', /NAME=VmappVC]\n"
+        "remove: '\"%ProgramFiles(x86)%\\VmappVC\\uninstall.exe\" /S /NAME=VmappVC'"
+    )
+    result = build_app(tmp_path, artifacts, [("testinstaller.exe", "vc.exe", exe), ("app.msi", "app.msi", "")])
+    folder = r"C:\Program Files (x86)\VmappVC"
+    with vm(docker_client, wine_image, result) as (wine, workdir):
+        install = wine.run(result.document["commands"]["install"], workdir)
+        assert install.errorlevel == 0, install
+        args = wine.read_bytes(unix_path(folder + r"\args.txt"))
+        assert args is not None, install
+        assert args.decode().splitlines()[1] == f"/D={folder}"
+        assert wine.exists(MSI_DIR + r"\app.txt")
+        assert wine.run(result.document["commands"]["remove"], workdir).errorlevel == 0
+        assert not wine.exists(folder + r"\app.txt")

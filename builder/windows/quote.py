@@ -94,7 +94,9 @@ def cmd_arg(value: object, expand: bool = False, split: bool = True) -> str:
         raise CmdQuoteError(problem)
     marked = mark(text, expand)
     plain = re.sub(f"{REF}[^{REF}]*{REF}", "x", marked)
-    if _BARE.fullmatch(plain) and not text.endswith("\\"):
+    # A reference's value may hold spaces or parentheses (`%ProgramFiles(x86)%`): for an MSVC program
+    # the word is quoted. msiexec's words stay bare (it refuses a quoted `"PROP=value"`).
+    if _BARE.fullmatch(plain) and not text.endswith("\\") and not (split and REF in marked):
         return marked
     return cmd_quote(text, expand, split)
 
