@@ -124,3 +124,22 @@ def test_exe_argument_whose_reference_expands_to_spaces_and_parentheses(
         assert wine.exists(MSI_DIR + r"\app.txt")
         assert wine.run(result.document["commands"]["remove"], workdir).errorlevel == 0
         assert not wine.exists(folder + r"\app.txt")
+
+
+@pytest.mark.docker
+def test_msi_argument_whose_reference_expands_to_parentheses(
+    docker_client: docker.DockerClient,
+    wine_image: str,  # noqa: F811 - the imported fixture
+    artifacts: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """An MSI's `arguments: ['INSTALLDIR=%ProgramFiles(x86)%\\Vmapp MSI']` was left bare: in a bundle's
+    block the expanded `)` ended it and the install string was a syntax error."""
+    msi = "arguments: ['INSTALLDIR=%ProgramFiles(x86)%\\Vmapp MSI']"
+    installers = [("tool.zip", "tool.zip", "directory: 'C:\\VmappTool'"), ("app.msi", "app.msi", msi)]
+    result = build_app(tmp_path, artifacts, installers)
+    assert 'INSTALLDIR="%ProgramFiles(x86)%\\Vmapp MSI"' in result.document["commands"]["install"]
+    with vm(docker_client, wine_image, result) as (wine, workdir):
+        install = wine.run(result.document["commands"]["install"], workdir)
+        assert install.errorlevel == 0, install
+        assert wine.exists(r"C:\Program Files (x86)\Vmapp MSI\app.txt")

@@ -30,6 +30,7 @@ from collections.abc import Iterable
 REFERENCE = re.compile(r"%([A-Za-z_][A-Za-z0-9_#$@.(){}\[\]~+\-]*)%")
 # Arguments that need no quotes in cmd nor in the MSVC argv rules: `/S`, `/D=C:\x`, `{GUID}`.
 _BARE = re.compile(r"^[A-Za-z0-9_\-+=/:.\\@{}\[\]~#$*?']+$")
+_MSI_PROPERTY = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*)=(.*)$", re.DOTALL)
 _FORBIDDEN = re.compile(r'["\r\n\x00\ue000-\ue01f]')
 
 # Markers in a rendered string until `finalize`: each `%` is a literal or one end of a reference.
@@ -94,10 +95,12 @@ def cmd_arg(value: object, expand: bool = False, split: bool = True) -> str:
         raise CmdQuoteError(problem)
     marked = mark(text, expand)
     plain = re.sub(f"{REF}[^{REF}]*{REF}", "x", marked)
-    # A reference's value may hold spaces or parentheses (`%ProgramFiles(x86)%`): for an MSVC program
-    # the word is quoted. msiexec's words stay bare (it refuses a quoted `"PROP=value"`).
-    if _BARE.fullmatch(plain) and not text.endswith("\\") and not (split and REF in marked):
+    # A reference's value may hold spaces or parentheses (`%ProgramFiles(x86)%`): the word is quoted,
+    # for msiexec as `PROP="value"` (it answers 1639 to a quoted `"PROP=value"`).
+    if _BARE.fullmatch(plain) and not text.endswith("\\") and REF not in marked:
         return marked
+    if not split and (prop := _MSI_PROPERTY.match(text)):
+        return f"{prop.group(1)}={cmd_quote(prop.group(2), expand, split)}"
     return cmd_quote(text, expand, split)
 
 
