@@ -4,15 +4,22 @@ ending in a backslash, non-ASCII installer names, a failing installer in the mid
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import docker
 import pytest
 
 from builder.errors import RecipeError
+from builder.owner import OWNER_FILE, TEMP_PREFIX, current
 from builder.recipe import load_recipe
 from builder.windows.quote import cmd_quote
 from builder.windows.wine import unix_path
+from tests.conftest import REPO, run_cli
 from tests.test_windows_e2e import MSI_DIR, MSI_KEY, UNINSTALL, artifacts, build_app, registry_has, vm, wine_image  # noqa: F401 - fixtures, found by their names
 
 
@@ -143,3 +150,26 @@ def test_msi_argument_whose_reference_expands_to_parentheses(
         install = wine.run(result.document["commands"]["install"], workdir)
         assert install.errorlevel == 0, install
         assert wine.exists(r"C:\Program Files (x86)\Vmapp MSI\app.txt")
+
+
+@pytest.mark.docker
+def test_gc_interrupted_while_removing_a_temp_dir_leaves_it_stale(tmp_path: Path) -> None:
+    """SIGINT during gc's removal of a dead run's temp dir: the rest of the dir must still carry its owner
+    record (it went first, and the next gc kept the dir as "no owner record" for a day)."""
+    stale = tmp_path / "out" / f"{TEMP_PREFIX}dead"
+    (stale / "f").mkdir(parents=True)
+    owner = {**json.loads(current().to_json()), "pid": 1, "start": "another-boot:1"}  # not this pid 1
+    (stale / OWNER_FILE).write_text(json.dumps(owner))
+    files = 30000
+    for i in range(files):
+        (stale / "f" / str(i)).touch()
+    proc = subprocess.Popen([sys.executable, "-m", "builder", "gc", "--out", str(tmp_path / "out")], cwd=REPO)
+    while proc.poll() is None:
+        if not (stale / OWNER_FILE).exists() or len(os.listdir(stale / "f")) < files:
+            proc.send_signal(signal.SIGINT)
+            break
+    assert proc.wait(timeout=60) == 130, "gc finished before the signal: make the tree bigger"
+    assert (stale / OWNER_FILE).exists() or not stale.exists()
+    second = run_cli("gc", "--out", tmp_path / "out")
+    assert second.returncode == 0, second.stderr
+    assert not stale.exists(), second.stdout
