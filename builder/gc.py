@@ -19,7 +19,7 @@ from pathlib import Path
 import docker
 from docker.errors import APIError, NotFound
 
-from builder.owner import LABEL, OWNER_LABEL, TEMP_PREFIX, Owner, temp_dir_owner
+from builder.owner import LABEL, OWNER_FILE, OWNER_LABEL, TEMP_PREFIX, Owner, temp_dir_owner
 
 UNMARKED_TEMP_AGE = 24 * 3600  # seconds: an unmarked temp dir this old belongs to no live run
 
@@ -69,12 +69,25 @@ def remove(client: docker.DockerClient | None, leftover: Leftover) -> str | None
             assert client is not None
             client.api.remove_container(leftover.name, force=True, v=True)
         else:
-            shutil.rmtree(leftover.name)
+            _remove_temp_dir(Path(leftover.name))
     except NotFound:
         return None  # gone meanwhile (auto_remove)
     except (APIError, OSError) as exc:
         return str(exc)
     return None
+
+
+def _remove_temp_dir(path: Path) -> None:
+    """Its owner record goes last: a removal cut short (a signal, a full stop) leaves a dir that the
+    next gc still knows to be stale, not an unmarked one it would keep for a day."""
+    for child in path.iterdir():
+        if child.name == OWNER_FILE:
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+    shutil.rmtree(path)
 
 
 def _judge(owner: Owner | None) -> tuple[bool, str]:

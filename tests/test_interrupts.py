@@ -332,7 +332,7 @@ def test_signal_during_windows_verify(
     docker_client: docker.DockerClient, cli_run: Start, windows_build: Path, tmp_path: Path, signum: int
 ) -> None:
     run = cli_run("verify", windows_build)
-    run.wait_for("+ wine ")  # install is running under Wine
+    run.wait_for(" wine ")  # install is running under Wine (argv: env LC_ALL=C.UTF-8 wine ...)
     elapsed = run.signal_and_wait(signum)
     if signum == signal.SIGKILL:
         assert run.proc.returncode == -signal.SIGKILL

@@ -61,7 +61,9 @@ def test_cmd_quote(value: str, quoted: str) -> None:
 
 def test_cmd_quote_leaves_variables_to_expand_when_asked() -> None:
     assert finalize(cmd_quote(r"%ProgramFiles%\My App", expand=True)) == r'"%ProgramFiles%\My App"'
-    assert finalize(cmd_arg(r"/D=%ProgramFiles%\App", expand=True)) == r"/D=%ProgramFiles%\App"
+    # Its value may hold spaces and parentheses (`%ProgramFiles(x86)%`): quoted, for msiexec as PROP="value".
+    assert finalize(cmd_arg(r"/D=%ProgramFiles%\App", expand=True)) == r'"/D=%ProgramFiles%\App"'
+    assert finalize(cmd_arg(r"DIR=%ProgramFiles%\App", expand=True, split=False)) == r'DIR="%ProgramFiles%\App"'
     # A lone % is literal even among references: quoted apart, so no span through it can expand.
     assert finalize(cmd_quote(r"%ProgramFiles%\50%", expand=True)) == r'"%ProgramFiles%\50"%""'
     assert finalize(cmd_quote("50% of it", expand=True, split=False)) == '"50% of it"'

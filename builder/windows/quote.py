@@ -30,6 +30,7 @@ from collections.abc import Iterable
 REFERENCE = re.compile(r"%([A-Za-z_][A-Za-z0-9_#$@.(){}\[\]~+\-]*)%")
 # Arguments that need no quotes in cmd nor in the MSVC argv rules: `/S`, `/D=C:\x`, `{GUID}`.
 _BARE = re.compile(r"^[A-Za-z0-9_\-+=/:.\\@{}\[\]~#$*?']+$")
+_MSI_PROPERTY = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*)=(.*)$", re.DOTALL)
 _FORBIDDEN = re.compile(r'["\r\n\x00\ue000-\ue01f]')
 
 # Markers in a rendered string until `finalize`: each `%` is a literal or one end of a reference.
@@ -82,8 +83,9 @@ def cmd_quote(value: object, expand: bool = False, split: bool = True) -> str:
     if problem := cmd_problem(text):
         raise CmdQuoteError(problem)
     marked = mark(text, expand)
-    parts = marked.split(LIT) if split else [marked]
-    return LIT.join(_fragment(part) for part in parts)
+    if not split:  # msiexec's own parsing: a backslash never escapes a quote there
+        return f'"{marked}"'
+    return LIT.join(_fragment(part) for part in marked.split(LIT))
 
 
 def cmd_arg(value: object, expand: bool = False, split: bool = True) -> str:
@@ -93,8 +95,12 @@ def cmd_arg(value: object, expand: bool = False, split: bool = True) -> str:
         raise CmdQuoteError(problem)
     marked = mark(text, expand)
     plain = re.sub(f"{REF}[^{REF}]*{REF}", "x", marked)
-    if _BARE.fullmatch(plain) and not text.endswith("\\"):
+    # A reference's value may hold spaces or parentheses (`%ProgramFiles(x86)%`): the word is quoted,
+    # for msiexec as `PROP="value"` (it answers 1639 to a quoted `"PROP=value"`).
+    if _BARE.fullmatch(plain) and not text.endswith("\\") and REF not in marked:
         return marked
+    if not split and (prop := _MSI_PROPERTY.match(text)):
+        return f"{prop.group(1)}={cmd_quote(prop.group(2), expand, split)}"
     return cmd_quote(text, expand, split)
 
 
@@ -113,7 +119,7 @@ def cmd_raw(value: object) -> str:
 
 
 def _fragment(part: str) -> str:
-    # Backslashes before the closing quote would escape it for the program: double them.
+    # Backslashes before the closing quote would escape it for an MSVC program: double them.
     trailing = len(part) - len(part.rstrip("\\"))
     return f'"{part}{chr(92) * trailing}"'
 

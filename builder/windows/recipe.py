@@ -197,10 +197,17 @@ def _check_directory(path: Path, key: str, directory: str) -> None:
             hint=r"e.g. C:\Tools\App or %ProgramFiles%\App (the download directory is deleted on removal)",
         )
     parts = [p for p in re.split(r"[\\/]", directory) if p]
-    lowered = [p.lower() for p in parts]
-    if any(p.strip(" ") in (".", "..") for p in parts):
+    # Windows drops a name's trailing dots and spaces (`C:\Windows.` is C:\Windows) and reads `~N` as a
+    # short name (`C:\PROGRA~1` is C:\Program Files): compare what the VM will open.
+    lowered = [p.rstrip(" .").lower() for p in parts]
+    if any(not name for name in lowered):
         raise RecipeError(path, key, f"{directory!r} contains a . or .. component", hint=r"e.g. C:\Tools\App")
-    system = len(parts) == 1 or (len(parts) == 2 and (lowered[1] in _SYSTEM_DIRS or lowered[0] in _SYSTEM_VARIABLES))
+    if any(re.search(r"~[0-9]", p) for p in parts):
+        raise RecipeError(
+            path, key, f"{directory!r} contains a short (8.3) name", hint=r"write the long name: C:\Program Files\App"
+        )
+    under_windows = lowered[0] in _SYSTEM_VARIABLES or lowered[1:2] == ["windows"]
+    system = len(parts) == 1 or under_windows or (len(parts) == 2 and lowered[1] in _SYSTEM_DIRS)
     if system:
         raise RecipeError(
             path,

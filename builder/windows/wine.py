@@ -17,6 +17,9 @@ from builder.errors import BuildError
 DRIVE_C = "/root/.wine/drive_c"
 LAUNCHER = r"C:\windows\system32\vmapp-cmd.exe"
 RUN_DIR = r"C:\vmapp-run"
+# Wine maps Windows file names to the container's through the locale of the first wine process (it
+# starts wineserver): in the image's default C locale a name such as `Äpp.msi` cannot exist at all.
+WINE_ENV = ["env", "LC_ALL=C.UTF-8"]
 
 
 def unix_path(windows_path: str) -> str:
@@ -48,7 +51,7 @@ class Wine:
         c.put_bytes(command.encode("utf-8"), unix_path(RUN_DIR), "command.txt")
         rc_file = f"{RUN_DIR}\\rc.txt"
         c.run(["rm", "-f", unix_path(rc_file)], "clear the exit code")
-        launch = c.run(["wine", LAUNCHER, f"{RUN_DIR}\\command.txt", workdir, rc_file], context, check=False)
+        launch = c.run([*WINE_ENV, "wine", LAUNCHER, f"{RUN_DIR}\\command.txt", workdir, rc_file], context, check=False)
         rc = self.read_bytes(unix_path(rc_file))
         if rc is None:
             raise BuildError(
