@@ -328,4 +328,4 @@ class _IterReader(io.RawIOBase):
 def leftover_containers(client: docker.DockerClient, session: str | None = None) -> list[str]:
     """Names of containers this tool created that still exist, optionally of one session only."""
     label = LABEL if session is None else f"{LABEL}.session={session}"
-    return [str(c.name) for c in client.containers.list(all=True, filters={"label": label})]
+    return [str(c.name) for c in client.containers.list(all=True, filters={"label": label}, ignore_removed=True)]

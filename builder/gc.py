@@ -36,7 +36,7 @@ def container_leftovers(client: docker.DockerClient, session: str | None = None)
     """Every container with the project's label (of one session only, if given), judged stale or kept."""
     found = []
     label = LABEL if session is None else f"{LABEL}.session={session}"
-    for container in client.containers.list(all=True, filters={"label": label}):
+    for container in client.containers.list(all=True, filters={"label": label}, ignore_removed=True):
         labels = container.labels or {}
         owner = Owner.from_json(labels.get(OWNER_LABEL, ""))
         stale, reason = _judge(owner)

@@ -74,7 +74,7 @@ def temp_dir(parent: Path, who: Owner | None) -> Path:
 
 
 def existing(client: docker.DockerClient, session: str) -> set[str]:
-    found = client.containers.list(all=True, filters={"label": f"{LABEL}.session={session}"})
+    found = client.containers.list(all=True, filters={"label": f"{LABEL}.session={session}"}, ignore_removed=True)
     return {str(c.name) for c in found}
 
 

@@ -109,7 +109,9 @@ def cli_run(tmp_path: Path) -> Iterator[Start]:
 
 
 def session_containers(client: docker.DockerClient, session: str) -> list[tuple[str, str]]:
-    found = client.containers.list(all=True, filters={"label": f"io.vmapp-build.session={session}"})
+    found = client.containers.list(
+        all=True, filters={"label": f"io.vmapp-build.session={session}"}, ignore_removed=True
+    )
     return [(str(c.name), str(c.status)) for c in found]
 
 
@@ -283,7 +285,7 @@ def test_an_unlabelled_helper_container_goes_with_a_killed_pytest(docker_client:
         proc.kill()
         proc.wait()
         start = time.monotonic()
-        while docker_client.containers.list(all=True, filters={"name": name}):
+        while docker_client.containers.list(all=True, filters={"name": name}, ignore_removed=True):
             assert time.monotonic() - start < GONE_WITHIN, f"{name} outlived its process"
             time.sleep(0.05)
     finally:

@@ -9,10 +9,12 @@ checks the package set after every step).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import suppress
 from pathlib import Path
 
 import docker
 import pytest
+from docker.errors import ImageNotFound
 
 from builder.container import Container
 from builder.lifecycle import Build, Replay, load_build
@@ -20,7 +22,7 @@ from builder.pipeline import build
 from builder.plan import make_plan
 from builder.recipe import load_recipe
 from builder.render import LEDGER_ROOT
-from tests.conftest import DISTRO, run_cli, write_recipe
+from tests.conftest import DISTRO, SESSION, run_cli, write_recipe
 
 pytestmark = pytest.mark.docker
 
@@ -168,14 +170,15 @@ def test_recipe_package_the_vm_had_as_auto_stays_auto(vm: Container, jqonig: Bui
 @pytest.fixture(scope="session")
 def old_onig_image(docker_client: docker.DockerClient, jqonig: Build) -> Iterator[str]:
     """debian:12 with an older libonig5 than the bundle's: install upgrades it."""
-    tag = "vmapp-test/debian-old-onig:12"
+    tag = f"vmapp-test/debian-old-onig:12-{SESSION}"  # per session: another session's teardown removes its own
     with Container(docker_client, "debian:12", "verify", network=False) as c:
         _owner_libonig5(c, jqonig, version=OLD_ONIG)
         c.handle.commit(*tag.split(":"))
     try:
         yield tag
     finally:
-        docker_client.images.remove(tag, force=True)
+        with suppress(ImageNotFound):
+            docker_client.images.remove(tag, force=True)
 
 
 def test_upgraded_package_stays_upgraded_and_is_reported(
