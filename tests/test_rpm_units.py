@@ -264,16 +264,33 @@ def test_rpm_strings_are_valid_sh_and_quote_every_value(distro: str, shell: str,
 
 def test_dnf_install_uses_only_the_bundle(tmp_path: Path) -> None:
     install = render_commands(plan_for(tmp_path, "rhel-9")).install
+    # The list is written once to $b/pkgs (long recipes stay under 4096 characters) and read back:
+    # dnf gets NAME-VERSION for a pin, zypper NAME=VERSION.
+    assert "printf '%s\\n' vt-app vt-lib=1.1 >\"$b/pkgs\"" in install
     assert (
-        '--repofrompath="vmapp,file://$b/repo" --repo=vmapp --setopt=vmapp.gpgcheck=0 install vt-app vt-lib-1.1'
-        in install
+        '--repofrompath="vmapp,file://$b/repo" --repo=vmapp --setopt=vmapp.gpgcheck=0 '
+        "install $(sed 's/=/-/g' \"$b/pkgs\")" in install
     )
+    words = subprocess.run(
+        [
+            "dash",
+            "-c",
+            "b=$1; printf '%s\\n' vt-app vt-lib=1.1 >\"$b/pkgs\"; echo $(sed 's/=/-/g' \"$b/pkgs\")",
+            "sh",
+            tmp_path,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert words == "vt-app vt-lib-1.1\n"
     assert '--setopt=reposdir="$b/repos.d"' in install and "--noplugins" in install
     yum = render_commands(plan_for(tmp_path, "rhel-7")).install
     assert "--repofrompath" not in yum and "yum \"$@\" --disablerepo='*' --enablerepo=vmapp install" in yum
     zypper = render_commands(plan_for(tmp_path, "sles-15")).install
     assert 'addrepo --no-gpgcheck --type plaindir "dir:$b/repo" vmapp-bundle' in zypper
-    assert "--no-refresh --reposd-dir" in zypper and "install --no-recommends vt-app vt-lib=1.1" in zypper
+    assert "--no-refresh --reposd-dir" in zypper and 'install --no-recommends $(cat "$b/pkgs")' in zypper
+    assert "printf '%s\\n' vt-app vt-lib=1.1 >\"$b/pkgs\"" in zypper
 
 
 def test_a_hostile_package_value_stays_one_word(tmp_path: Path) -> None:
