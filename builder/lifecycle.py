@@ -280,15 +280,7 @@ class Replay:
 
     def run(self, name: str, command: str, workdir: str) -> None:
         """Run a command string as the extension does (`/bin/sh -c` in `workdir`); fail on non-zero."""
-        result = self.c.run(["/bin/sh", "-c", command], name, check=False, workdir=workdir)
-        self.steps.append((name, result))
-        if result.exit_code != 0:
-            raise VerifyError(
-                f"lifecycle replay of {self.app} failed: {name} exited with {result.exit_code}"
-                f" (in {workdir}, no network)\n"
-                f"--- stdout ---\n{tail(result.stdout)}\n--- stderr ---\n{tail(result.stderr)}"
-                + "".join(f"\nalso: {p}" for p in self.problems)
-            )
+        run_step(self.c, self.steps, name, command, workdir, f"lifecycle replay of {self.app}", self.problems)
 
     def _versions(self, now: dict[str, str], where: str) -> None:
         """The VM's own packages are never downgraded; upgrades are remembered (remove keeps them)."""
@@ -345,3 +337,25 @@ def _watched(c: Container, directory: str) -> str:
 
 def tail(text: str, lines: int = 40) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:]) or "(empty)"
+
+
+def run_step(
+    c: Container,
+    steps: list[tuple[str, Result]],
+    name: str,
+    command: str,
+    workdir: str,
+    what: str,
+    problems: list[str],
+    where: str = "no network",
+) -> None:
+    """One command string run as the extension runs it (`/bin/sh -c` in `workdir`), kept in `steps`;
+    a non-zero exit is a VerifyError with the output's tail and the problems seen so far."""
+    result = c.run(["/bin/sh", "-c", command], name, check=False, workdir=workdir)
+    steps.append((name, result))
+    if result.exit_code != 0:
+        raise VerifyError(
+            f"{what} failed: {name} exited with {result.exit_code} (in {workdir}, {where})\n"
+            f"--- stdout ---\n{tail(result.stdout)}\n--- stderr ---\n{tail(result.stderr)}"
+            + "".join(f"\nalso: {p}" for p in problems)
+        )

@@ -23,8 +23,8 @@ from builder.lifecycle import (
     Replay,
     files_under,
     load_build,
+    run_step,
     same_application,
-    tail,
 )
 from builder.render import LEDGER_ROOT
 
@@ -191,15 +191,8 @@ def _check_baseline(build: Build, report: VerifyReport) -> None:
 
 
 def _step(c: Container, report: VerifyReport, name: str, command: str, workdir: str) -> None:
-    result = c.run(["/bin/sh", "-c", command], name, check=False, workdir=workdir)
-    report.steps.append((name, result))
-    if result.exit_code != 0:
-        raise VerifyError(
-            f"verification of {report.app} {report.version} failed: {name} exited with {result.exit_code}"
-            f" (in {workdir}, image {report.image}, no network)\n"
-            f"--- stdout ---\n{tail(result.stdout)}\n--- stderr ---\n{tail(result.stderr)}"
-            + ("".join(f"\nalso: {p}" for p in report.problems)),
-        )
+    what = f"verification of {report.app} {report.version}"
+    run_step(c, report.steps, name, command, workdir, what, report.problems, f"image {report.image}, no network")
 
 
 def _package_digest(build: Build) -> str:
