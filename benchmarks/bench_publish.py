@@ -4,7 +4,7 @@ Starts Azurite on loopback (installing it into .cache/azurite when missing), wri
 --size-mib (default 1900 MiB: a package near Azure's 2 GB limit; sparse, with a marker at every MiB so
 a misplaced block would change its hash), then, in the same run and alternating which goes first:
 
-- parallel: builder.storage.upload_file (blocks staged in parallel, MD5 per block, commit, verify);
+- parallel: builder.azure.storage.upload_file (blocks staged in parallel, MD5 per block, commit, verify);
 - single:   azure-storage-blob's own upload_blob with max_concurrency=1 (one stream).
 
 Each upload runs in its own child process, so its peak RSS (from wait4) is its own. Prints the
@@ -33,7 +33,7 @@ MIB = 1024 * 1024
 def child(mode: str, connection_string: str, path: Path, sha256: str, block_mib: int, concurrency: int) -> None:
     from azure.storage.blob import BlobServiceClient
 
-    from builder.storage import upload_file
+    from builder.azure.storage import upload_file
 
     service = BlobServiceClient.from_connection_string(connection_string)
     container = service.get_container_client("bench")

@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from builder.backends.deb822 import format_paragraph, parse_paragraphs
 from builder.errors import InputError
-from builder.installers.deb822 import format_paragraph, parse_paragraphs
 
 
 @dataclass(frozen=True)

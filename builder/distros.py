@@ -1,6 +1,6 @@
 """The distro table: each supported target release, its package family and default image.
 
-Distros are data; package managers are code (see builder.installers).
+Distros are data; package managers are code (see builder.backends).
 """
 
 from __future__ import annotations

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from builder.azure.checks import refuse_changed_version
+from builder.azure.emit import GALLERY_DIR, replace_directory, stage_definitions
+from builder.azure.gallery import GallerySettings
+from builder.azure.limits import check_limits, enforce
 from builder.bundle import replace_atomically, sha256_file
-from builder.emit import GALLERY_DIR, replace_directory, stage_definitions
 from builder.errors import BuildError, InputError
-from builder.gallery import GallerySettings
-from builder.gallery_checks import refuse_changed_version
-from builder.limits import check_limits, enforce
 from builder.manifest import MANIFEST_NAME, manifest_document, write_json_atomically
 from builder.owner import owned_temp_dir
 

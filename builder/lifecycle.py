@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from builder.backends import backend_class
 from builder.container import Container, Result
 from builder.errors import InputError, VerifyError
-from builder.installers import backend_class
 from builder.manifest import load_manifest
 from builder.render import LEDGER_ROOT
 

@@ -11,14 +11,14 @@ from typing import Any
 
 import docker
 
+from builder.azure.gallery import GallerySettings
+from builder.azure.limits import check_field, enforce
+from builder.backends import PackageFile, installer_for
 from builder.bundle import sha256_file, write_tar_gz
 from builder.container import Container, connect, ensure_image
 from builder.errors import BuildError, InputError
 from builder.fetch import check_tarball_members, fetch
 from builder.finish import BuildResult, Output, Payload, finish, staging_directory
-from builder.gallery import GallerySettings
-from builder.installers import PackageFile, installer_for
-from builder.limits import check_field, enforce
 from builder.plan import BuildPlan
 from builder.progress import Stages, byte_bar
 from builder.render import Commands, render_commands
@@ -36,7 +36,7 @@ def build(
 ) -> BuildResult:
     """Build the package and manifest for one plan; nothing is left behind on failure.
 
-    With gallery settings, the Azure definitions (builder.emit) are checked and written beside them.
+    With gallery settings, the Azure definitions (builder.azure.emit) are checked and written beside them.
     """
     if not plan.tarball:
         installer_for(plan)  # "not supported yet" before anything starts

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from builder.azure.limits import MAX_PACKAGE_BYTES
 from builder.baseline import IMAGE, Baseline
 from builder.distros import Distro, get_distro, resolve_image
-from builder.limits import MAX_PACKAGE_BYTES
 from builder.recipe import Recipe, Repository, Tarball
 
 

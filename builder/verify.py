@@ -12,10 +12,10 @@ from pathlib import Path
 
 import docker
 
+from builder.backends import backend_class
 from builder.bundle import sha256_file
 from builder.container import Container, Result, connect, ensure_image
 from builder.errors import VerifyError
-from builder.installers import backend_class
 from builder.lifecycle import (
     EXTENSION_DIR,
     HAND_INSTALL_DRY_RUN,

@@ -12,9 +12,9 @@ from pathlib import Path
 import docker
 import pytest
 
+from builder.backends import backend_class
 from builder.container import Container, leftover_containers
 from builder.errors import InputError
-from builder.installers import backend_class
 from tests.conftest import DISTRO, SESSION, files_under, run_cli, write_recipe
 
 BAD_INPUT, BUILD_FAILED, VERIFY_FAILED, ENVIRONMENT = 2, 3, 4, 5

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.installers.deb822 import (
+from builder.backends.deb822 import (
     format_paragraph,
     parse_apt_show,
     parse_depends_tree,

@@ -182,7 +182,7 @@ def test_dependency_no_repository_provides(rpm_env: RpmEnv, tmp_path: Path) -> N
 
 
 def test_rpm_version_order_is_rpms_own(rpm_env: RpmEnv, docker_client) -> None:
-    from builder.installers import backend_class
+    from builder.backends import backend_class
 
     backend = backend_class(rpm_env.family, rpm_env.distro)
     with Container(docker_client, rpm_env.image, "verify", network=False) as c:
@@ -238,7 +238,7 @@ def test_baseline_from_a_richer_vm(rpm_env: RpmEnv, docker_client, tmp_path: Pat
 def test_download_only_packages_have_their_signatures_checked(rpm_env: RpmEnv, docker_client) -> None:  # type: ignore[no-untyped-def]
     """dnf checks signatures only when it installs: the build checks the downloaded closure itself,
     against the keys the image trusts for the image's own repositories."""
-    from builder.installers.rpm_signatures import image_source, refusals
+    from builder.backends.rpm_signatures import image_source, refusals
 
     image_repo = image_source("base", {})
     with Container(docker_client, rpm_env.image, "test") as c:

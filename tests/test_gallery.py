@@ -8,18 +8,7 @@ from typing import Any
 
 import pytest
 
-from builder.emit import az_commands
-from builder.errors import LimitError, RecipeError
-from builder.gallery import (
-    GallerySettings,
-    TargetRegion,
-    VersionDefinition,
-    application_body,
-    load_gallery_file,
-    read_settings_json,
-    settings_from_json,
-)
-from builder.gallery_checks import (
+from builder.azure.checks import (
     check_config_size,
     check_definition,
     check_settings,
@@ -28,7 +17,18 @@ from builder.gallery_checks import (
     load_vm_plan,
     refuse_changed_version,
 )
-from builder.limits import GIB
+from builder.azure.emit import az_commands
+from builder.azure.gallery import (
+    GallerySettings,
+    TargetRegion,
+    VersionDefinition,
+    application_body,
+    load_gallery_file,
+    read_settings_json,
+    settings_from_json,
+)
+from builder.azure.limits import GIB
+from builder.errors import LimitError, RecipeError
 from builder.manifest import manifest_document
 from builder.recipe import load_recipe
 from tests.conftest import run_cli
@@ -254,7 +254,7 @@ def test_fields_longer_than_4096_characters(field: str, change: dict[str, str]) 
 
 
 def test_config_file_name_longer_than_4096_characters(tmp_path: Path) -> None:
-    from builder.gallery import ConfigurationFile
+    from builder.azure.gallery import ConfigurationFile
 
     config = ConfigurationFile(tmp_path / "c", "c" * 4097)
     found = errors(check_definition(definition(settings=settings(configuration=config)), 100, 10))

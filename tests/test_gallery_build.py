@@ -8,8 +8,8 @@ from pathlib import Path
 import docker
 import pytest
 
+from builder.azure.gallery import gallery_settings_for
 from builder.errors import LimitError
-from builder.gallery import gallery_settings_for
 from builder.pipeline import build
 from builder.plan import make_plan
 from builder.recipe import load_recipe

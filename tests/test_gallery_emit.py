@@ -14,7 +14,7 @@ import pytest
 from azure.mgmt.compute import models as m
 from azure.mgmt.compute._utils.model_base import SdkJSONEncoder
 
-from builder.emit import (
+from builder.azure.emit import (
     AZ_NAME,
     POWERSHELL_NAME,
     SETTINGS_NAME,
@@ -26,7 +26,7 @@ from builder.emit import (
     powershell_script,
     ps_quote,
 )
-from builder.gallery import (
+from builder.azure.gallery import (
     API_VERSION,
     ConfigurationFile,
     GallerySettings,

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from builder.errors import InputError, LimitError
-from builder.limits import (
+from builder.azure.limits import (
     GIB,
     MAX_FIELD_CHARS,
     check_field,
@@ -15,6 +14,7 @@ from builder.limits import (
     check_version,
     enforce,
 )
+from builder.errors import InputError, LimitError
 from builder.names import APP_NAME_MAX, INT32_MAX, VERSION_MESSAGE
 
 WHERE = "dist/jq/1.0.0/debian-12/jq.tar.gz"

@@ -18,10 +18,10 @@ import pytest
 from azure.core.credentials import AccessToken
 from azure.storage.blob import BlobSasPermissions, BlobServiceClient, ContainerClient, generate_blob_sas
 
-from builder.gallery import GallerySettings, TargetRegion, VersionDefinition, application_body, version_body
+from builder.azure.gallery import GallerySettings, TargetRegion, VersionDefinition, application_body, version_body
+from builder.azure.publish import create_in_azure, publish_build, storage_access
+from builder.azure.storage import PublishError, check_source_uri, read_sas_url, upload_file
 from builder.manifest import manifest_document
-from builder.publish import create_in_azure, publish_build, storage_access
-from builder.storage import PublishError, check_source_uri, read_sas_url, upload_file
 from tests.azurite import ACCOUNT, KEY, Azurite, running_azurite
 from tests.conftest import run_cli
 
@@ -227,7 +227,7 @@ def test_publish_build_library_call(tmp_path: Path, azurite: Azurite) -> None:
     build = fake_build(tmp_path)
     access = storage_access(azurite.connection_string, None, None)
     assert access.account_key == KEY
-    from builder.gallery import load_gallery_file
+    from builder.azure.gallery import load_gallery_file
 
     result = publish_build(build, access, load_gallery_file(tmp_path / "gallery.yaml"), block_size=MIB // 2)
     assert result.package.blocks == 3 and result.configuration is not None

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from builder.azure.limits import MAX_FIELD_CHARS, check_field
 from builder.distros import CONFIG_ENV, DISTROS, configured_images, get_distro, resolve_image
 from builder.errors import InputError, RecipeError
-from builder.limits import MAX_FIELD_CHARS, check_field
 from builder.plan import make_plan
 from builder.recipe import Repository, load_recipe
 from builder.render import render_commands

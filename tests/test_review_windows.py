@@ -14,10 +14,10 @@ from pathlib import Path
 import docker
 import pytest
 
+from builder.cmdquote import cmd_quote
 from builder.errors import RecipeError
 from builder.owner import OWNER_FILE, TEMP_PREFIX, current
 from builder.recipe import load_recipe
-from builder.windows.quote import cmd_quote
 from builder.windows.wine import unix_path
 from tests.conftest import REPO, run_cli
 from tests.test_windows_e2e import MSI_DIR, MSI_KEY, UNINSTALL, artifacts, build_app, registry_has, vm, wine_image  # noqa: F401 - fixtures, found by their names

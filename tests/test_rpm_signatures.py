@@ -14,9 +14,9 @@ from pathlib import Path
 import docker
 import pytest
 
+from builder.backends.dnf import DnfInstaller
+from builder.backends.rpm_signatures import IMAGE_KEYRING, SignatureError, Source, recipe_keyrings, refusals
 from builder.container import Container
-from builder.installers.dnf import DnfInstaller
-from builder.installers.rpm_signatures import IMAGE_KEYRING, SignatureError, Source, recipe_keyrings, refusals
 from builder.plan import make_plan
 from builder.recipe import load_recipe
 from tests.conftest import files_under, run_cli, write_recipe

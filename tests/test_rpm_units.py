@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from builder.installers import backend_class, installer_for
-from builder.installers.dnf import DnfInstaller, YumInstaller
-from builder.installers.rpm_parse import (
+from builder.backends import backend_class, installer_for
+from builder.backends.dnf import DnfInstaller, YumInstaller
+from builder.backends.rpm_parse import (
     NEVRA_FORMAT,
     classify_requirement,
     dnf_signature_failures,
@@ -31,9 +31,9 @@ from builder.installers.rpm_parse import (
     zypper_signature_failures,
     zypper_unknown_packages,
 )
-from builder.installers.rpm_signatures import Source, _reason, image_source
-from builder.installers.rpmdb import RPM_DIR, repo_file, rpm_spec
-from builder.installers.zypper import REPO_SETTINGS, ZypperInstaller
+from builder.backends.rpm_signatures import Source, _reason, image_source
+from builder.backends.rpmdb import RPM_DIR, repo_file, rpm_spec
+from builder.backends.zypper import REPO_SETTINGS, ZypperInstaller
 from builder.plan import make_plan
 from builder.recipe import Repository, load_recipe
 from builder.render import render, render_commands
@@ -237,8 +237,8 @@ def test_rpm_spec_and_repo_file() -> None:
 
 
 def test_an_apt_style_repository_is_refused_for_rpm(tmp_path: Path) -> None:
+    from builder.backends.rpmdb import check_rpm_plan
     from builder.errors import InputError
-    from builder.installers.rpmdb import check_rpm_plan
 
     repo = "  repositories:\n    - {url: 'https://x/y', suite: jammy, components: [main], key: 'https://k'}\n"
     with pytest.raises(InputError, match="an RPM repository is a baseurl only"):
@@ -310,9 +310,9 @@ def test_a_hostile_package_value_stays_one_word(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("distro", ["rhel-7", "rhel-8", "sles-15"])
 def test_a_baseline_must_be_of_the_targets_package_format(distro: str, tmp_path: Path) -> None:
+    from builder.backends import installer_for
     from builder.baseline import Baseline
     from builder.errors import InputError
-    from builder.installers import installer_for
 
     dpkg = Baseline("file", "status", "Package: bash\n", {"bash": "5.2-1"})
     with pytest.raises(InputError, match=f"status: {distro} needs the VM's `rpm -qa` output as its baseline"):
@@ -327,9 +327,9 @@ def test_a_baseline_must_be_of_the_targets_package_format(distro: str, tmp_path:
 
 @pytest.mark.parametrize("family", ["dnf", "zypper"])
 def test_full_solves_in_an_empty_root_with_the_images_repositories(family: str, tmp_path: Path) -> None:
+    from builder.backends import installer_for
+    from builder.backends.rpmdb import EMPTY_ROOT
     from builder.baseline import FULL
-    from builder.installers import installer_for
-    from builder.installers.rpmdb import EMPTY_ROOT
 
     distro = {"dnf": "rhel-9", "zypper": "sles-15"}[family]
     installer = installer_for(make_plan(load_recipe("jq"), distro, tmp_path, baseline=FULL))

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from builder.azure.limits import MAX_FIELD_CHARS
+from builder.backends import BACKENDS
+from builder.backends.apt import sources_line
 from builder.distros import DISTROS
 from builder.errors import InputError, RecipeError
-from builder.installers import BACKENDS
-from builder.installers.apt import sources_line
-from builder.limits import MAX_FIELD_CHARS
 from builder.plan import make_plan
 from builder.recipe import Recipe, load_recipe
 from builder.render import render_commands

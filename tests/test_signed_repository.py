@@ -13,8 +13,8 @@ from pathlib import Path
 import docker
 import pytest
 
+from builder.backends.apt import _REPO_FAILURE, KEYRING_DIR, AptInstaller, repo_problem
 from builder.container import Container
-from builder.installers.apt import _REPO_FAILURE, KEYRING_DIR, AptInstaller, repo_problem
 from builder.pipeline import build
 from builder.plan import make_plan
 from builder.recipe import load_recipe

@@ -18,13 +18,13 @@ from docker.errors import ImageNotFound
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from builder.cmdquote import SLOT_STEP, cmd_args, cmd_quote, finalize, mark
 from builder.container import Container
 from builder.errors import VerifyError
 from builder.finish import BuildResult
 from builder.recipe import load_recipe
 from builder.windows.build import build_windows
 from builder.windows.plan import make_windows_plan
-from builder.windows.quote import SLOT_STEP, cmd_args, cmd_quote, finalize, mark
 from builder.windows.verify import download_dir, verify_windows
 from builder.windows.wine import Wine, unix_path
 from tests.conftest import REPO, files_under, run_cli

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from builder.azure.limits import MAX_FIELD_CHARS, check_field
+from builder.cmdquote import CmdQuoteError, cmd_arg, cmd_args, cmd_quote, finalize
 from builder.errors import InputError, RecipeError
-from builder.limits import MAX_FIELD_CHARS, check_field
 from builder.recipe import load_recipe
 from builder.resources import data_dir
 from builder.windows.build import build_windows
 from builder.windows.bundle import write_zip
 from builder.windows.plan import make_windows_plan
-from builder.windows.quote import CmdQuoteError, cmd_arg, cmd_args, cmd_quote, finalize
 from builder.windows.render import render_windows_commands
 from tests.conftest import files_under, run_cli
 
@@ -79,7 +79,7 @@ def test_cmd_quote_leaves_variables_to_expand_when_asked() -> None:
     ],
 )
 def test_percent_pairing_that_cmds_disagree_on_is_refused(words: list[str], problem: str) -> None:
-    from builder.windows.quote import CmdPercentError, mark
+    from builder.cmdquote import CmdPercentError, mark
 
     marked = " ".join(mark(w, expand=True) for w in words)
     with pytest.raises(CmdPercentError, match=problem):
@@ -87,7 +87,7 @@ def test_percent_pairing_that_cmds_disagree_on_is_refused(words: list[str], prob
 
 
 def test_percent_pairing_is_balanced_in_a_slot() -> None:
-    from builder.windows.quote import SLOT_STEP, mark
+    from builder.cmdquote import SLOT_STEP, mark
 
     text = finalize(SLOT_STEP + mark('"a"%"b" %windir%', expand=True))
     assert text == 'if not "%"=="" "a"%"b" %windir%'

@@ -7,9 +7,9 @@ whose install string runs them in order and whose remove string removes them in 
 
 from __future__ import annotations
 
+from builder.azure.gallery import GallerySettings
 from builder.fetch import fetch
 from builder.finish import BuildResult, Output, Payload, finish, staging_directory
-from builder.gallery import GallerySettings
 from builder.progress import byte_bar
 from builder.windows.bundle import write_zip
 from builder.windows.plan import TARGET, WindowsPlan

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from builder.azure.limits import MAX_PACKAGE_BYTES
 from builder.distros import get_distro, resolve_image
 from builder.errors import InputError
-from builder.limits import MAX_PACKAGE_BYTES
 from builder.recipe import Recipe
-from builder.windows.recipe import WindowsInstaller
+from builder.recipe.windows import WindowsInstaller
 
 TARGET = "windows"  # the distro table's row, and the directory under dist/<app>/<version>/
 

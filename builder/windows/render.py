@@ -2,7 +2,7 @@
 
 Every value from the recipe is quoted with cmd_quote (StrictUndefined, like the Linux templates);
 the templates' lines are joined into the one line cmd runs (a line break would end the command),
-then `finalize` balances and checks every `%` for Windows' cmd and Wine's (builder.windows.quote).
+then `finalize` balances and checks every `%` for Windows' cmd and Wine's (builder.cmdquote).
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from builder.cmdquote import SLOT_LOG, SLOT_STEP, CmdPercentError, cmd_args, cmd_quote, cmd_raw, finalize, mark
 from builder.errors import InputError
 from builder.render import environment
 from builder.windows.plan import WindowsPlan
-from builder.windows.quote import SLOT_LOG, SLOT_STEP, CmdPercentError, cmd_args, cmd_quote, cmd_raw, finalize, mark
 
 BUNDLE_DIR = "installers"  # where a zip of several installers is extracted, in the download directory
 MSIEXEC = mark(r"%windir%\system32\msiexec.exe", expand=True)

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from builder.backends.rpm_parse import SIGNATURE_QUERY, SignatureRow, parse_signature_rows
+from builder.backends.rpmdb import key_path
 from builder.container import Container
 from builder.errors import BuildError
-from builder.installers.rpm_parse import SIGNATURE_QUERY, SignatureRow, parse_signature_rows
-from builder.installers.rpmdb import key_path
 from builder.plan import BuildPlan
 
 KEYRINGS = "/var/lib/vmapp-build/keyrings"  # one rpm root per recipe repository, holding its key only

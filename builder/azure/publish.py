@@ -1,9 +1,9 @@
 """`vmapp-build publish`: a built package -> Blob Storage -> (with --create) a gallery version in Azure.
 
-Order matters: every local check first, then the uploads (builder.storage), then a read SAS per
+Order matters: every local check first, then the uploads (builder.azure.storage), then a read SAS per
 blob checked the way Azure will check it, then the emitted definitions rewritten with the final
 links, and only then, when asked, the ARM calls. The ARM calls are thin: their request bodies are
-builder.gallery's, the same the emitted files hold.
+builder.azure.gallery's, the same the emitted files hold.
 """
 
 from __future__ import annotations
@@ -19,10 +19,9 @@ from azure.core.credentials import TokenCredential
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
 from azure.storage.blob import BlobServiceClient
 
-from builder.bundle import sha256_file
-from builder.emit import GALLERY_DIR, SETTINGS_NAME, replace_directory, write_definitions
-from builder.errors import EnvironmentProblem, InputError
-from builder.gallery import (
+from builder.azure.checks import check_definition, enforce_gallery
+from builder.azure.emit import GALLERY_DIR, SETTINGS_NAME, replace_directory, write_definitions
+from builder.azure.gallery import (
     API_VERSION,
     GallerySettings,
     VersionDefinition,
@@ -31,10 +30,7 @@ from builder.gallery import (
     read_settings_json,
     version_body,
 )
-from builder.gallery_checks import check_definition, enforce_gallery
-from builder.manifest import load_manifest
-from builder.progress import byte_bar
-from builder.storage import (
+from builder.azure.storage import (
     BLOCK_SIZE,
     CONCURRENCY,
     PublishError,
@@ -44,6 +40,10 @@ from builder.storage import (
     read_sas_url,
     upload_file,
 )
+from builder.bundle import sha256_file
+from builder.errors import EnvironmentProblem, InputError
+from builder.manifest import load_manifest
+from builder.progress import byte_bar
 
 
 @dataclass(frozen=True)

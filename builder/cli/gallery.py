@@ -11,9 +11,9 @@ from typing import Any
 
 import click
 
+from builder.azure.checks import check_settings, enforce_gallery
+from builder.azure.gallery import GallerySettings, gallery_settings_for, load_gallery_file
 from builder.errors import EnvironmentProblem, InputError
-from builder.gallery import GallerySettings, gallery_settings_for, load_gallery_file
-from builder.gallery_checks import check_settings, enforce_gallery
 
 _AZURE_HINT = "install the Azure extra: pip install 'vmapp-build[azure]'"
 
@@ -70,7 +70,7 @@ def publish_cmd(
 ) -> None:
     """Upload the package at PATH (a dist/... directory), sign a read SAS, fill in the definitions."""
     try:
-        from builder.publish import create_in_azure, load_settings, publish_build, storage_access
+        from builder.azure.publish import create_in_azure, load_settings, publish_build, storage_access
     except ImportError as exc:
         raise EnvironmentProblem(f"publish needs the Azure SDK: {exc}", hint=_AZURE_HINT) from exc
     settings = load_settings(path, load_gallery_file(gallery_file) if gallery_file else None)
@@ -114,7 +114,7 @@ def publish_cmd(
 )
 def definitions_cmd(path: Path, gallery_file: Path) -> None:
     """Check the build at PATH against gallery settings and write its ARM, az and PowerShell definitions."""
-    from builder.emit import GALLERY_DIR, replace_directory, stage_definitions
+    from builder.azure.emit import GALLERY_DIR, replace_directory, stage_definitions
     from builder.manifest import load_manifest
 
     build_dir, document = load_manifest(path)
@@ -131,7 +131,7 @@ def definitions_cmd(path: Path, gallery_file: Path) -> None:
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 def check_plan_cmd(file: Path) -> None:
     """Check a VM plan (YAML `applications:` list of packageReferenceId) against Azure's per-VM rules."""
-    from builder.gallery_checks import check_vm_plan, load_vm_plan
+    from builder.azure.checks import check_vm_plan, load_vm_plan
 
     planned = load_vm_plan(file)
     for warning in enforce_gallery(check_vm_plan(planned), str(file)):

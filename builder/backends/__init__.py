@@ -70,10 +70,10 @@ class Installer(Protocol):
 
 # family -> "module:Class"; a new family is one module and one line here.
 BACKENDS: dict[str, str] = {
-    "apt": "builder.installers.apt:AptInstaller",
-    "dnf": "builder.installers.dnf:DnfInstaller",
-    "yum": "builder.installers.dnf:YumInstaller",
-    "zypper": "builder.installers.zypper:ZypperInstaller",
+    "apt": "builder.backends.apt:AptInstaller",
+    "dnf": "builder.backends.dnf:DnfInstaller",
+    "yum": "builder.backends.dnf:YumInstaller",
+    "zypper": "builder.backends.zypper:ZypperInstaller",
 }
 
 

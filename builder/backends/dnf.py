@@ -11,11 +11,9 @@ import re
 import shlex
 import tarfile
 
-from builder.container import Container
-from builder.errors import BuildError, EnvironmentProblem
-from builder.installers import Discovery, PackageFile
-from builder.installers.repository import check_refresh
-from builder.installers.rpm_parse import (
+from builder.backends import Discovery, PackageFile
+from builder.backends.repository import check_refresh
+from builder.backends.rpm_parse import (
     NEVRA_FORMAT,
     dnf_signature_failures,
     dnf_unknown_packages,
@@ -24,8 +22,8 @@ from builder.installers.rpm_parse import (
     parse_origins,
     parse_repoquery_tree,
 )
-from builder.installers.rpm_signatures import SignatureError, check_closure
-from builder.installers.rpmdb import (
+from builder.backends.rpm_signatures import SignatureError, check_closure
+from builder.backends.rpmdb import (
     BASELINE_RPMS,
     EMPTY_ROOT,
     RPM_DIR,
@@ -40,6 +38,8 @@ from builder.installers.rpmdb import (
     repo_file,
     rpm_spec,
 )
+from builder.container import Container
+from builder.errors import BuildError, EnvironmentProblem
 from builder.plan import BuildPlan
 
 REPOS_DIR = "/etc/yum.repos.d"
@@ -148,7 +148,7 @@ class DnfInstaller(RpmBackend):
         return RPM_DIR
 
     def check_signatures(self, container: Container, directory: str) -> None:
-        """Every downloaded package against its repository's key (builder.installers.rpm_signatures):
+        """Every downloaded package against its repository's key (builder.backends.rpm_signatures):
         yum 3 checks nothing when it only downloads, and dnf trusts every key in the rpm database."""
         nevras = file_nevras(container, directory)
         by_nevra = self._origins(container, sorted(set(nevras.values())))

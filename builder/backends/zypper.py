@@ -9,17 +9,16 @@ from __future__ import annotations
 import re
 import shlex
 
-from builder.container import Container
-from builder.installers import Discovery, PackageFile
-from builder.installers.repository import check_refresh
-from builder.installers.rpm_parse import (
+from builder.backends import Discovery, PackageFile
+from builder.backends.repository import check_refresh
+from builder.backends.rpm_parse import (
     parse_zypper_info,
     parse_zypper_repos_xml,
     zypper_signature_failures,
     zypper_unknown_packages,
 )
-from builder.installers.rpm_signatures import SignatureError, check_closure
-from builder.installers.rpmdb import (
+from builder.backends.rpm_signatures import SignatureError, check_closure
+from builder.backends.rpmdb import (
     BASELINE_RPMS,
     EMPTY_ROOT,
     RPM_DIR,
@@ -32,6 +31,7 @@ from builder.installers.rpmdb import (
     register_baseline,
     repo_file,
 )
+from builder.container import Container
 
 REPOS_DIR = "/etc/zypp/repos.d"
 ZYPP_CACHE = "/var/cache/vmapp-build/zypp"

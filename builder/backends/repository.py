@@ -6,15 +6,28 @@ from __future__ import annotations
 import re
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from builder.errors import BuildError, InputError
-from builder.recipe import Repository
 
 if TYPE_CHECKING:
     from builder.container import Result
     from builder.plan import BuildPlan
+
+
+@dataclass(frozen=True)
+class Repository:
+    """An extra repository. apt: `deb [signed-by=KEY arch=...] URL SUITE COMPONENTS`; the RPM
+    families (no suite): URL is the baseurl of a yum/dnf/zypper repository."""
+
+    name: str
+    url: str
+    suite: str  # empty for an RPM repository
+    components: tuple[str, ...] = ()
+    architectures: tuple[str, ...] = ()
+    key: str = ""  # a URL, or a path resolved against the recipe's directory
 
 
 def read_key(repo: Repository) -> bytes:

@@ -8,10 +8,8 @@ from __future__ import annotations
 import re
 import shlex
 
-from builder.container import Container
-from builder.errors import BuildError, CommandFailed, InputError, PackageNotFound
-from builder.installers import Discovery, PackageFile
-from builder.installers.deb822 import (
+from builder.backends import Discovery, PackageFile
+from builder.backends.deb822 import (
     format_paragraph,
     parse_apt_show,
     parse_depends_tree,
@@ -19,9 +17,10 @@ from builder.installers.deb822 import (
     unknown_packages,
     virtual_providers,
 )
-from builder.installers.repository import read_key
+from builder.backends.repository import Repository, read_key
+from builder.container import Container
+from builder.errors import BuildError, CommandFailed, InputError, PackageNotFound
 from builder.plan import BuildPlan
-from builder.recipe import Repository
 
 DEB_DIR = "/var/cache/vmapp-build/debs"
 BASELINE_STATUS = "/var/lib/vmapp-build/baseline/status"

@@ -4,10 +4,10 @@ name in file names), so each is checked here: no value can add a line, an option
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from builder.backends.repository import Repository
 from builder.errors import RecipeError
 from builder.yamlfile import as_list, no_unknown_keys, text_value
 
@@ -18,19 +18,6 @@ _REPO_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", re.ASCII)
 _SUITE_RE = re.compile(r"[A-Za-z0-9._~+/-]+", re.ASCII)
 _WORD_RE = re.compile(r"[A-Za-z0-9._/-]+", re.ASCII)
 _REPO_KEYS = {"name", "url", "suite", "components", "architectures", "key"}
-
-
-@dataclass(frozen=True)
-class Repository:
-    """An extra repository. apt: `deb [signed-by=KEY arch=...] URL SUITE COMPONENTS`; the RPM
-    families (no suite): URL is the baseurl of a yum/dnf/zypper repository."""
-
-    name: str
-    url: str
-    suite: str  # empty for an RPM repository
-    components: tuple[str, ...] = ()
-    architectures: tuple[str, ...] = ()
-    key: str = ""  # a URL, or a path resolved against the recipe's directory
 
 
 def parse_repositories(path: Path, key: str, raw: Any) -> tuple[Repository, ...]:

@@ -2,7 +2,7 @@
 
 Messages are Azure's own (the seed's error table) where it has one. Where sources disagree, the
 stricter value wins and the message says why. Name, version, size and field-length rules are
-builder.limits' and builder.names'; this module adds what only the gallery settings can tell.
+builder.azure.limits' and builder.names'; this module adds what only the gallery settings can tell.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from builder.azure.gallery import GallerySettings, VersionDefinition
+from builder.azure.limits import GIB, LimitResult, check_field, check_name, check_package_size, check_version
 from builder.errors import LimitError, RecipeError
-from builder.gallery import GallerySettings, VersionDefinition
-from builder.limits import GIB, LimitResult, check_field, check_name, check_package_size, check_version
 from builder.names import version_problem
 from builder.yamlfile import read_yaml
 

@@ -28,8 +28,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from builder.cmdquote import cmd_problem
 from builder.errors import RecipeError
-from builder.windows.quote import cmd_problem
 from builder.yamlfile import character_problem
 
 TYPES = ("exe", "msi", "zip")

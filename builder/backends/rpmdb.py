@@ -9,12 +9,11 @@ import re
 import shlex
 from typing import NoReturn
 
+from builder.backends.repository import Repository, read_key
+from builder.backends.rpm_parse import QUERY_FORMAT, missing_requirements, parse_query, split_evr
 from builder.container import Container
 from builder.errors import BuildError, CommandFailed, InputError, PackageNotFound
-from builder.installers.repository import read_key
-from builder.installers.rpm_parse import QUERY_FORMAT, missing_requirements, parse_query, split_evr
 from builder.plan import BuildPlan
-from builder.recipe import Repository
 
 RPM_DIR = "/var/cache/vmapp-build/rpms"
 EMPTY_ROOT = "/var/lib/vmapp-build/empty-root"  # --full / --baseline: the rpm database the solver reads

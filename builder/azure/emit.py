@@ -1,6 +1,6 @@
 """Definitions emitted next to a package: an ARM template, az commands and a PowerShell call.
 
-All three come from one `VersionDefinition` (builder.gallery), so they cannot drift apart. They are
+All three come from one `VersionDefinition` (builder.azure.gallery), so they cannot drift apart. They are
 written into `<build>/gallery/` together with the settings they were made from (`settings.json`),
 which `vmapp-build publish` reads back.
 """
@@ -15,7 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from builder.gallery import (
+from builder.azure.checks import check_definition, enforce_gallery
+from builder.azure.gallery import (
     API_VERSION,
     UNPUBLISHED_LINK,
     GallerySettings,
@@ -24,8 +25,7 @@ from builder.gallery import (
     definition_from_manifest,
     version_body,
 )
-from builder.gallery_checks import check_definition, enforce_gallery
-from builder.limits import LimitResult
+from builder.azure.limits import LimitResult
 
 GALLERY_DIR = "gallery"
 TEMPLATE_NAME = "template.json"

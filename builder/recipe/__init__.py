@@ -8,14 +8,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from builder.backends.repository import Repository as Repository  # re-exported for the plan and tests
 from builder.distros import DISTROS
 from builder.errors import InputError, RecipeError
 from builder.fetch import is_url
 from builder.names import app_name_problem, version_problem
-from builder.recipe_repository import URL_RE, parse_repositories
-from builder.recipe_repository import Repository as Repository  # re-exported: backends import it from here
+from builder.recipe.repository import URL_RE, parse_repositories
+from builder.recipe.windows import WindowsTarget, parse_windows
 from builder.resources import data_dir
-from builder.windows.recipe import WindowsTarget, parse_windows
 from builder.yamlfile import as_list, no_unknown_keys, read_yaml, text_value
 
 # Package specs reach argv and shell strings: no whitespace, no shell syntax, no leading '-'.
@@ -115,8 +115,8 @@ def load_recipe(spec: str | Path) -> Recipe:
     if problem := version_problem(version):
         raise RecipeError(path, "version", problem)
     description = text_value(path, "description", data.get("description", ""), allow_empty=True, multiline=True)
-    if "gallery" in data:  # validated here, so a bad key fails before any build; builder.gallery reads it
-        from builder.gallery import parse_gallery_settings
+    if "gallery" in data:  # validated here, so a bad key fails before any build; builder.azure.gallery reads it
+        from builder.azure.gallery import parse_gallery_settings
 
         parse_gallery_settings(path, "gallery", data["gallery"])
 

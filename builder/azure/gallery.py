@@ -2,7 +2,7 @@
 
 Settings come from a recipe's `gallery:` key or a separate YAML file (`--gallery FILE`); errors
 name the file and the key. One `VersionDefinition` feeds every output: the REST bodies below, the
-ARM template, the az and PowerShell commands (builder.emit) and the ARM calls (builder.publish).
+ARM template, the az and PowerShell commands (builder.azure.emit) and the ARM calls (builder.azure.publish).
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import click
 
+from builder.azure.gallery import GallerySettings
 from builder.errors import InputError
-from builder.gallery import GallerySettings
 from builder.manifest import load_manifest
 from builder.recipe import Recipe
 from builder.windows.plan import TARGET, make_windows_plan

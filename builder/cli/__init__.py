@@ -18,7 +18,7 @@ from typing import NoReturn
 import click
 
 from builder import __version__
-from builder.cli_gallery import GALLERY_COMMANDS, gallery_settings_checked
+from builder.cli.gallery import GALLERY_COMMANDS, gallery_settings_checked
 from builder.distros import DISTROS, IMAGE_HINT, IMAGE_RE, get_distro, resolve_image
 from builder.errors import VmappError
 from builder.interrupts import Interrupted, install_handlers, received, settle_cleanups
@@ -90,8 +90,8 @@ def recipe_cmd(
     dry_run: bool,
 ) -> None:
     """Build RECIPE (a shipped recipe's name or a YAML path) for each --distro."""
+    from builder.backends import installer_for
     from builder.baseline import FULL, IMAGE, load_baseline
-    from builder.installers import installer_for
     from builder.pipeline import build, check_commands
     from builder.plan import make_plan
     from builder.recipe import load_recipe
@@ -103,7 +103,7 @@ def recipe_cmd(
     gallery = gallery_settings_checked(loaded.path, loaded.raw, gallery_file)
     limit = _size(max_size) if max_size else None
     if "windows" in distros:  # installers, not a package manager: builder.windows
-        from builder.windows.cli import recipe_windows
+        from builder.cli.windows import recipe_windows
 
         recipe_windows(loaded, out, image, config, limit, dry_run, then_verify, gallery)
         distros = tuple(d for d in distros if d != "windows")
@@ -146,8 +146,8 @@ def verify_cmd(path: Path, image: str | None, update_from: Path | None) -> None:
 
 
 def _verify(path: Path, image: str | None, update_from: Path | None) -> None:
+    from builder.cli.windows import is_windows_path, verify_windows_cli
     from builder.verify import verify
-    from builder.windows.cli import is_windows_path, verify_windows_cli
 
     if is_windows_path(path):
         verify_windows_cli(path, image, update_from)
@@ -167,7 +167,7 @@ def _verify(path: Path, image: str | None, update_from: Path | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def distros_cmd(config: Path | None, as_json: bool) -> None:
     """List the target releases, their package family and image."""
-    from builder.installers import BACKENDS
+    from builder.backends import BACKENDS
 
     rows = [
         {
@@ -204,7 +204,7 @@ def bootstrap_cmd(distro: str, mirror: str | None, tag: str | None) -> None:
     click.echo(f"{tag or target.image} {image_id}")
 
 
-for _command in GALLERY_COMMANDS:  # publish, definitions, check-plan: builder/cli_gallery.py
+for _command in GALLERY_COMMANDS:  # publish, definitions, check-plan: builder/cli/gallery.py
     cli.add_command(_command)
 
 

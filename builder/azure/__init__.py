@@ -1,0 +1,1 @@
+"""Azure: the gallery resources, their limits and checks, the ARM/Bicep emitters, publishing and storage."""
