@@ -387,7 +387,8 @@ _BUNDLE_CHILD = (
     + """
 import json, sys, time
 from pathlib import Path
-from builder.bundle import sha256_file, write_tar_gz
+from builder.bundle import write_tar_gz
+from builder.files import sha256_file
 target, files = Path(sys.argv[1]), [Path(p) for p in sys.argv[2:]]
 baseline = hwm()
 t0 = time.perf_counter()

@@ -7,9 +7,7 @@ or timestamp. Memory stays flat whatever the size: files are copied in chunks.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
-import os
 import tarfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -17,14 +15,6 @@ from pathlib import Path
 CHUNK = 1024 * 1024
 FIXED_MTIME = 0
 GZIP_LEVEL = 6  # what `gzip`/`tar czf` use: the members are compressed .debs already
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def write_tar_gz(
@@ -72,9 +62,3 @@ class _Counting(io.RawIOBase):
         data = self._f.read(size)
         self._progress(len(data))
         return data
-
-
-def replace_atomically(temp: Path, final: Path) -> None:
-    """Move a finished temp file into place in one rename (same filesystem)."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(temp, final)

@@ -20,10 +20,11 @@ from builder.azure.checks import refuse_changed_version
 from builder.azure.emit import GALLERY_DIR, replace_directory, stage_definitions
 from builder.azure.gallery import GallerySettings
 from builder.azure.limits import check_limits, enforce
-from builder.bundle import replace_atomically, sha256_file
 from builder.errors import BuildError, InputError
+from builder.files import replace_atomically, sha256_file
 from builder.manifest import MANIFEST_NAME, manifest_document, write_json_atomically
 from builder.owner import owned_temp_dir
+from builder.payload import Payload
 
 
 @dataclass(frozen=True)
@@ -47,17 +48,6 @@ class Output:
     out_dir: Path  # dist/<app>/<version>/<target>
     package_file_name: str
     max_package_bytes: int
-
-
-@dataclass(frozen=True)
-class Payload:
-    """What a payload stage produced: the package in the temp dir, its strings and manifest sections."""
-
-    package: Path
-    commands: dict[str, str]  # install, remove and (Linux) update, as Azure's manageActions
-    sections: dict[str, Any]  # the payload's own manifest sections (application, recipe, distro, ...)
-    contents: int  # bytes of the files inside
-    files: int
 
 
 def finish(output: Output, payload: Payload, tmp: Path, gallery: GallerySettings | None) -> BuildResult:

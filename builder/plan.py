@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from builder.azure.limits import MAX_PACKAGE_BYTES
 from builder.baseline import IMAGE, Baseline
@@ -42,6 +43,21 @@ class BuildPlan:
     def package_names(self) -> tuple[str, ...]:
         """The recipe's packages without version pins or release suffixes (`jq=1.6` -> `jq`)."""
         return tuple(p.split("=", 1)[0].split("/", 1)[0] for p in self.packages)
+
+    def manifest_sections(self) -> dict[str, Any]:
+        """The manifest sections every Linux payload shares."""
+        return {
+            "application": {"name": self.app, "version": self.version, "description": self.description},
+            "recipe": {
+                "path": str(self.recipe_path),
+                "packages": list(self.packages),
+                "check": self.check,
+                "recommends": self.recommends,
+                "repositories": [r.__dict__ for r in self.repositories],
+            },
+            "distro": {"name": self.distro.name, "family": self.distro.family},
+            "kind": self.kind,
+        }
 
     def describe(self) -> str:
         lines = [

@@ -13,9 +13,9 @@ from pathlib import Path
 import docker
 
 from builder.backends import backend_class
-from builder.bundle import sha256_file
 from builder.container import Container, Result, connect, ensure_image
 from builder.errors import VerifyError
+from builder.files import sha256_file
 from builder.lifecycle import (
     EXTENSION_DIR,
     HAND_INSTALL_DRY_RUN,

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from builder.bundle import replace_atomically, sha256_file, write_tar_gz
+from builder.bundle import write_tar_gz
+from builder.files import replace_atomically, sha256_file
 
 CONTENTS = {
     "libjq1_1.6-2.1+deb12u2_amd64.deb": b"libjq1 " * 1000,

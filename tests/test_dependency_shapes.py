@@ -24,6 +24,8 @@ from builder.verify import VerifyReport, verify
 from tests.conftest import DISTRO, write_recipe
 
 pytestmark = pytest.mark.docker
+
+
 def bundled(result: BuildResult) -> dict[str, str]:
     return {p["name"]: p["version"] for p in result.document["packages"]}
 

@@ -40,8 +40,8 @@ from builder.azure.storage import (
     read_sas_url,
     upload_file,
 )
-from builder.bundle import sha256_file
 from builder.errors import EnvironmentProblem, InputError
+from builder.files import sha256_file
 from builder.manifest import load_manifest
 from builder.progress import byte_bar
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from builder.azure.gallery import GallerySettings
 from builder.fetch import fetch
-from builder.finish import BuildResult, Output, Payload, finish, staging_directory
+from builder.finish import BuildResult, Output, finish, staging_directory
+from builder.payload import Payload
 from builder.progress import byte_bar
 from builder.windows.bundle import write_zip
 from builder.windows.plan import TARGET, WindowsPlan

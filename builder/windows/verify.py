@@ -14,9 +14,9 @@ from typing import Any
 
 import docker
 
-from builder.bundle import sha256_file
 from builder.container import Container, connect, ensure_image
 from builder.errors import InputError, VerifyError
+from builder.files import sha256_file
 from builder.manifest import load_manifest
 from builder.windows.wine import CmdResult, Wine, unix_path
 

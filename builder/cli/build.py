@@ -1,0 +1,128 @@
+"""`vmapp-build recipe`: plan, build and (with --verify) verify a recipe for each target."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from builder.azure.gallery import GallerySettings
+from builder.cli.gallery import gallery_settings_checked
+from builder.cli.options import image_option, parse_size
+from builder.cli.verify import show_verify
+from builder.recipe import Recipe
+
+
+@click.command("recipe")
+@click.argument("recipe")
+@click.option("--distro", "distros", multiple=True, required=True, help="Target release (repeatable), e.g. debian-12.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("dist"),
+    show_default=True,
+    help="Output root; files go to OUT/<app>/<version>/<distro>/.",
+)
+@click.option("--image", callback=image_option, help="Build in this image instead of the distro's default.")
+@click.option("--config", type=click.Path(path_type=Path, dir_okay=False), help="Configuration file ([images]).")
+@click.option("--max-package-size", "max_size", help="Fail above this size (at most Azure's 2G), e.g. 500M.")
+@click.option(
+    "--baseline",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The target VM's package state (its /var/lib/dpkg/status, or `dpkg-query -W` output): "
+    "bundle only what that VM lacks.",
+)
+@click.option("--full", is_flag=True, help="Bundle the whole closure, for VMs whose package state is unknown.")
+@click.option(
+    "--gallery",
+    "gallery_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Gallery settings (YAML); else the recipe's `gallery:` key. Writes Azure definitions beside the package.",
+)
+@click.option("--verify", "then_verify", is_flag=True, help="Verify each package offline after building it.")
+@click.option("--dry-run", is_flag=True, help="Print the plan and the command strings; build nothing.")
+def recipe_cmd(
+    recipe: str,
+    distros: tuple[str, ...],
+    out: Path,
+    image: str | None,
+    config: Path | None,
+    max_size: str | None,
+    baseline: Path | None,
+    full: bool,
+    gallery_file: Path | None,
+    then_verify: bool,
+    dry_run: bool,
+) -> None:
+    """Build RECIPE (a shipped recipe's name or a YAML path) for each --distro."""
+    from builder.backends import installer_for
+    from builder.baseline import FULL, IMAGE, load_baseline
+    from builder.pipeline import build, check_commands
+    from builder.plan import make_plan
+    from builder.recipe import load_recipe
+
+    if baseline and full:
+        raise click.UsageError("--baseline and --full exclude each other")
+    state = load_baseline(baseline) if baseline else FULL if full else IMAGE
+    loaded = load_recipe(recipe)
+    gallery = gallery_settings_checked(loaded.path, loaded.raw, gallery_file)
+    limit = parse_size(max_size) if max_size else None
+    if "windows" in distros:  # installers, not a package manager: builder.windows
+        recipe_windows(loaded, out, image, config, limit, dry_run, then_verify, gallery)
+        distros = tuple(d for d in distros if d != "windows")
+    plans = [make_plan(loaded, d, out, image, config, limit, state) for d in distros]
+    rows = []
+    for plan in plans:
+        if dry_run:
+            installer_for(plan)  # "not supported yet" is an answer a dry run owes too
+            commands = check_commands(plan)  # and Azure's 4096 characters
+            click.echo(plan.describe())
+            for name, text in commands.as_dict().items():
+                click.echo(f"--- {name} ({len(text)} characters) ---\n{text}")
+            continue
+        result = build(plan, gallery=gallery)
+        for warning in result.warnings:
+            click.echo(f"warning: {warning}", err=True)
+        sizes = result.document["sizes"]
+        click.echo(f"built {result.package} ({sizes['package']} bytes, {sizes['files']} packages)")
+        click.echo(f"manifest {result.manifest}")
+        if then_verify:
+            show_verify(plan.out_dir, None, None)
+        rows.append((plan.distro.name, sizes["files"], sizes["package"], str(result.package)))
+    if len(rows) > 1:
+        click.echo(f"\n{'distro':<14} {'packages':>8} {'bytes':>12}  file")
+        for row in rows:
+            click.echo(f"{row[0]:<14} {row[1]:>8} {row[2]:>12}  {row[3]}")
+
+
+def recipe_windows(
+    recipe: Recipe,
+    out: Path,
+    image: str | None,
+    config: Path | None,
+    limit: int | None,
+    dry_run: bool,
+    then_verify: bool,
+    gallery: GallerySettings | None = None,
+) -> None:
+    """Build (or show) a recipe's Windows package; with gallery settings, the Azure definitions too."""
+    from builder.windows.build import build_windows
+    from builder.windows.plan import make_windows_plan
+    from builder.windows.render import render_windows_commands
+
+    plan = make_windows_plan(recipe, out, image, config, limit)
+    if dry_run:
+        commands = render_windows_commands(plan)
+        click.echo(plan.describe())
+        click.echo(f"packageFileName {plan.package_file_name}")
+        for name, text in commands.as_dict().items():
+            click.echo(f"--- {name} ({len(text)} characters) ---\n{text}")
+        return
+    result = build_windows(plan, gallery)
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    sizes = result.document["sizes"]
+    click.echo(f"built {result.package} ({sizes['package']} bytes, {sizes['files']} installers)")
+    click.echo(f"manifest {result.manifest}")
+    if then_verify:
+        show_verify(plan.out_dir, None, None)

@@ -1,0 +1,52 @@
+"""`vmapp-build distros` and `vmapp-build image`: the target table and the base images."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from builder.distros import DISTROS, get_distro, resolve_image
+
+
+@click.command("distros")
+@click.option("--config", type=click.Path(path_type=Path, dir_okay=False), help="Configuration file ([images]).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def distros_cmd(config: Path | None, as_json: bool) -> None:
+    """List the target releases, their package family and image."""
+    from builder.backends import BACKENDS
+
+    rows = [
+        {
+            "name": d.name,
+            "family": d.family,
+            "image": resolve_image(d, None, config),
+            "supported": d.family in BACKENDS or d.family == "windows",  # windows: builder.windows
+        }
+        for d in DISTROS.values()
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        note = "" if r["supported"] else "  (not supported yet)"
+        click.echo(f"{r['name']:<14} {r['family']:<7} {r['image']}{note}")
+
+
+@click.group("image")
+def image_group() -> None:
+    """Manage the base images builds run in."""
+
+
+@image_group.command("bootstrap")
+@click.argument("distro")
+@click.option("--mirror", help="Package mirror URL (default: the vendor's public archive).")
+@click.option("--tag", help="Image tag (default: the distro table's image).")
+def bootstrap_cmd(distro: str, mirror: str | None, tag: str | None) -> None:
+    """Build DISTRO's base image locally with debootstrap and import it into Docker."""
+    from builder.bootstrap import bootstrap_image
+
+    target = get_distro(distro)
+    image_id = bootstrap_image(target, tag or target.image, mirror)
+    click.echo(f"{tag or target.image} {image_id}")

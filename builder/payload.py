@@ -1,0 +1,19 @@
+"""What a payload stage hands to the finish step (builder.finish): the package in the build's temp
+dir, its command strings and its own manifest sections."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Payload:
+    """What a payload stage produced: the package in the temp dir, its strings and manifest sections."""
+
+    package: Path
+    commands: dict[str, str]  # install, remove and (Linux) update, as Azure's manageActions
+    sections: dict[str, Any]  # the payload's own manifest sections (application, recipe, distro, ...)
+    contents: int  # bytes of the files inside
+    files: int
