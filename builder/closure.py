@@ -16,7 +16,7 @@ from builder.files import sha256_file
 from builder.payload import Payload
 from builder.plan import BuildPlan
 from builder.progress import Stages, byte_bar
-from builder.render import render_commands
+from builder.render import Commands, render_commands
 
 
 def bootstrap_hint(plan: BuildPlan) -> str:
@@ -26,10 +26,9 @@ def bootstrap_hint(plan: BuildPlan) -> str:
     )
 
 
-def bundle_closure(plan: BuildPlan, tmp: Path, client: docker.DockerClient | None) -> Payload:
+def bundle_closure(plan: BuildPlan, commands: Commands, tmp: Path, client: docker.DockerClient | None) -> Payload:
     """The package manager's closure, resolved and downloaded in a disposable container."""
     installer = installer_for(plan)
-    commands = render_commands(plan)
     client = client or connect()
     image_id = ensure_image(client, plan.image, bootstrap_hint(plan))
     stages = Stages(["repositories", "refresh", "discover", "download", "collect", "bundle"], plan.app)

@@ -29,9 +29,9 @@ def build(
     """
     if not plan.tarball:
         installer_for(plan)  # "not supported yet" before anything starts
-    check_commands(plan)  # pure, and fails before any container starts or download begins
+    commands = check_commands(plan)  # pure, and fails before any container starts or download begins
     with staging_directory(plan.out_dir) as tmp:
-        payload = _fetch_tarball(plan, tmp) if plan.tarball else bundle_closure(plan, tmp, client)
+        payload = _fetch_tarball(plan, commands, tmp) if plan.tarball else bundle_closure(plan, commands, tmp, client)
         return finish(_output(plan), payload, tmp, gallery)
 
 
@@ -50,7 +50,7 @@ def _output(plan: BuildPlan) -> Output:
     )
 
 
-def _fetch_tarball(plan: BuildPlan, tmp: Path) -> Payload:
+def _fetch_tarball(plan: BuildPlan, commands: Commands, tmp: Path) -> Payload:
     """A tarball payload ships as itself, once its SHA-256 matches the recipe's."""
     assert plan.tarball is not None
     where = f"{plan.recipe_path}: linux.tarball"
@@ -70,4 +70,4 @@ def _fetch_tarball(plan: BuildPlan, tmp: Path) -> Payload:
         },
         "discovery": {},
     }
-    return Payload(package, render_commands(plan).as_dict(), sections, size, 1)
+    return Payload(package, commands.as_dict(), sections, size, 1)
