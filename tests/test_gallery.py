@@ -23,11 +23,11 @@ from builder.azure.gallery import (
     TargetRegion,
     VersionDefinition,
     application_body,
-    load_gallery_file,
     read_settings_json,
     settings_from_json,
 )
 from builder.azure.limits import GIB
+from builder.azure.settings import load_gallery_file
 from builder.errors import LimitError, RecipeError
 from builder.manifest import manifest_document
 from builder.recipe import load_recipe

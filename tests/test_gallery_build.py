@@ -8,7 +8,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from builder.azure.gallery import gallery_settings_for
+from builder.azure.settings import gallery_settings_for
 from builder.errors import LimitError
 from builder.pipeline import build
 from builder.plan import make_plan

@@ -227,7 +227,7 @@ def test_publish_build_library_call(tmp_path: Path, azurite: Azurite) -> None:
     build = fake_build(tmp_path)
     access = storage_access(azurite.connection_string, None, None)
     assert access.account_key == KEY
-    from builder.azure.gallery import load_gallery_file
+    from builder.azure.settings import load_gallery_file
 
     result = publish_build(build, access, load_gallery_file(tmp_path / "gallery.yaml"), block_size=MIB // 2)
     assert result.package.blocks == 3 and result.configuration is not None

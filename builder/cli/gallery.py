@@ -12,7 +12,8 @@ from typing import Any
 import click
 
 from builder.azure.checks import check_settings, enforce_gallery
-from builder.azure.gallery import GallerySettings, gallery_settings_for, load_gallery_file
+from builder.azure.gallery import GallerySettings
+from builder.azure.settings import gallery_settings_for, load_gallery_file
 from builder.errors import EnvironmentProblem, InputError
 
 _AZURE_HINT = "install the Azure extra: pip install 'vmapp-build[azure]'"

@@ -28,15 +28,14 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from builder import fields
 from builder.cmdquote import cmd_problem
 from builder.errors import RecipeError
-from builder.yamlfile import character_problem
 
 TYPES = ("exe", "msi", "zip")
 REBOOT = ("failure", "success")
 _INSTALLER_KEYS = {"source", "sha256", "type", "arguments", "properties", "remove", "directory", "check", "reboot"}
 _ONLY_FOR = {"properties": ("msi",), "directory": ("zip",), "remove": ("exe", "msi"), "arguments": ("exe", "msi")}
-_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 _GUID = re.compile(r"^\{[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\}$")
 _PROPERTY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 _BAD_FILE_CHARS = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
@@ -98,12 +97,7 @@ class WindowsTarget:
 
 def parse_windows(path: Path, data: Any) -> WindowsTarget:
     """Validate the `windows` section of the recipe at `path`; errors name the file and the key."""
-    if not isinstance(data, dict):
-        raise RecipeError(path, "windows", "expected a mapping with a list of installers")
-    for k in data:
-        if k != "installers":
-            raise RecipeError(path, f"windows.{k}", "unknown key", hint="allowed here: installers")
-    raw = data.get("installers")
+    raw = fields.mapping(path, "windows", data, {"installers"}, "a mapping with a list of installers").get("installers")
     if raw is None:
         raise RecipeError(path, "windows.installers", "missing", hint="list the installers in install order")
     if not isinstance(raw, list) or not raw:
@@ -123,40 +117,19 @@ def parse_windows(path: Path, data: Any) -> WindowsTarget:
     return WindowsTarget(installers)
 
 
-def _installer(path: Path, key: str, data: Any) -> WindowsInstaller:
-    if not isinstance(data, dict):
-        raise RecipeError(path, key, "expected a mapping with source, sha256 and type")
-    for k in data:
-        if k not in _INSTALLER_KEYS:
-            raise RecipeError(
-                path, f"{key}.{k}", "unknown key", hint=f"allowed here: {', '.join(sorted(_INSTALLER_KEYS))}"
-            )
-    source_raw = _text(path, f"{key}.source", data.get("source"), hint="a file next to the recipe, or an https:// URL")
-    source, file_name = _source(path, f"{key}.source", source_raw)
-    sha = _text(path, f"{key}.sha256", data.get("sha256"), hint="the installer's SHA-256, e.g. from `sha256sum FILE`")
-    if not isinstance(data.get("sha256"), str):
-        raise RecipeError(path, f"{key}.sha256", f"{sha!r} was read as a number", hint="quote it: sha256: '...'")
-    if not _SHA256.fullmatch(sha):
-        raise RecipeError(path, f"{key}.sha256", f"{sha!r} is not a SHA-256 (64 hexadecimal digits)")
-    suffix = PurePosixPath(file_name).suffix.lower().lstrip(".")
-    if "type" not in data and suffix not in TYPES:
-        raise RecipeError(path, f"{key}.type", f"missing, and {file_name!r} does not tell", hint="exe, msi or zip")
-    kind = _text(path, f"{key}.type", data.get("type", suffix), hint="exe, msi or zip")
-    if kind not in TYPES:
-        raise RecipeError(path, f"{key}.type", f"{kind!r} is not an installer type", hint="use exe, msi or zip")
-    if suffix != kind:
-        raise RecipeError(
-            path,
-            f"{key}.source",
-            f"{file_name!r} does not end in .{kind}",
-            hint="Windows and msiexec go by the extension: name the file after its type",
-        )
-    for k, types in _ONLY_FOR.items():
-        if k in data and kind not in types:
-            raise RecipeError(path, f"{key}.{k}", f"does not apply to a {kind} installer")
-
+def _installer(path: Path, key: str, raw: Any) -> WindowsInstaller:
+    data = fields.mapping(path, key, raw, _INSTALLER_KEYS, "a mapping with source, sha256 and type")
+    source_text = fields.text(
+        path, f"{key}.source", data.get("source"), hint="a file next to the recipe, or an https:// URL"
+    )
+    source, file_name = _source(path, f"{key}.source", source_text)
+    sha = fields.sha256(
+        path, f"{key}.sha256", data.get("sha256"), hint="the installer's SHA-256, e.g. from `sha256sum FILE`"
+    )
+    kind = _kind(path, key, data, file_name)
     arguments = tuple(
-        _cmd_value(path, f"{key}.arguments[{i}]", a) for i, a in enumerate(_list(path, key, data, "arguments"))
+        _cmd_value(path, f"{key}.arguments[{i}]", a)
+        for i, a in enumerate(fields.as_list(path, f"{key}.arguments", data.get("arguments", []), hint="e.g. [/S]"))
     )
     if kind == "exe" and not arguments:
         raise RecipeError(
@@ -171,20 +144,36 @@ def _installer(path: Path, key: str, data: Any) -> WindowsInstaller:
     if kind == "zip":
         directory = _cmd_value(path, f"{key}.directory", data.get("directory"))
         _check_directory(path, f"{key}.directory", directory)
-    check = data.get("check")
-    if check is not None:
-        check = _command(path, f"{key}.check", check)
-    reboot = _text(path, f"{key}.reboot", data.get("reboot", "failure"))
-    if reboot not in REBOOT:
+    check = fields.text(path, f"{key}.check", data["check"]) if data.get("check") is not None else None
+    reboot = fields.choice(
+        path,
+        f"{key}.reboot",
+        fields.text(path, f"{key}.reboot", data.get("reboot", "failure")),
+        REBOOT,
+        what="a reboot behaviour",
+        hint="success: 3010 and 1641 (a reboot is needed or started) count as success; failure (default)",
+    )
+    return WindowsInstaller(source, file_name, sha, kind, arguments, properties, remove, directory, check, reboot)
+
+
+def _kind(path: Path, key: str, data: dict[str, Any], file_name: str) -> str:
+    """The installer's type: given, or from the file's extension, which must agree with it."""
+    suffix = PurePosixPath(file_name).suffix.lower().lstrip(".")
+    if "type" not in data and suffix not in TYPES:
+        raise RecipeError(path, f"{key}.type", f"missing, and {file_name!r} does not tell", hint="exe, msi or zip")
+    kind = fields.text(path, f"{key}.type", data.get("type", suffix), hint="exe, msi or zip")
+    fields.choice(path, f"{key}.type", kind, TYPES, what="an installer type", hint="use exe, msi or zip")
+    if suffix != kind:
         raise RecipeError(
             path,
-            f"{key}.reboot",
-            f"{reboot!r} is not a reboot behaviour",
-            hint="success: 3010 and 1641 (a reboot is needed or started) count as success; failure (default)",
+            f"{key}.source",
+            f"{file_name!r} does not end in .{kind}",
+            hint="Windows and msiexec go by the extension: name the file after its type",
         )
-    return WindowsInstaller(
-        source, file_name, sha.lower(), kind, arguments, properties, remove, directory, check, reboot
-    )
+    for k, types in _ONLY_FOR.items():
+        if k in data and kind not in types:
+            raise RecipeError(path, f"{key}.{k}", f"does not apply to a {kind} installer")
+    return kind
 
 
 def _check_directory(path: Path, key: str, directory: str) -> None:
@@ -218,7 +207,7 @@ def _check_directory(path: Path, key: str, directory: str) -> None:
 
 
 def _source(path: Path, key: str, source: str) -> tuple[str, str]:
-    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", source):
+    if fields.has_scheme(source):
         parts = urlsplit(source)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise RecipeError(path, key, f"{source!r} is not an http(s) URL")
@@ -240,7 +229,7 @@ def _remove(path: Path, key: str, kind: str, raw: Any) -> str:
     if kind == "zip":
         return ""
     if kind == "msi":
-        value = _text(path, f"{key}.remove", raw if raw is not None else "package")
+        value = fields.text(path, f"{key}.remove", raw if raw is not None else "package")
         if value != "package" and not _GUID.fullmatch(value):
             raise RecipeError(
                 path,
@@ -257,15 +246,7 @@ def _remove(path: Path, key: str, kind: str, raw: Any) -> str:
             hint="e.g. the UninstallString from HKLM\\Software\\Microsoft\\Windows\\CurrentVersion\\Uninstall, "
             "with its silent switch",
         )
-    return _command(path, f"{key}.remove", raw)
-
-
-def _command(path: Path, key: str, raw: Any) -> str:
-    """A command written by the recipe's author, used as is: one line of cmd."""
-    text = _text(path, key, raw)
-    if re.search(r"[\r\n\x00]", text):
-        raise RecipeError(path, key, "must be one line", hint="join commands with & (or && to stop at a failure)")
-    return text
+    return fields.text(path, f"{key}.remove", raw)  # one line of cmd, used as is
 
 
 def _properties(path: Path, key: str, raw: Any) -> tuple[tuple[str, str], ...]:
@@ -279,28 +260,8 @@ def _properties(path: Path, key: str, raw: Any) -> tuple[tuple[str, str], ...]:
     return tuple(items)
 
 
-def _list(path: Path, key: str, data: dict[str, Any], name: str) -> list[Any]:
-    raw = data.get(name, [])
-    if not isinstance(raw, list):
-        raise RecipeError(path, f"{key}.{name}", f"expected a list, got {type(raw).__name__}", hint="e.g. [/S]")
-    return raw
-
-
 def _cmd_value(path: Path, key: str, raw: Any, allow_empty: bool = False) -> str:
-    text = _text(path, key, raw, allow_empty=allow_empty)
+    text = fields.text(path, key, raw, allow_empty=allow_empty)
     if problem := cmd_problem(text):
         raise RecipeError(path, key, problem)
-    return text
-
-
-def _text(path: Path, key: str, raw: Any, allow_empty: bool = False, hint: str | None = None) -> str:
-    if raw is None:
-        raise RecipeError(path, key, "missing", hint=hint)
-    if isinstance(raw, bool) or not isinstance(raw, str | int):
-        raise RecipeError(path, key, f"expected a string, got {type(raw).__name__}", hint=hint)
-    text = str(raw)
-    if not text.strip() and not allow_empty:
-        raise RecipeError(path, key, "must not be empty", hint=hint)
-    if problem := character_problem(text):
-        raise RecipeError(path, key, f"{text!r} {problem}", hint=hint)
     return text
