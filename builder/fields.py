@@ -61,11 +61,13 @@ def text(
     return value
 
 
-def matching(path: Path, key: str, raw: Any, pattern: re.Pattern[str], hint: str) -> str:
-    """One word made of the characters `pattern` allows (`hint` lists them)."""
+def matching(
+    path: Path, key: str, raw: Any, pattern: re.Pattern[str], hint: str, problem: str = "is not a plain word"
+) -> str:
+    """Text that `pattern` matches whole; else "'VALUE' `problem`", and `hint` says what it may be."""
     value = text(path, key, raw)
     if not pattern.fullmatch(value):
-        raise RecipeError(path, key, f"{value!r} is not a plain word", hint=hint)
+        raise RecipeError(path, key, f"{value!r} {problem}", hint=hint)
     return value
 
 

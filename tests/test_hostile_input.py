@@ -92,7 +92,7 @@ class Case:
     gallery: dict[str, Any] | None = None
     distro: str = DISTRO
     code: int = BAD_INPUT
-    prepare: Callable[[Path], None] = field(default=lambda tmp: None)
+    prepare: Callable[[Path], object] = field(default=lambda tmp: None)  # what it returns is ignored
 
 
 def _tar(*members: tarfile.TarInfo) -> Callable[[Path], dict[str, Any]]:
@@ -107,7 +107,7 @@ def _ok(tmp: Path) -> dict[str, Any]:
     return tarball_recipe(tmp)
 
 
-def _file_at(relative: str) -> Callable[[Path], None]:
+def _file_at(relative: str) -> Callable[[Path], object]:
     return lambda tmp: (tmp / relative).write_text("a file\n")
 
 
@@ -399,7 +399,11 @@ def test_out_on_a_full_disk(small_disk: Path, tmp_path: Path) -> None:
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
     sha = hashlib.sha256(payload.read_bytes()).hexdigest()
-    recipe = {"name": "demo", "version": "1.0.0", "linux": {"tarball": {"source": str(payload), "sha256": sha}}}
+    recipe: dict[str, Any] = {
+        "name": "demo",
+        "version": "1.0.0",
+        "linux": {"tarball": {"source": str(payload), "sha256": sha}},
+    }
     recipe["linux"]["tarball"]["directory"] = "/opt/demo"
     (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
     proc = run_cli("recipe", tmp_path / "recipe.yaml", "--distro", DISTRO, "--out", small_disk / "dist")

@@ -35,14 +35,8 @@ def parse_repositories(path: Path, key: str, raw: Any) -> tuple[Repository, ...]
 def _repository(path: Path, key: str, raw: Any) -> Repository:
     expected = "a mapping with url, key and (for apt) suite and components"
     data = fields.mapping(path, key, raw, _REPO_KEYS, expected)
-    url = fields.text(path, f"{key}.url", data.get("url"))
-    if not URL_RE.fullmatch(url):
-        raise RecipeError(
-            path,
-            f"{key}.url",
-            f"{url!r} is not an http(s):// or file:// URL",
-            hint="no spaces, line breaks, quotes, commas or '#' (percent-encode them)",
-        )
+    url_hint = "no spaces, line breaks, quotes, commas or '#' (percent-encode them)"
+    url = fields.matching(path, f"{key}.url", data.get("url"), URL_RE, url_hint, "is not an http(s):// or file:// URL")
     suite = ""
     if "suite" in data:
         suite = fields.matching(path, f"{key}.suite", data["suite"], _SUITE_RE, "letters, digits and . _ ~ + / -")
@@ -55,12 +49,8 @@ def _repository(path: Path, key: str, raw: Any) -> Repository:
     key_text = fields.text(path, f"{key}.key", data.get("key"), hint="the repository's signing key: a URL or a file")
     key_ref = fields.url_or_file(path, f"{key}.key", key_text, hint="or a file")
     default = re.sub(r"[^A-Za-z0-9]+", "-", url.split("://", 1)[1]).strip("-")[:64].strip("-") or "repository"
-    name = fields.text(path, f"{key}.name", data.get("name", default))
-    if not _REPO_NAME_RE.fullmatch(name):
-        raise RecipeError(
-            path,
-            f"{key}.name",
-            f"{name!r} is not a repository name",
-            hint="1 to 64 letters, digits, '.', '_' and '-', starting with a letter or digit (it names files)",
-        )
+    name_hint = "1 to 64 letters, digits, '.', '_' and '-', starting with a letter or digit (it names files)"
+    name = fields.matching(
+        path, f"{key}.name", data.get("name", default), _REPO_NAME_RE, name_hint, "is not a repository name"
+    )
     return Repository(name, url, suite, components, arches, key_ref)
