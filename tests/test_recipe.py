@@ -412,6 +412,37 @@ def test_override_repositories(tmp_path: Path) -> None:
     assert recipe.linux_for("debian-11").repositories == ()
 
 
+# -- one set of field checks: the same mistake reads the same in every section ------------------------
+
+WINDOWS_MSI = "name: jq\nversion: 1.0.0\nwindows:\n  installers:\n    - source: app.msi\n"
+TARBALL = "name: jq\nversion: 1.0.0\nlinux:\n  tarball:\n    source: app.tar.gz\n    directory: /opt/app\n"
+GALLERY_KEY = "gallery:\n  name: g\n  resource_group: rg\n  location: westeurope\n"
+
+
+def what_is_wrong(tmp_path: Path, text: str, key: str) -> tuple[str, str | None]:
+    """The error's own words and hint, without the file and key that differ between sections."""
+    error = recipe_error(tmp_path, text, key)
+    return error.message.removeprefix(f"{error.path}: {key}: "), error.hint
+
+
+@pytest.mark.parametrize("sha256", ["'" + "ab" * 31 + "'", "1" * 64, "'" + "ab" * 32 + "\\n'", None])
+def test_tarball_and_installer_sha256_share_one_check(tmp_path: Path, sha256: str | None) -> None:
+    line = "" if sha256 is None else f"sha256: {sha256}\n"
+    linux = what_is_wrong(tmp_path, TARBALL + "    " + line, "linux.tarball.sha256")
+    windows = what_is_wrong(tmp_path, WINDOWS_MSI + "      " + line, "windows.installers[0].sha256")
+    assert linux[0] == windows[0]
+
+
+def test_a_number_where_text_belongs_reads_the_same_everywhere(tmp_path: Path) -> None:
+    sha = "ab" * 32
+    linux = what_is_wrong(tmp_path, with_linux("packages: [jq]\ncheck: 1.5\n"), "linux.check")
+    windows = what_is_wrong(
+        tmp_path, WINDOWS_MSI + f"      sha256: {sha}\n      check: 1.5\n", "windows.installers[0].check"
+    )
+    gallery = what_is_wrong(tmp_path, MINIMAL + GALLERY_KEY + "  description: 1.5\n", "gallery.description")
+    assert linux == windows == gallery == ("1.5 was read as a number", 'quote it, e.g. "1.0.0"')
+
+
 # -- files ----------------------------------------------------------------------------------------------
 
 
