@@ -136,11 +136,16 @@ def hello_builds(tmp_path_factory: pytest.TempPathFactory) -> Path:
         sha = make_tarball(root / f"hello{n}.tar.gz", {"hello/bin/hello": HELLO.format(v=n), f"hello/only-{n}": "x"})
         recipe = write_recipe(root, recipe_text(f"{n}.0.0", f"hello{n}.tar.gz", sha), f"hello{n}.yaml")
         build(make_plan(load_recipe(recipe), DISTRO, root / "dist"))
-    manifest = root / "dist/hello/3.0.0" / DISTRO / "manifest.json"
+    without_update(root / "dist/hello/3.0.0" / DISTRO)
+    return root
+
+
+def without_update(build_dir: Path) -> None:
+    """The build as a version published with install and remove strings only."""
+    manifest = build_dir / "manifest.json"
     document = json.loads(manifest.read_text())
     del document["commands"]["update"]
     manifest.write_text(json.dumps(document))
-    return root
 
 
 def test_updates_removal_files_and_modes(docker_client: docker.DockerClient, hello_builds: Path) -> None:
@@ -254,9 +259,59 @@ def test_bad_plans_name_the_file_and_the_key(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "unknown key" in proc.stderr
 
 
-def test_the_table(docker_client: docker.DockerClient, tmp_path: Path) -> None:
-    entry = {"build": str(probe_build(tmp_path, "t", "1.0.0").relative_to(tmp_path))}
-    proc = run_cli("simulate", write_plan(tmp_path, [{"applications": [entry]}, {"applications": []}]))
+def test_the_table_and_strict(docker_client: docker.DockerClient, tmp_path: Path) -> None:
+    """A failure without treatFailureAsDeploymentFailure: Azure reports success (exit 0); --strict exits 4."""
+    entries = [{"build": str(probe_build(tmp_path, "t", "1.0.0", install="exit 5").relative_to(tmp_path))}]
+    plan = write_plan(tmp_path, [{"applications": entries}, {"applications": []}])
+    proc = run_cli("simulate", plan)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines()[0] == "goal state 1: success"
-    assert "t" in proc.stdout and "remove" in proc.stdout.splitlines()[-1]
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "goal state 1: success" and lines[1].split() == [
+        "1",
+        "t",
+        "1.0.0",
+        "install",
+        "failed",
+        "exit",
+        "code",
+        "5",
+    ]
+    assert lines[2] == "goal state 2: success" and lines[3].split()[1:5] == ["t", "1.0.0", "remove", "success"]
+    strict = run_cli("simulate", plan, "--strict")
+    assert strict.returncode == 4 and "goal state 1 had a failed application" in strict.stderr
+
+
+@pytest.fixture(scope="module")
+def jq_builds(docker_client: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """jqsim 1.0.0 and 1.0.1: real apt builds of jq (with libjq1 and libonig5); 1.0.1 without an update
+    string, so the update is RemoveForUpdate through apt, with 1.0.1's bundle in 1.0.0's directory."""
+    root = tmp_path_factory.mktemp("jqsim")
+    for version in ("1.0.0", "1.0.1"):
+        text = f"name: jqsim\nversion: {version}\nlinux:\n  packages: [jq]\n  check: jq --version\n"
+        build(make_plan(load_recipe(write_recipe(root, text, f"jq-{version}.yaml")), DISTRO, root / "dist"))
+    without_update(root / "dist/jqsim/1.0.1" / DISTRO)
+    return root
+
+
+def test_apt_install_remove_for_update_and_remove(docker_client: docker.DockerClient, jq_builds: Path) -> None:
+    root = jq_builds
+    jq = {v: {"build": f"dist/jqsim/{v}/{DISTRO}", "order": 1} for v in ("1.0.0", "1.0.1")}
+    look = "jq --version; dpkg-query -W -f '${db:Status-Status}\\n' jq libonig5 2>&1 | sort -u"
+    use = {**probe_build_entry(root, "use", "1.0.0", look), "order": 2}
+    states = [
+        {"applications": [jq["1.0.0"], use]},
+        {"applications": [jq["1.0.1"], use]},
+        {"applications": [probe_build_entry(root, "after", "1.0.0", look)]},  # jqsim and use are removed
+    ]
+    installed, updated, removed = simulate(load_plan(write_plan(root, states)), docker_client)
+    assert outcomes(installed) == [("jqsim", "install", "success"), ("use", "install", "success")]
+    assert installed.commands[1].stdout.startswith("jq-1.6") and "installed" in installed.commands[1].stdout.split()
+    assert outcomes(updated) == [("jqsim", "remove-for-update", "success"), ("jqsim", "install", "success")]
+    assert [c.workdir for c in updated.commands] == [f"{EXTENSION_DIR}/jqsim/1.0.0", f"{EXTENSION_DIR}/jqsim/1.0.1"]
+    assert [o.operation for o in outcomes_of(removed)] == ["remove", "remove", "install"]
+    assert removed.commands[-1].exit_code == 0  # `after` ran; jq itself is gone:
+    assert "not found" in removed.commands[-1].stderr and "installed" not in removed.commands[-1].stdout.split()
+
+
+def outcomes_of(report: GoalStateReport) -> list[Any]:
+    return [o for p in report.result.passes for o in p.outcomes]
