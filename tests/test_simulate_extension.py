@@ -143,13 +143,17 @@ def test_a_failed_remove_for_update_stops_the_install_and_keeps_the_old_version(
 
 def test_a_failing_remove_is_not_retried_and_still_leaves_the_registry() -> None:
     ext, vm = Extension(), RecordingVM(failing={"remove a 1.0.0"})
-    ext.apply([Desired(v("a"), fail_deployment=True)], vm)
-    result = ext.apply([], vm)
-    assert results(result) == [("a", "remove", "failed")]
-    assert result.status == "success" and ext.registry == {}
-    assert vm.log[-1] == "delete a 1.0.0"
+    ext.apply([Desired(v("a"), fail_deployment=True), Desired(v("b"))], vm)
+    result = ext.apply([Desired(v("c"), 1)], vm)
+    assert results(result) == [
+        ("a", "remove", "failed"),
+        ("b", "remove", "success"),  # the next removal and the installs still run
+        ("c", "install", "success"),
+    ]
+    assert result.status == "success" and list(ext.registry) == ["c"]
+    assert "delete a 1.0.0" in vm.log
     vm.log.clear()
-    ext.apply([], vm)
+    ext.apply([Desired(v("c"), 1)], vm)
     assert vm.log == []
 
 

@@ -157,7 +157,7 @@ class Extension:
                 if recorded.state == "Skipped":
                     del self.registry[app]
                     out.outcomes.append(_outcome(Step("remove", recorded.version), "forgotten", "cleanup"))
-                elif not self._run(Step("remove", recorded.version), machine, out):
+                elif self._run(Step("remove", recorded.version), machine, out) is None:
                     return
         ordered, unordered = self._groups(desired)
         failed_at: int | None = None
