@@ -266,17 +266,10 @@ def test_the_table_and_strict(docker_client: docker.DockerClient, tmp_path: Path
     proc = run_cli("simulate", plan)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[0] == "goal state 1: success" and lines[1].split() == [
-        "1",
-        "t",
-        "1.0.0",
-        "install",
-        "failed",
-        "exit",
-        "code",
-        "5",
-    ]
-    assert lines[2] == "goal state 2: success" and lines[3].split()[1:5] == ["t", "1.0.0", "remove", "success"]
+    assert lines[0] == "goal state 1: success"
+    assert lines[1].split() == ["pass", "application", "version", "operation", "result"]
+    assert lines[2].split() == ["1", "t", "1.0.0", "install", "failed", "exit", "code", "5"]
+    assert lines[3] == "goal state 2: success" and lines[5].split()[1:5] == ["t", "1.0.0", "remove", "success"]
     strict = run_cli("simulate", plan, "--strict")
     assert strict.returncode == 4 and "goal state 1 had a failed application" in strict.stderr
 

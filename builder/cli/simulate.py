@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from builder.errors import VerifyError
 
-DEPLOYMENT_ERROR = 4  # a goal state reported error: the VM's deployment would fail
+if TYPE_CHECKING:
+    from builder.simulate import GoalStateReport
 
 
 @click.command("simulate")
@@ -19,6 +21,11 @@ DEPLOYMENT_ERROR = 4  # a goal state reported error: the VM's deployment would f
 def simulate_cmd(plan_file: Path, as_json: bool, strict: bool) -> None:
     """Apply a VM's goal states (builds by directory) to one network-less container or Wine prefix,
     with the extension's rules: order, skips, no retries, reboots, directories and files.
+
+    PLAN.yaml lists `goalStates`, each with `applications`: entries of `build: DIR` (a dist/<app>/<version>/<distro>
+    directory, relative to the plan) plus check-plan's keys (order, treatFailureAsDeploymentFailure,
+    configurationReference: a local file), configFileName, scriptBehaviorAfterReboot and `reboot: {during, times}`;
+    and optional `reboots:` for applications the goal state removes.
 
     Exit 0 when every goal state reports success (as Azure would), 4 when one reports error (an install
     or update failed with treatFailureAsDeploymentFailure; with --strict, any failed application),
@@ -32,15 +39,26 @@ def simulate_cmd(plan_file: Path, as_json: bool, strict: bool) -> None:
         click.echo(json.dumps([r.as_dict() for r in reports], indent=2))
     else:
         for report in reports:
-            click.echo(f"goal state {report.index}: {report.status}")
-            for n, p in enumerate(report.result.passes, 1):
-                for o in p.outcomes:
-                    detail = f"  {o.detail}" if o.detail else ""
-                    click.echo(f"  {n:>2}  {o.app:<20} {o.version:<12} {o.operation:<18} {o.result}{detail}")
+            click.echo("\n".join(_table(report)))
     errors = [r.index for r in reports if r.status == "error"]
     failed = [r.index for r in reports for p in r.result.passes for o in p.outcomes if o.result == "failed"]
     if errors or (strict and failed):
         which = ", ".join(map(str, sorted(set(errors or failed))))
-        error = VerifyError(f"goal state {which} " + ("reported error" if errors else "had a failed application"))
-        error.exit_code = DEPLOYMENT_ERROR
-        raise error
+        # VerifyError's exit code, 4: the deployment would fail (or, with --strict, an application did)
+        raise VerifyError(f"goal state {which} " + ("reported error" if errors else "had a failed application"))
+
+
+def _table(report: GoalStateReport) -> list[str]:
+    """The goal state's status, then one row per action: the pass (a reboot starts the next), the
+    application, its version, the operation and the result."""
+    rows = [("pass", "application", "version", "operation", "result")]
+    for n, p in enumerate(report.result.passes, 1):
+        rows += [(str(n), o.app, o.version, o.operation, f"{o.result} {o.detail}".strip()) for o in p.outcomes]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = [f"goal state {report.index}: {report.status}"]
+    if len(rows) > 1:
+        lines += [
+            "  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[4]
+            for row in rows
+        ]
+    return lines
