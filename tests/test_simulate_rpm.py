@@ -4,6 +4,7 @@ built for rhel-9 in the dnf fixture image; install, RemoveForUpdate through dnf,
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
@@ -27,7 +28,7 @@ def test_dnf_install_remove_for_update_and_remove(docker_client: docker.DockerCl
     vt = {v: {"build": str(b.directory.relative_to(tmp_path)), "order": 1} for v, b in builds.items()}
     probe = {"image": image, "family": "dnf", "distro": DISTROS["dnf"]}
     look = {"build": str(probe_build(tmp_path, "look", "1.0.0", install=QUERY, **probe).relative_to(tmp_path))}
-    states = [
+    states: list[dict[str, Any]] = [
         {"applications": [vt["1.0.0"], {**look, "order": 2}]},
         {"applications": [vt["1.0.1"], {**look, "order": 2}]},
         {"applications": []},
