@@ -207,3 +207,27 @@ def test_reboot_during_another_operation_does_not_fire() -> None:
     ext, vm = Extension(), RecordingVM()
     ext.apply([Desired(v("a"))], vm, [Reboot("a", "update")])
     assert runs(vm) == ["install a 1.0.0"]
+
+
+def test_a_skipped_remove_for_update_keeps_the_old_version_so_it_is_retried() -> None:
+    ext, vm = Extension(), RecordingVM(failing={"install a 1.0.0"})
+    ext.apply([Desired(v("b"), 2)], vm)
+    result = ext.apply([Desired(v("a"), 1), Desired(v("b", "2.0.0"), 2)], vm)
+    assert results(result) == [("a", "install", "failed"), ("b", "remove-for-update", "skipped")]
+    assert (ext.registry["b"].version.version, ext.registry["b"].state) == ("1.0.0", "Skipped")
+    vm.log.clear()
+    ext.apply([Desired(v("a"), 1), Desired(v("b", "2.0.0"), 2)], vm)
+    assert runs(vm) == ["remove b 1.0.0", "install b 2.0.0"]  # b's version differs from the record: retried
+
+
+def test_rerun_during_remove_for_update_reruns_it_then_installs() -> None:
+    ext, vm = Extension(), RecordingVM()
+    ext.apply([Desired(v("a", behavior="Rerun"))], vm)
+    vm.log.clear()
+    result = ext.apply([Desired(v("a", "2.0.0"))], vm, [Reboot("a", "remove-for-update")])
+    assert runs(vm) == ["remove a 1.0.0 (sigterm)", "remove a 1.0.0", "install a 2.0.0"]
+    assert results(result) == [
+        ("a", "remove-for-update", "reboot"),
+        ("a", "remove-for-update", "success"),
+        ("a", "install", "success"),
+    ]
