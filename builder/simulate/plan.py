@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Any, cast, get_args
 
 from builder.errors import InputError, RecipeError
+from builder.fields import as_list, no_unknown_keys, text
 from builder.manifest import load_manifest
 from builder.simulate.extension import MAX_REBOOTS, Desired, Operation, Reboot, Version
-from builder.yamlfile import as_list, no_unknown_keys, read_yaml, text_value
+from builder.yamlfile import read_yaml
 
 _TOP_KEYS = {"goalStates", "image"}
 _STATE_KEYS = {"applications", "reboots"}
@@ -88,7 +89,7 @@ def load_plan(path: Path) -> SimulationPlan:
         raise RecipeError(path, "goalStates", f"the builds are for several distros: {shown}", hint="one VM, one OS")
     distro, (family, image, _) = next(iter(distros.items()))
     if "image" in data:
-        image = text_value(path, "image", data["image"])
+        image = text(path, "image", data["image"])
     return SimulationPlan(path, states, family, distro, image)
 
 
@@ -123,7 +124,7 @@ def _entry(
     if not isinstance(raw, dict):
         raise RecipeError(path, key, "expected a mapping with build")
     no_unknown_keys(path, key, raw, _ENTRY_KEYS)
-    build_dir = path.parent / text_value(path, f"{key}.build", raw.get("build"), hint="a dist/<app>/<version>/<distro>")
+    build_dir = path.parent / text(path, f"{key}.build", raw.get("build"), hint="a dist/<app>/<version>/<distro>")
     try:
         directory, manifest = load_manifest(build_dir)
     except InputError as exc:
@@ -142,7 +143,7 @@ def _entry(
         raise RecipeError(path, f"{key}.treatFailureAsDeploymentFailure", "expected true or false")
     config = None
     if "configurationReference" in raw:
-        config = path.parent / text_value(path, f"{key}.configurationReference", raw["configurationReference"])
+        config = path.parent / text(path, f"{key}.configurationReference", raw["configurationReference"])
         if not config.is_file():
             raise RecipeError(path, f"{key}.configurationReference", f"{config}: no such file")
     if config is not None and version.config_file is None:
@@ -161,7 +162,7 @@ def _version(path: Path, key: str, raw: dict[str, Any], manifest: dict[str, Any]
         raise RecipeError(path, f"{key}.scriptBehaviorAfterReboot", f"{behavior!r}: expected None or Rerun")
     config_file = raw.get("configFileName")
     if config_file is not None:
-        config_file = text_value(path, f"{key}.configFileName", config_file)
+        config_file = text(path, f"{key}.configFileName", config_file)
         if "/" in config_file or "\\" in config_file:
             raise RecipeError(path, f"{key}.configFileName", "a file name, not a path")
     commands = manifest.get("commands", {})
@@ -186,7 +187,7 @@ def _reboot(path: Path, key: str, raw: Any, app: str | None) -> Reboot | None:
         raise RecipeError(path, key, "expected a mapping with during and times", hint="e.g. {during: install}")
     no_unknown_keys(path, key, raw, _REBOOT_KEYS - ({"app"} if app else set()))
     if app is None:
-        app = text_value(path, f"{key}.app", raw.get("app"), hint="the application the reboot interrupts")
+        app = text(path, f"{key}.app", raw.get("app"), hint="the application the reboot interrupts")
     during = raw.get("during")
     operations = get_args(Operation)
     if during is not None and during not in operations:
