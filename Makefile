@@ -40,9 +40,9 @@ lint: venv
 test: setup lint
 	$(BIN)/pytest
 
-# Unit tests only: no Docker engine needed.
+# Unit tests only: neither a Docker engine nor npm (Azurite) needed.
 test-fast: venv
-	$(BIN)/pytest -m "not docker"
+	$(BIN)/pytest -m "not docker and not azurite"
 
 # Each prints vmapp-build against the plain path doing the same work, as a ratio in one run.
 bench: setup

@@ -1,4 +1,9 @@
-"""Publishing against real Blob Storage (Azurite on loopback) and a recording ARM endpoint on loopback."""
+"""Publishing against real Blob Storage (Azurite on loopback) and a recording ARM endpoint on loopback.
+
+The upload and publish tests run against Azurite, which tests/azurite.py installs with npm
+(`azurite@3`, into .cache/azurite) and starts: they ask for the `azurite` fixture (tests/conftest.py), so
+they carry the `azurite` marker and `make test-fast` leaves them out. The ARM tests need only loopback.
+"""
 
 from __future__ import annotations
 
@@ -22,16 +27,10 @@ from builder.azure.gallery import GallerySettings, TargetRegion, VersionDefiniti
 from builder.azure.publish import create_in_azure, publish_build, storage_access
 from builder.azure.storage import PublishError, check_source_uri, read_sas_url, upload_file
 from builder.manifest import manifest_document
-from tests.azurite import ACCOUNT, KEY, Azurite, running_azurite
+from tests.azurite import ACCOUNT, KEY, Azurite
 from tests.conftest import run_cli
 
 MIB = 1024 * 1024
-
-
-@pytest.fixture(scope="module")
-def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
-    with running_azurite(tmp_path_factory.mktemp("azurite")) as server:
-        yield server
 
 
 @pytest.fixture
