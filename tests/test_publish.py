@@ -26,6 +26,7 @@ from azure.storage.blob import BlobSasPermissions, BlobServiceClient, ContainerC
 from builder.azure.gallery import GallerySettings, TargetRegion, VersionDefinition, application_body, version_body
 from builder.azure.publish import create_in_azure, publish_build, storage_access
 from builder.azure.storage import PublishError, check_source_uri, read_sas_url, upload_file
+from builder.files import sha256_file
 from builder.manifest import manifest_document
 from tests.azurite import ACCOUNT, KEY, Azurite
 from tests.conftest import run_cli
@@ -49,15 +50,7 @@ def marked_file(path: Path, size: int) -> str:
         for mib in range(0, size, MIB):
             f.seek(mib)
             f.write(f"block {mib // MIB:08d}".encode())
-    return sha256_of(path)
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(MIB):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return sha256_file(path)
 
 
 def download_sha256(url: str) -> tuple[int, str]:
@@ -177,7 +170,7 @@ def fake_build(root: Path, install: str = "tar xzf jq.tar.gz && sh ./install 'wi
         distro={"name": "debian-12", "family": "apt"},
         commands={"install": install, "remove": "sh remove", "update": "sh update"},
         packageFileName="jq.tar.gz",
-        package={"file": "jq.tar.gz", "size": package.stat().st_size, "sha256": sha256_of(package)},
+        package={"file": "jq.tar.gz", "size": package.stat().st_size, "sha256": sha256_file(package)},
     )
     (build / "manifest.json").write_text(json.dumps(document))
     (root / "license.lic").write_text("licensed to: tests\n")
@@ -198,7 +191,7 @@ def test_publish_command_uploads_signs_and_fills_in_the_definitions(tmp_path: Pa
     assert source["mediaLink"].startswith(f"{azurite.account_url}/published/jq/1.0.0/debian-12/jq.tar.gz?")
     assert download_sha256(source["mediaLink"]) == (
         (build / "jq.tar.gz").stat().st_size,
-        sha256_of(build / "jq.tar.gz"),
+        sha256_file(build / "jq.tar.gz"),
     )
     with urllib.request.urlopen(source["defaultConfigurationLink"], timeout=60) as response:
         assert response.read() == b"licensed to: tests\n"
