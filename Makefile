@@ -37,6 +37,7 @@ lint: venv
 	$(BIN)/ruff check builder tests benchmarks
 	$(BIN)/mypy
 
+# Every test: the engine and images (setup), and npm, with which tests/azurite.py installs Azurite.
 test: setup lint
 	$(BIN)/pytest
 
