@@ -37,12 +37,13 @@ lint: venv
 	$(BIN)/ruff check builder tests benchmarks
 	$(BIN)/mypy
 
+# Every test: the engine and images (setup), and npm, with which tests/azurite.py installs Azurite.
 test: setup lint
 	$(BIN)/pytest
 
-# Unit tests only: no Docker engine needed.
+# Unit tests only: neither a Docker engine nor npm (Azurite) needed.
 test-fast: venv
-	$(BIN)/pytest -m "not docker"
+	$(BIN)/pytest -m "not docker and not azurite"
 
 # Each prints vmapp-build against the plain path doing the same work, as a ratio in one run.
 bench: setup

@@ -1,7 +1,10 @@
-"""Shared fixtures for the tests that run real containers (marked `docker`).
+"""Shared fixtures, and the markers of the tests that need an outside service.
 
-They need a Docker engine and the local `debian:12` image; `make test` provides both
+`docker`: a Docker engine and the local `debian:12` image; `make test` provides both
 (scripts/ensure-engine.sh and `vmapp-build image bootstrap debian-12`).
+`azurite`: Azure's Blob Storage emulator, installed with npm by tests/azurite.py.
+A test asking for the `docker_client` or `azurite` fixture gets the marker; an unmarked test that reaches
+for either fails, so `make test-fast` (`-m "not docker and not azurite"`) needs neither.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import docker
@@ -18,9 +21,11 @@ import pytest
 from hypothesis import settings
 
 from builder.container import connect, leftover_containers
-from builder.pipeline import BuildResult, build
+from builder.finish import BuildResult
+from builder.pipeline import build
 from builder.plan import make_plan
 from builder.recipe import load_recipe
+from tests import azurite as azurite_server
 
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")  # Ryuk's image cannot be pulled here
 # Our containers carry this session label, so other builds on the same engine don't disturb the checks.
@@ -34,10 +39,29 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 DISTRO = "debian-12"
 
 
+# The fixture that reaches each outside service, and the marker its tests carry.
+SERVICE_MARKERS = {"docker_client": pytest.mark.docker, "azurite": pytest.mark.azurite}
+UNREACHABLE_ENGINE = "unix:///nonexistent/unmarked-test-uses-no-engine.sock"
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if "docker_client" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.docker)
+        for fixture, marker in SERVICE_MARKERS.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(marker)
+
+
+@pytest.fixture(autouse=True)
+def outside_services_only_when_marked(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unmarked test sees no engine (its subprocesses neither) and cannot start Azurite."""
+    if request.node.get_closest_marker("docker") is None:
+        monkeypatch.setenv("DOCKER_HOST", UNREACHABLE_ENGINE)
+    if request.node.get_closest_marker("azurite") is None:
+
+        def refuse() -> Path:
+            raise RuntimeError("this test starts Azurite: mark it `azurite` (ask for the `azurite` fixture)")
+
+        monkeypatch.setattr(azurite_server, "ensure_installed", refuse)
 
 
 @pytest.fixture(scope="session")
@@ -59,6 +83,13 @@ def no_leftover_containers(request: pytest.FixtureRequest) -> Iterator[None]:
     assert set(leftover_containers(client, SESSION)) - before == set(), "a vmapp-build container was left behind"
 
 
+@pytest.fixture(scope="module")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[azurite_server.Azurite]:
+    """Azurite on loopback for the tests of one module (tests/azurite.py installs it with npm)."""
+    with azurite_server.running_azurite(tmp_path_factory.mktemp("azurite")) as server:
+        yield server
+
+
 @pytest.fixture(scope="session")
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("dist")
@@ -68,7 +99,7 @@ _builds: dict[str, BuildResult] = {}
 
 
 @pytest.fixture(scope="session")
-def build_shipped(docker_client: docker.DockerClient, dist: Path):  # type: ignore[no-untyped-def]
+def build_shipped(docker_client: docker.DockerClient, dist: Path) -> Callable[[str], BuildResult]:
     """Build a shipped recipe for debian-12 once per session."""
 
     def _build(name: str) -> BuildResult:

@@ -7,6 +7,7 @@ import os
 import shlex
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +75,7 @@ def definition(install: str = "sh install", **changes: Any) -> VersionDefinition
         media_link="https://acct.blob.core.windows.net/vmapps/jq.tar.gz?sv=2024&sp=r&sig=a%2Bb",
         default_configuration_link="https://acct.blob.core.windows.net/vmapps/app.lic?sp=r&sig=c",
     )
-    return VersionDefinition(**{**base, **changes})  # type: ignore[arg-type]
+    return VersionDefinition(**{**base, **changes})
 
 
 def sdk_version_from_fields(d: VersionDefinition) -> m.GalleryApplicationVersion:
@@ -106,7 +107,7 @@ def sdk_version_from_fields(d: VersionDefinition) -> m.GalleryApplicationVersion
                 replica_count=2,
                 exclude_from_latest=True,
                 storage_account_type=m.StorageAccountType.STANDARD_LRS,
-                end_of_life_date=__import__("datetime").datetime(2027, 6, 30, tzinfo=__import__("datetime").UTC),
+                end_of_life_date=datetime(2027, 6, 30, tzinfo=UTC),
             )
         ),
     )
@@ -119,6 +120,7 @@ def test_version_body_round_trips_through_the_sdk_model(install: str) -> None:
     model = m.GalleryApplicationVersion(body)
     assert model.as_dict() == body
     assert json.loads(json.dumps(model, cls=SdkJSONEncoder)) == body
+    assert model.properties is not None
     profile = model.properties.publishing_profile
     assert profile.manage_actions is not None and profile.manage_actions.install == install
     assert profile.settings is not None and profile.settings.config_file_name == "app.lic"

@@ -1,4 +1,9 @@
-"""Publishing against real Blob Storage (Azurite on loopback) and a recording ARM endpoint on loopback."""
+"""Publishing against real Blob Storage: Azurite, Azure's Blob Storage emulator, on loopback.
+
+Every test here runs against Azurite, which tests/azurite.py installs with npm (`azurite@3`, into
+.cache/azurite) and starts: they ask for the `azurite` fixture (tests/conftest.py), so they carry the
+`azurite` marker and `make test-fast` leaves them out. The ARM calls are in test_publish_arm.py.
+"""
 
 from __future__ import annotations
 
@@ -6,32 +11,22 @@ import hashlib
 import json
 import os
 import shlex
-import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from azure.core.credentials import AccessToken
 from azure.storage.blob import BlobSasPermissions, BlobServiceClient, ContainerClient, generate_blob_sas
 
-from builder.azure.gallery import GallerySettings, TargetRegion, VersionDefinition, application_body, version_body
-from builder.azure.publish import create_in_azure, publish_build, storage_access
+from builder.azure.publish import publish_build, storage_access
 from builder.azure.storage import PublishError, check_source_uri, read_sas_url, upload_file
+from builder.files import sha256_file
 from builder.manifest import manifest_document
-from tests.azurite import ACCOUNT, KEY, Azurite, running_azurite
+from tests.azurite import ACCOUNT, KEY, Azurite
 from tests.conftest import run_cli
 
 MIB = 1024 * 1024
-
-
-@pytest.fixture(scope="module")
-def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
-    with running_azurite(tmp_path_factory.mktemp("azurite")) as server:
-        yield server
 
 
 @pytest.fixture
@@ -50,15 +45,7 @@ def marked_file(path: Path, size: int) -> str:
         for mib in range(0, size, MIB):
             f.seek(mib)
             f.write(f"block {mib // MIB:08d}".encode())
-    return sha256_of(path)
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(MIB):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return sha256_file(path)
 
 
 def download_sha256(url: str) -> tuple[int, str]:
@@ -178,7 +165,7 @@ def fake_build(root: Path, install: str = "tar xzf jq.tar.gz && sh ./install 'wi
         distro={"name": "debian-12", "family": "apt"},
         commands={"install": install, "remove": "sh remove", "update": "sh update"},
         packageFileName="jq.tar.gz",
-        package={"file": "jq.tar.gz", "size": package.stat().st_size, "sha256": sha256_of(package)},
+        package={"file": "jq.tar.gz", "size": package.stat().st_size, "sha256": sha256_file(package)},
     )
     (build / "manifest.json").write_text(json.dumps(document))
     (root / "license.lic").write_text("licensed to: tests\n")
@@ -199,7 +186,7 @@ def test_publish_command_uploads_signs_and_fills_in_the_definitions(tmp_path: Pa
     assert source["mediaLink"].startswith(f"{azurite.account_url}/published/jq/1.0.0/debian-12/jq.tar.gz?")
     assert download_sha256(source["mediaLink"]) == (
         (build / "jq.tar.gz").stat().st_size,
-        sha256_of(build / "jq.tar.gz"),
+        sha256_file(build / "jq.tar.gz"),
     )
     with urllib.request.urlopen(source["defaultConfigurationLink"], timeout=60) as response:
         assert response.read() == b"licensed to: tests\n"
@@ -232,94 +219,6 @@ def test_publish_build_library_call(tmp_path: Path, azurite: Azurite) -> None:
     result = publish_build(build, access, load_gallery_file(tmp_path / "gallery.yaml"), block_size=MIB // 2)
     assert result.package.blocks == 3 and result.configuration is not None
     assert check_source_uri(result.definition.media_link) == result.package.size
-
-
-# --- ARM calls against a recording endpoint on loopback ----------------------------------------------
-
-
-class StaticToken:
-    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        return AccessToken("test-token", 4102444800)
-
-
-class Recorder(BaseHTTPRequestHandler):
-    requests: list[dict[str, Any]]
-    replication: list[str]
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-    def _answer(self, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_PUT(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.requests.append({"method": "PUT", "path": self.path, "auth": self.headers["Authorization"], "body": body})
-        self._answer({**body, "properties": {**body["properties"], "provisioningState": "Succeeded"}})
-
-    def do_GET(self) -> None:
-        self.requests.append({"method": "GET", "path": self.path, "auth": self.headers["Authorization"]})
-        state = self.replication.pop(0) if len(self.replication) > 1 else self.replication[0]
-        self._answer(
-            {
-                "location": "westeurope",
-                "properties": {
-                    "publishingProfile": {"source": {"mediaLink": "x"}},
-                    "replicationStatus": {
-                        "aggregatedState": state,
-                        "summary": [{"region": "westeurope", "state": state, "details": "disk full", "progress": 50}],
-                    },
-                },
-            }
-        )
-
-
-@pytest.fixture
-def arm() -> Iterator[tuple[str, type[Recorder]]]:
-    handler = type("Handler", (Recorder,), {"requests": [], "replication": ["InProgress", "Completed"]})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", handler
-    server.shutdown()
-    server.server_close()
-
-
-def arm_definition() -> VersionDefinition:
-    settings = GallerySettings("g", "rg", "westeurope", target_regions=(TargetRegion("westeurope", 2),))
-    return VersionDefinition(
-        "jq", "1.0.0", "Linux", "jq", "sh 'install'", "sh remove", None, "jq.tar.gz", Path("/x"), settings,
-        media_link="https://a.blob.core.windows.net/c/jq.tar.gz?sp=r&sig=x",
-    )  # fmt: skip
-
-
-def test_create_sends_the_models_bodies_and_waits_for_replication(arm: tuple[str, type[Recorder]]) -> None:
-    url, handler = arm
-    d = arm_definition()
-    status = create_in_azure(d, StaticToken(), "sub-1", base_url=url, poll_seconds=0.01)
-    assert status["aggregatedState"] == "Completed"
-    puts = [r for r in handler.requests if r["method"] == "PUT"]
-    prefix = "/subscriptions/sub-1/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/applications/jq"
-    assert [r["path"] for r in puts] == [
-        f"{prefix}?api-version=2024-03-03",
-        f"{prefix}/versions/1.0.0?api-version=2024-03-03",
-    ]
-    assert puts[0]["body"] == application_body(d) and puts[1]["body"] == version_body(d)
-    assert all(r["auth"] == "Bearer test-token" for r in handler.requests)
-    gets = [r["path"] for r in handler.requests if r["method"] == "GET"]
-    assert len(gets) >= 2 and all("$expand=ReplicationStatus" in g for g in gets)
-
-
-def test_failed_replication_is_reported(arm: tuple[str, type[Recorder]]) -> None:
-    url, handler = arm
-    handler.replication[:] = ["Failed"]
-    with pytest.raises(PublishError, match="replication failed: westeurope: disk full"):
-        create_in_azure(arm_definition(), StaticToken(), "sub-1", base_url=url, poll_seconds=0.01)
 
 
 def test_a_package_built_by_recipe_is_published_and_its_definitions_carry_it(

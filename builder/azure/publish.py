@@ -17,7 +17,7 @@ from typing import Any
 
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
-from azure.storage.blob import BlobServiceClient
+from azure.storage.blob import BlobServiceClient, ContainerClient
 
 from builder.azure.checks import check_definition, enforce_gallery
 from builder.azure.emit import GALLERY_DIR, SETTINGS_NAME, replace_directory, write_definitions
@@ -107,40 +107,25 @@ def publish_build(
     build_dir, document = load_manifest(build_dir)
     settings = load_settings(build_dir, settings)
     d = definition_from_manifest(build_dir, document, settings)
-    if not d.package_path.is_file():
-        raise InputError(f"{d.package_path}: the package is missing", hint="rebuild it")
-    config = settings.configuration
-    config_size = config.path.stat().st_size if config and config.path.is_file() else None
-    if config and config_size is None:
-        raise InputError(f"{settings.source}: configuration.file: {config.path}: no such file")
-    warnings = enforce_gallery(check_definition(d, d.package_path.stat().st_size, config_size), f"{d.app} {d.version}")
+    warnings = _check_before_upload(d)
     for warning in warnings:
         report(f"warning: {warning}")
     container_client = access.service.get_container_client(container or settings.storage.container)
     if not container_client.exists():
         container_client.create_container()
     distro = str(document.get("distro", {}).get("name", "any"))
-
-    def send(path: Path, name: str, sha256: str, content_type: str) -> tuple[UploadResult, str]:
-        blob = container_client.get_blob_client(blob_name(d.app, d.version, distro, name))
-        with byte_bar(path.stat().st_size, name) as bar:
-            result = upload_file(
-                blob,
-                path,
-                sha256,
-                block_size=block_size,
-                concurrency=concurrency,
-                content_type=content_type,
-                progress=bar.update,
-            )
-        report(f"{'unchanged' if result.skipped else 'uploaded'} {result.url} ({result.size} bytes, md5 {result.md5})")
-        link = read_sas_url(blob, settings.storage.sas_hours, account_key=access.account_key, service=access.service)
-        check_source_uri(link)
-        return result, link
-
+    send = _Uploader(
+        access,
+        container_client,
+        prefix=blob_name(d.app, d.version, distro, ""),
+        sas_hours=settings.storage.sas_hours,
+        block_size=block_size,
+        concurrency=concurrency,
+        report=report,
+    ).send
     package, media_link = send(d.package_path, d.package_file_name, document["package"]["sha256"], "application/gzip")
     config_result, config_link = None, None
-    if config is not None:
+    if (config := settings.configuration) is not None:
         config_result, config_link = send(
             config.path, f"config/{config.name}", sha256_file(config.path), "application/octet-stream"
         )
@@ -150,6 +135,50 @@ def publish_build(
     replace_directory(staged, build_dir / GALLERY_DIR)
     report(f"definitions with the SAS links in {build_dir / GALLERY_DIR} (readable by you only)")
     return PublishResult(d, package, config_result, warnings, None)
+
+
+def _check_before_upload(d: VersionDefinition) -> list[str]:
+    """The local checks, before any byte leaves: the files exist and Azure would take the version."""
+    if not d.package_path.is_file():
+        raise InputError(f"{d.package_path}: the package is missing", hint="rebuild it")
+    config = d.settings.configuration
+    config_size = config.path.stat().st_size if config and config.path.is_file() else None
+    if config and config_size is None:
+        raise InputError(f"{d.settings.source}: configuration.file: {config.path}: no such file")
+    return enforce_gallery(check_definition(d, d.package_path.stat().st_size, config_size), f"{d.app} {d.version}")
+
+
+@dataclass(frozen=True)
+class _Uploader:
+    """One build's blobs: upload each under `prefix`, then sign a read SAS and check it as Azure will."""
+
+    access: StorageAccess
+    container: ContainerClient
+    prefix: str  # app/version/distro/
+    sas_hours: int
+    block_size: int
+    concurrency: int
+    report: Callable[[str], object]
+
+    def send(self, path: Path, name: str, sha256: str, content_type: str) -> tuple[UploadResult, str]:
+        """Upload `path` as `prefix + name`; returns the result and the checked read SAS URL."""
+        blob = self.container.get_blob_client(self.prefix + name)
+        with byte_bar(path.stat().st_size, name) as bar:
+            result = upload_file(
+                blob,
+                path,
+                sha256,
+                block_size=self.block_size,
+                concurrency=self.concurrency,
+                content_type=content_type,
+                progress=bar.update,
+            )
+        done = "unchanged" if result.skipped else "uploaded"
+        self.report(f"{done} {result.url} ({result.size} bytes, md5 {result.md5})")
+        access = self.access
+        link = read_sas_url(blob, self.sas_hours, account_key=access.account_key, service=access.service)
+        check_source_uri(link)
+        return result, link
 
 
 def _arm_options(base_url: str | None) -> dict[str, Any]:

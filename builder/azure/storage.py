@@ -66,74 +66,108 @@ def upload_file(
     progress: Callable[[int], object] | None = None,
 ) -> UploadResult:
     """Upload `path` as a block blob whose content must hash to `sha256`; verify size and MD5 after."""
+    tick = progress or _no_progress
     size = path.stat().st_size
     existing = _properties(blob)
     if existing is not None and existing.size == size and (existing.metadata or {}).get("sha256") == sha256:
-        if progress:
-            progress(size)
+        tick(size)
         known = bytes(existing.content_settings.content_md5 or b"").hex()
         return UploadResult(blob.url, size, known, 0, 0, True)
+    read = _stage_file(blob, path, sha256, block_size, _Stager(blob, concurrency, tick))
+    if read.sha256 != sha256:
+        raise PublishError(
+            f"{path}: its SHA-256 is {read.sha256}, the manifest says {sha256}; nothing was committed",
+            hint="the file changed after the build: rebuild it",
+        )
+    blob.commit_block_list(
+        read.ids,  # type: ignore[arg-type]  # the SDK takes block ids as strings too
+        content_settings=ContentSettings(content_type=content_type, content_md5=bytearray(read.md5)),
+        metadata={"sha256": sha256},
+    )
+    _verify(blob, size, read.md5, read.ids)
+    return UploadResult(blob.url, size, read.md5.hex(), len(read.ids), read.reused, False)
+
+
+def _no_progress(_: int) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class _FileRead:
+    ids: list[str]  # every block of the file, in order
+    md5: bytes
+    sha256: str  # hex
+    reused: int  # blocks an earlier run had staged already
+
+
+def _stage_file(blob: BlobClient, path: Path, sha256: str, block_size: int, stager: _Stager) -> _FileRead:
+    """Read the file once, in order: hash it and stage each block an earlier run has not staged."""
     staged = _staged_blocks(blob)
     ids: list[str] = []
     md5, digest = hashlib.md5(usedforsecurity=False), hashlib.sha256()
     reused = 0
-    slots = threading.BoundedSemaphore(concurrency + 1)  # blocks in memory: one read ahead, bounded
-    pending: set[Future[None]] = set()
-
-    def stage(block: str, data: bytes) -> None:
-        try:
-            blob.stage_block(block, data, length=len(data), validate_content=True)
-        finally:
-            slots.release()
-        if progress:
-            progress(len(data))
-
-    failures: list[BaseException] = []
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="vmapp-upload") as pool:
-        try:
-            with open(path, "rb") as f:
-                index = 0
-                while not failures and (data := f.read(block_size)):
-                    md5.update(data)
-                    digest.update(data)
-                    block = block_id(sha256, block_size, index)
-                    ids.append(block)
-                    index += 1
-                    if staged.get(block) == len(data):
-                        reused += 1
-                        if progress:
-                            progress(len(data))
-                        continue
-                    slots.acquire()
-                    pending.add(pool.submit(stage, block, data))
-                    finished = {p for p in pending if p.done()}
-                    failures += [e for p in finished if (e := p.exception()) is not None]
-                    pending -= finished
-            done, _ = wait(pending, return_when=FIRST_EXCEPTION)
-            failures += [e for p in done if (e := p.exception()) is not None]
-            for p in pending:
-                p.cancel()  # after a failure: stage nothing more
-        except BaseException:
-            for p in pending:
-                p.cancel()
-            raise
-    if failures:
+    with stager, open(path, "rb") as f:
+        while not stager.failures and (data := f.read(block_size)):
+            md5.update(data)
+            digest.update(data)
+            block = block_id(sha256, block_size, len(ids))
+            ids.append(block)
+            if staged.get(block) == len(data):
+                reused += 1
+                stager.progress(len(data))
+            else:
+                stager.submit(block, data)
+    if stager.failures:
         raise PublishError(
-            f"{blob.url}: staging a block failed: {failures[0]}",
+            f"{blob.url}: staging a block failed: {stager.failures[0]}",
             hint="nothing was committed; run publish again: the blocks already staged are reused",
-        ) from failures[0]
-    if digest.hexdigest() != sha256:
-        raise PublishError(
-            f"{path}: its SHA-256 is {digest.hexdigest()}, the manifest says {sha256}; nothing was committed",
-            hint="the file changed after the build: rebuild it",
-        )
-    blob.commit_block_list(
-        ids,  # type: ignore[arg-type]  # the SDK takes block ids as strings too
-        content_settings=ContentSettings(content_type=content_type, content_md5=bytearray(md5.digest())),
-        metadata={"sha256": sha256},
-    )
-    _verify(blob, size, md5.digest(), ids)
-    return UploadResult(blob.url, size, md5.hexdigest(), len(ids), reused, False)
+        ) from stager.failures[0]
+    return _FileRead(ids, md5.digest(), digest.hexdigest(), reused)
+
+
+class _Stager:
+    """Stages blocks on `concurrency` threads, at most `concurrency + 1` blocks in memory (one read ahead).
+
+    After the first failure it stages nothing more; on leaving, it waits for what is in flight.
+    """
+
+    def __init__(self, blob: BlobClient, concurrency: int, progress: Callable[[int], object]) -> None:
+        self.blob = blob
+        self.progress = progress
+        self.failures: list[BaseException] = []
+        self._slots = threading.BoundedSemaphore(concurrency + 1)
+        # Threads start at the first submit: a stager never entered holds none.
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="vmapp-upload")
+        self._pending: set[Future[None]] = set()
+
+    def __enter__(self) -> _Stager:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        try:
+            if kind is None:
+                self._collect(wait(self._pending, return_when=FIRST_EXCEPTION).done)
+            for p in self._pending:
+                p.cancel()  # after a failure or an interrupt: stage nothing more
+        finally:
+            self._pool.shutdown(wait=True)
+
+    def submit(self, block: str, data: bytes) -> None:
+        self._slots.acquire()
+        self._pending.add(self._pool.submit(self._stage, block, data))
+        finished = {p for p in self._pending if p.done()}
+        self._collect(finished)
+        self._pending -= finished
+
+    def _collect(self, finished: set[Future[None]]) -> None:
+        self.failures += [e for p in finished if (e := p.exception()) is not None]
+
+    def _stage(self, block: str, data: bytes) -> None:
+        try:
+            self.blob.stage_block(block, data, length=len(data), validate_content=True)
+        finally:
+            self._slots.release()
+        self.progress(len(data))
 
 
 def _properties(blob: BlobClient) -> Any:
