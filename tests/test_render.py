@@ -269,7 +269,9 @@ def plan_for(tmp_path: Path, packages: list[str], name: str = "jq", extra: str =
     recipes = tmp_path / "recipes"
     recipes.mkdir(parents=True, exist_ok=True)
     recipe = load_recipe(write_recipe(recipes, packages, name, extra))
-    return make_plan(recipe, "debian-12", tmp_path / "dist", image="debian:12")
+    plan = make_plan(recipe, "debian-12", tmp_path / "dist", image="debian:12")
+    assert isinstance(plan, BuildPlan), "debian-12 is a Linux row"
+    return plan
 
 
 LEDGER_ROOT: list[Path] = []  # per test: the ledger lives under the test's own directory, not /var/lib

@@ -22,9 +22,9 @@ from builder.cmdquote import SLOT_STEP, cmd_args, cmd_quote, finalize, mark
 from builder.container import Container
 from builder.errors import VerifyError
 from builder.finish import BuildResult
+from builder.pipeline import build
+from builder.plan import make_plan
 from builder.recipe import load_recipe
-from builder.windows.build import build_windows
-from builder.windows.plan import make_windows_plan
 from builder.windows.verify import download_dir, verify_windows
 from builder.windows.wine import Wine, unix_path
 from tests.conftest import REPO, files_under, run_cli
@@ -105,7 +105,7 @@ def build_app(
         )
     recipe = tmp_path / f"{name}.yaml"
     recipe.write_text(f"name: {name}\nversion: 1.2.3\nwindows:\n  installers:\n" + "".join(lines))
-    return build_windows(make_windows_plan(load_recipe(recipe), tmp_path / "dist"))
+    return build(make_plan(load_recipe(recipe), "windows", tmp_path / "dist"))
 
 
 @contextmanager
