@@ -22,6 +22,8 @@ from builder.render import Commands, render_commands
 from builder.tarball import fetch_tarball
 from builder.windows.build import bundle_installers
 
+__all__ = ["BuildResult", "build", "payload", "preflight"]  # BuildResult: what build() returns
+
 
 def build(plan: Plan, client: docker.DockerClient | None = None, gallery: GallerySettings | None = None) -> BuildResult:
     """Build the package and manifest for one plan; nothing is left behind on failure.

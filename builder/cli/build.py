@@ -4,12 +4,17 @@ Windows alike: one plan each (builder.plan), one pipeline (builder.pipeline)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+from builder.azure.gallery import GallerySettings
 from builder.cli.gallery import gallery_settings_checked
 from builder.cli.options import image_option, parse_size
 from builder.cli.verify import show_verify
+
+if TYPE_CHECKING:  # annotations only: the command line imports the pipeline when a command runs
+    from builder.plan import Plan
 
 
 @click.command("recipe")
@@ -55,7 +60,6 @@ def recipe_cmd(
 ) -> None:
     """Build RECIPE (a shipped recipe's name or a YAML path) for each --distro."""
     from builder.baseline import FULL, IMAGE, load_baseline
-    from builder.pipeline import build, preflight
     from builder.plan import make_plan
     from builder.recipe import load_recipe
 
@@ -66,24 +70,37 @@ def recipe_cmd(
     gallery = gallery_settings_checked(loaded.path, loaded.raw, gallery_file)
     limit = parse_size(max_size) if max_size else None
     plans = [make_plan(loaded, d, out, image, config, limit, state) for d in distros]
-    rows = []
-    for plan in plans:
-        if dry_run:
-            commands = preflight(plan)  # "not supported yet" and Azure's 4096 characters: a dry run owes them
-            click.echo(plan.describe())
-            for name, text in commands.as_dict().items():
-                click.echo(f"--- {name} ({len(text)} characters) ---\n{text}")
-            continue
-        result = build(plan, gallery=gallery)
-        for warning in result.warnings:
-            click.echo(f"warning: {warning}", err=True)
-        sizes = result.document["sizes"]
-        click.echo(f"built {result.package} ({sizes['package']} bytes, {sizes['files']} {plan.unit})")
-        click.echo(f"manifest {result.manifest}")
-        if then_verify:
-            show_verify(plan.out_dir, None, None)
-        rows.append((plan.distro.name, sizes["files"], sizes["package"], str(result.package)))
+    if dry_run:
+        for plan in plans:
+            _show(plan)
+        return
+    rows = [_build(plan, gallery, then_verify) for plan in plans]
     if len(rows) > 1:
         click.echo(f"\n{'distro':<14} {'packages':>8} {'bytes':>12}  file")
         for row in rows:
             click.echo(f"{row[0]:<14} {row[1]:>8} {row[2]:>12}  {row[3]}")
+
+
+def _show(plan: Plan) -> None:
+    """A dry run: the plan and its strings, refused like a build for what the plan alone decides."""
+    from builder.pipeline import preflight
+
+    commands = preflight(plan)  # "not supported yet" and Azure's 4096 characters: a dry run owes them
+    click.echo(plan.describe())
+    for name, text in commands.as_dict().items():
+        click.echo(f"--- {name} ({len(text)} characters) ---\n{text}")
+
+
+def _build(plan: Plan, gallery: GallerySettings | None, then_verify: bool) -> tuple[str, int, int, str]:
+    """Build (and verify) one plan; its row of the summary table."""
+    from builder.pipeline import build
+
+    result = build(plan, gallery=gallery)
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    sizes = result.document["sizes"]
+    click.echo(f"built {result.package} ({sizes['package']} bytes, {sizes['files']} {plan.unit})")
+    click.echo(f"manifest {result.manifest}")
+    if then_verify:
+        show_verify(plan.out_dir, None, None)
+    return plan.distro.name, sizes["files"], sizes["package"], str(result.package)
