@@ -3,6 +3,7 @@ which image and where it goes; one describe() and one manifest head for every ki
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ Row = tuple[str, str]  # one line of describe(): label, value
 
 
 @dataclass(frozen=True, kw_only=True)
-class PlanBase:
+class PlanBase(ABC):
     app: str
     version: str
     description: str
@@ -25,31 +26,31 @@ class PlanBase:
     max_package_bytes: int = MAX_PACKAGE_BYTES
 
     @property
+    @abstractmethod
     def kind(self) -> str:
         """What the command strings handle: their template directory under templates/."""
-        raise NotImplementedError
 
     @property
+    @abstractmethod
     def package_file_name(self) -> str:
         """The name the VM gets the package under (set as packageFileName)."""
-        raise NotImplementedError
 
     @property
+    @abstractmethod
     def unit(self) -> str:
         """What the package's files are, in messages: packages, installers."""
-        raise NotImplementedError
 
+    @abstractmethod
     def setup_rows(self) -> list[Row]:
         """describe()'s lines between the recipe and the output."""
-        raise NotImplementedError
 
+    @abstractmethod
     def detail_rows(self) -> list[Row]:
         """describe()'s lines after the output."""
-        raise NotImplementedError
 
+    @abstractmethod
     def recipe_section(self) -> dict[str, Any]:
         """The manifest's `recipe` section beside its path."""
-        raise NotImplementedError
 
     def describe(self) -> str:
         """The plan as a dry run prints it."""
