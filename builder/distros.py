@@ -1,6 +1,8 @@
-"""The distro table: each supported target release, its package family and default image.
+"""The target table: each target (a Linux release, or Windows), its package family, default image and
+kind.
 
-Distros are data; package managers are code (see builder.backends).
+Targets are data; what plans and builds each kind is code (builder.plan.KINDS, builder.pipeline), and
+package managers are code too (builder.backends). A new release is a row here.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ class Distro:
     image: str  # default container image of the release
     codename: str  # the suite debootstrap and sources.list use (empty where meaningless)
     vendor: str  # debian, ubuntu, rhel, sles
+    kind: str = "linux"  # what plans and builds it: linux (packages or a tarball) or windows (installers)
 
 
 DISTROS: dict[str, Distro] = {
@@ -38,7 +41,7 @@ DISTROS: dict[str, Distro] = {
         Distro("sles-15", "zypper", "registry.suse.com/bci/bci-base:15.6", "", "sles"),
         # Windows VMs: installers, not a package manager (builder.windows). The image is Wine, where
         # `vmapp-build verify` runs the cmd strings: `docker build -t vmapp-build/wine:10 tests/images/wine`.
-        Distro("windows", "windows", "vmapp-build/wine:10", "", "microsoft"),
+        Distro("windows", "windows", "vmapp-build/wine:10", "", "microsoft", kind="windows"),
     )
 }
 

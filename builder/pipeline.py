@@ -1,6 +1,8 @@
-"""The build pipeline: recipe -> plan -> discovery -> download -> bundle -> render -> check -> manifest.
+"""The build pipeline, one for every target: plan -> render -> limits -> payload -> finish.
 
-The one module that sees the whole flow; every stage lives in its own module.
+The one module that sees the whole flow; every stage lives in its own module. The plan (builder.plan)
+is computed once and never changed; the command strings are rendered once from it and handed to the
+payload stage of the plan's kind, and every payload ends in the one finish step (builder.finish).
 """
 
 from __future__ import annotations
@@ -13,61 +15,48 @@ from builder.azure.gallery import GallerySettings
 from builder.azure.limits import check_field, enforce
 from builder.backends import installer_for
 from builder.closure import bundle_closure
-from builder.fetch import check_tarball_members, fetch
 from builder.finish import BuildResult, Output, finish, staging_directory
 from builder.payload import Payload
-from builder.plan import BuildPlan
+from builder.plan import BuildPlan, Plan, WindowsPlan
 from builder.render import Commands, render_commands
+from builder.tarball import fetch_tarball
+from builder.windows.build import bundle_installers
+
+__all__ = ["BuildResult", "build", "payload", "preflight"]  # BuildResult: what build() returns
 
 
-def build(
-    plan: BuildPlan, client: docker.DockerClient | None = None, gallery: GallerySettings | None = None
-) -> BuildResult:
+def build(plan: Plan, client: docker.DockerClient | None = None, gallery: GallerySettings | None = None) -> BuildResult:
     """Build the package and manifest for one plan; nothing is left behind on failure.
 
     With gallery settings, the Azure definitions (builder.azure.emit) are checked and written beside them.
     """
-    if not plan.tarball:
-        installer_for(plan)  # "not supported yet" before anything starts
-    commands = check_commands(plan)  # pure, and fails before any container starts or download begins
+    commands = preflight(plan)
     with staging_directory(plan.out_dir) as tmp:
-        payload = _fetch_tarball(plan, commands, tmp) if plan.tarball else bundle_closure(plan, commands, tmp, client)
-        return finish(_output(plan), payload, tmp, gallery)
+        return finish(_output(plan), payload(plan, commands, tmp, client), tmp, gallery)
 
 
-def check_commands(plan: BuildPlan) -> Commands:
-    """The command strings, rendered (pure) and held to Azure's 4096 characters before any container
-    starts: a recipe with too many packages is refused in seconds, not after the download."""
+def preflight(plan: Plan) -> Commands:
+    """What the plan alone can refuse, before any container starts or download begins (a dry run owes
+    these answers too): a package family not supported yet, and strings over Azure's 4096 characters,
+    so a recipe with too many packages is refused in seconds, not after the download."""
+    if isinstance(plan, BuildPlan) and not plan.tarball:
+        installer_for(plan)
     commands = render_commands(plan)
     fields = {f"manageActions.{name}": text for name, text in commands.as_dict().items()}
     enforce([check_field(f, v) for f, v in fields.items()], f"{plan.app} {plan.version} for {plan.distro.name}")
     return commands
 
 
-def _output(plan: BuildPlan) -> Output:
+def payload(plan: Plan, commands: Commands, tmp: Path, client: docker.DockerClient | None) -> Payload:
+    """The payload stage of the plan's kind: a new kind of payload is a stage module and a line here."""
+    if isinstance(plan, WindowsPlan):
+        return bundle_installers(plan, commands, tmp)
+    if plan.tarball:
+        return fetch_tarball(plan, commands, tmp)
+    return bundle_closure(plan, commands, tmp, client)
+
+
+def _output(plan: Plan) -> Output:
     return Output(
         plan.app, plan.version, plan.distro.name, plan.out_dir, plan.package_file_name, plan.max_package_bytes
     )
-
-
-def _fetch_tarball(plan: BuildPlan, commands: Commands, tmp: Path) -> Payload:
-    """A tarball payload ships as itself, once its SHA-256 matches the recipe's."""
-    assert plan.tarball is not None
-    where = f"{plan.recipe_path}: linux.tarball"
-    package = fetch(plan.tarball.source, plan.tarball.sha256, tmp / plan.package_file_name, f"{where}.source")
-    check_tarball_members(package, where)
-    size = package.stat().st_size
-    sections = {
-        **plan.manifest_sections(),
-        "image": {"name": plan.image, "id": None},
-        "baseline": {"kind": "none"},
-        "packages": [],
-        "tarball": {
-            "source": plan.tarball.source,
-            "sha256": plan.tarball.sha256,
-            "directory": plan.tarball.directory,
-            "size": size,
-        },
-        "discovery": {},
-    }
-    return Payload(package, commands.as_dict(), sections, size, 1)

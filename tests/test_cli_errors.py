@@ -149,7 +149,15 @@ def test_too_many_packages_for_4096_characters_fail_before_any_container(tmp_pat
     with no engine reachable (DOCKER_HOST points nowhere), instead of after the download."""
     names = "".join(f"\n    - very-long-package-name-number-{i:03d}-for-the-limit" for i in range(120))
     recipe = write_recipe(tmp_path, f"name: big\nversion: 1.0.0\nlinux:\n  packages:{names}\n")
-    args = ["recipe", recipe, "--distro", DISTRO, "--out", tmp_path / "dist", *(["--dry-run"] if dry_run else [])]
+    args: list[str | Path] = [
+        "recipe",
+        recipe,
+        "--distro",
+        DISTRO,
+        "--out",
+        tmp_path / "dist",
+        *(["--dry-run"] if dry_run else []),
+    ]
     proc = run_cli(*args, env={"DOCKER_HOST": "unix:///nonexistent.sock"})
     assert proc.returncode == BAD_INPUT, proc.stderr
     assert "big 1.0.0 for debian-12 breaks Azure's limits" in proc.stderr

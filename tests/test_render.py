@@ -269,7 +269,9 @@ def plan_for(tmp_path: Path, packages: list[str], name: str = "jq", extra: str =
     recipes = tmp_path / "recipes"
     recipes.mkdir(parents=True, exist_ok=True)
     recipe = load_recipe(write_recipe(recipes, packages, name, extra))
-    return make_plan(recipe, "debian-12", tmp_path / "dist", image="debian:12")
+    plan = make_plan(recipe, "debian-12", tmp_path / "dist", image="debian:12")
+    assert isinstance(plan, BuildPlan), "debian-12 is a Linux row"
+    return plan
 
 
 LEDGER_ROOT: list[Path] = []  # per test: the ledger lives under the test's own directory, not /var/lib
@@ -288,6 +290,11 @@ def ledger(app: str = "jq") -> Path:
 
 def commands_for(tmp_path: Path, packages: list[str], name: str = "jq", extra: str = "") -> Commands:
     return render_commands(plan_for(tmp_path, packages, name, extra), ledger_root=str(LEDGER_ROOT[0]))
+
+
+def update_of(commands: Commands) -> str:
+    assert commands.update is not None, "every Linux target has an update string"
+    return commands.update
 
 
 def option_values(argv: list[str]) -> dict[str, str]:
@@ -344,7 +351,7 @@ def test_no_string_reads_state_from_a_download_directory(tmp_path: Path) -> None
     for command in commands.as_dict().values():
         assert "../" not in command and '"$b/added"' not in command
         assert "L=/var/lib/vmapp-build/jq\n" in command
-    assert commands.update.splitlines()[:-1] == commands.install.splitlines()[:-1]  # only the message differs
+    assert update_of(commands).splitlines()[:-1] == commands.install.splitlines()[:-1]  # only the message differs
 
 
 # -- install --------------------------------------------------------------------------------------------
@@ -529,7 +536,7 @@ def test_update_carries_the_ledger_of_older_versions(vm: VM, tmp_path: Path) -> 
 
     new = vm.download_dir("jq", "1.1.0")
     new_commands = commands_for(tmp_path / "new", ["jq", "curl"])
-    result = vm.run(new_commands.update, new)
+    result = vm.run(update_of(new_commands), new)
     assert result.returncode == 0, result.stderr
     # nothing new was installed (all of it is there), yet the record carries what 1.0.0 added
     assert lines(ledger() / "added") == ["curl", "jq", "libcurl4", "libjq1"]
@@ -545,7 +552,7 @@ def test_update_adds_what_the_new_version_brings(vm: VM, tmp_path: Path) -> None
     old = vm.download_dir("jq", "1.0.0")
     assert vm.run(commands_for(tmp_path / "old", ["jq"]).install, old).returncode == 0
     new = vm.download_dir("jq", "1.1.0")
-    result = vm.run(commands_for(tmp_path / "new", ["jq", "curl"]).update, new)
+    result = vm.run(update_of(commands_for(tmp_path / "new", ["jq", "curl"])), new)
     assert result.returncode == 0, result.stderr
     assert lines(ledger() / "added") == ["curl", "jq", "libcurl4", "libjq1"]
 
@@ -555,7 +562,7 @@ def test_remove_after_an_update_that_dropped_a_package(vm: VM, tmp_path: Path) -
     assert vm.run(commands_for(tmp_path / "old", ["jq", "curl"]).install, old).returncode == 0
     new = vm.download_dir("jq", "1.1.0")
     new_commands = commands_for(tmp_path / "new", ["jq"])
-    assert vm.run(new_commands.update, new).returncode == 0
+    assert vm.run(update_of(new_commands), new).returncode == 0
     assert "curl" in lines(ledger() / "added")  # recorded as added by the application...
     assert vm.run(new_commands.remove, new).returncode == 0
     assert vm.installed() == set(VM_INSTALLED)  # ...and taken out by its remove
@@ -603,7 +610,7 @@ def test_a_dependency_installed_by_hand_while_installed_is_the_owners(vm: VM, tm
     assert lines(ledger() / "manual") == ["jq"]
     vm.set_installed(sorted(vm.installed()), [*VM_AUTO])  # libjq1 no longer auto: the owner's hand
     new = vm.download_dir("jq", "1.1.0")
-    assert vm.run(commands_for(tmp_path / "new", ["jq"]).update, new).returncode == 0
+    assert vm.run(update_of(commands_for(tmp_path / "new", ["jq"])), new).returncode == 0
     assert lines(ledger() / "added") == ["jq"]
     result = vm.run(commands.remove, new)
     assert result.returncode == 0, result.stderr

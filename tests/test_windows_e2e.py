@@ -22,9 +22,9 @@ from builder.cmdquote import SLOT_STEP, cmd_args, cmd_quote, finalize, mark
 from builder.container import Container
 from builder.errors import VerifyError
 from builder.finish import BuildResult
+from builder.pipeline import build
+from builder.plan import make_plan
 from builder.recipe import load_recipe
-from builder.windows.build import build_windows
-from builder.windows.plan import make_windows_plan
 from builder.windows.verify import download_dir, verify_windows
 from builder.windows.wine import Wine, unix_path
 from tests.conftest import REPO, files_under, run_cli
@@ -105,7 +105,7 @@ def build_app(
         )
     recipe = tmp_path / f"{name}.yaml"
     recipe.write_text(f"name: {name}\nversion: 1.2.3\nwindows:\n  installers:\n" + "".join(lines))
-    return build_windows(make_windows_plan(load_recipe(recipe), tmp_path / "dist"))
+    return build(make_plan(load_recipe(recipe), "windows", tmp_path / "dist"))
 
 
 @contextmanager
@@ -126,7 +126,9 @@ def registry_has(wine: Wine, key: str, workdir: str) -> bool:
     return wine.run(f'reg query "{key}"', workdir).errorlevel == 0
 
 
-def test_msi_with_a_hostile_name_installs_and_removes(docker_client, wine_image, artifacts, tmp_path: Path) -> None:
+def test_msi_with_a_hostile_name_installs_and_removes(
+    docker_client: docker.DockerClient, wine_image: str, artifacts: Path, tmp_path: Path
+) -> None:
     hostile = "Vmapp (x64) & co ^ 100% [v1].msi"
     result = build_app(tmp_path, artifacts, [("app.msi", hostile, f"check: '{MSI_CHECK}'")])
     assert result.document["packageFileName"] == hostile == result.package.name
@@ -147,7 +149,9 @@ def test_msi_with_a_hostile_name_installs_and_removes(docker_client, wine_image,
         assert not registry_has(wine, MSI_KEY, workdir)
 
 
-def test_package_saved_without_packagefilename_is_renamed(docker_client, wine_image, artifacts, tmp_path: Path) -> None:
+def test_package_saved_without_packagefilename_is_renamed(
+    docker_client: docker.DockerClient, wine_image: str, artifacts: Path, tmp_path: Path
+) -> None:
     result = build_app(tmp_path, artifacts, [("app.msi", "app.msi", f"remove: '{MSI_PRODUCT_CODE}'")])
     with vm(docker_client, wine_image, result, as_name="vmapp-test") as (wine, workdir):
         assert wine.run(result.document["commands"]["install"], workdir).errorlevel == 0
@@ -157,7 +161,9 @@ def test_package_saved_without_packagefilename_is_renamed(docker_client, wine_im
 
 
 @pytest.mark.parametrize("reboot", ["success", "failure"])
-def test_msi_asking_for_a_reboot(docker_client, wine_image, artifacts, tmp_path: Path, reboot: str) -> None:
+def test_msi_asking_for_a_reboot(
+    docker_client: docker.DockerClient, wine_image: str, artifacts: Path, tmp_path: Path, reboot: str
+) -> None:
     result = build_app(tmp_path, artifacts, [("reboot.msi", "reboot.msi", f"reboot: {reboot}")])
     with vm(docker_client, wine_image, result) as (wine, workdir):
         install = wine.run(result.document["commands"]["install"], workdir)
@@ -170,7 +176,9 @@ def test_msi_asking_for_a_reboot(docker_client, wine_image, artifacts, tmp_path:
         assert install.errorlevel == 3010, install
 
 
-def test_exe_receives_hostile_arguments_and_uninstalls(docker_client, wine_image, artifacts, tmp_path: Path) -> None:
+def test_exe_receives_hostile_arguments_and_uninstalls(
+    docker_client: docker.DockerClient, wine_image: str, artifacts: Path, tmp_path: Path
+) -> None:
     target = r"C:\Vmapp Apps\Test (x86) & co ^ 1"
     arguments = ["/S", f"/D={target}", "x & y | z", "50% (half) <done>", "%windir%", "/NAME=VmappHostile"]
     extra = (
@@ -195,7 +203,9 @@ def test_exe_receives_hostile_arguments_and_uninstalls(docker_client, wine_image
     verify_windows(result.manifest.parent, client=docker_client)
 
 
-def test_zip_extracts_with_tar_and_is_removed(docker_client, wine_image, artifacts, tmp_path: Path) -> None:
+def test_zip_extracts_with_tar_and_is_removed(
+    docker_client: docker.DockerClient, wine_image: str, artifacts: Path, tmp_path: Path
+) -> None:
     result = build_app(
         tmp_path, artifacts, [("tool.zip", "tool.zip", r"directory: '%ProgramFiles%\Vmapp Zip (tools) & more'")]
     )
@@ -223,7 +233,9 @@ CHAIN = [
 ]
 
 
-def test_chain_of_three_installs_in_order_and_removes_all(docker_client, wine_image, artifacts, tmp_path: Path) -> None:
+def test_chain_of_three_installs_in_order_and_removes_all(
+    docker_client: docker.DockerClient, wine_image: str, artifacts: Path, tmp_path: Path
+) -> None:
     result = build_app(tmp_path, artifacts, CHAIN)
     assert result.document["packageFileName"] == "vmapp-test.zip"
     with zipfile.ZipFile(result.package) as zf:
@@ -245,7 +257,9 @@ def test_chain_of_three_installs_in_order_and_removes_all(docker_client, wine_im
     assert [s for s, _ in report.steps] == ["install", "check", "remove", "check after remove"]
 
 
-def test_failing_first_installer_stops_the_chain(docker_client, wine_image, artifacts, tmp_path: Path) -> None:
+def test_failing_first_installer_stops_the_chain(
+    docker_client: docker.DockerClient, wine_image: str, artifacts: Path, tmp_path: Path
+) -> None:
     failing = [("testinstaller.exe", "runtime.exe", "arguments: [/S, /FAIL=7]\nremove: 'cmd /c exit 0'"), *CHAIN[1:]]
     result = build_app(tmp_path, artifacts, failing)
     with vm(docker_client, wine_image, result) as (wine, workdir):
@@ -259,7 +273,9 @@ def test_failing_first_installer_stops_the_chain(docker_client, wine_image, arti
     assert "install exited with errorlevel 7" in str(caught.value)
 
 
-def test_corrupt_msi_fails_with_its_errorlevel_and_log(docker_client, wine_image, artifacts, tmp_path: Path) -> None:
+def test_corrupt_msi_fails_with_its_errorlevel_and_log(
+    docker_client: docker.DockerClient, wine_image: str, artifacts: Path, tmp_path: Path
+) -> None:
     result = build_app(tmp_path, artifacts, [("corrupt.msi", "corrupt.msi", "")])
     proc = run_cli("verify", result.manifest.parent)
     assert proc.returncode == 4, proc.stderr
@@ -268,7 +284,9 @@ def test_corrupt_msi_fails_with_its_errorlevel_and_log(docker_client, wine_image
     assert "--- stdout ---" in proc.stderr and "--- stderr ---" in proc.stderr
 
 
-def test_missing_package_fails(docker_client, wine_image, artifacts, tmp_path: Path) -> None:
+def test_missing_package_fails(
+    docker_client: docker.DockerClient, wine_image: str, artifacts: Path, tmp_path: Path
+) -> None:
     for artifact, name, extra in [("app.msi", "app.msi", ""), *CHAIN[:1]]:
         result = build_app(tmp_path, artifacts, [(artifact, name, extra)])
         with vm(docker_client, wine_image, None) as (wine, workdir):
@@ -277,23 +295,21 @@ def test_missing_package_fails(docker_client, wine_image, artifacts, tmp_path: P
         shutil.rmtree(tmp_path / "dist")
 
 
-def test_shipped_windows_recipe_builds_and_verifies(docker_client, wine_image, tmp_path: Path) -> None:
+def test_shipped_windows_recipe_builds_and_verifies(
+    docker_client: docker.DockerClient, wine_image: str, tmp_path: Path
+) -> None:
     proc = run_cli("recipe", "myapp-msi", "--distro", "windows", "--out", tmp_path, "--verify")
     assert proc.returncode == 0, proc.stderr
     assert "verified myapp-msi 1.0.0 under Wine" in proc.stdout
-    assert files_under(tmp_path) == [
-        "myapp-msi",
-        "myapp-msi/1.0.0",
-        "myapp-msi/1.0.0/windows",
-        "myapp-msi/1.0.0/windows/manifest.json",
-        "myapp-msi/1.0.0/windows/myapp.msi",
-    ]
+    assert files_under(tmp_path / "myapp-msi" / "1.0.0") == ["windows", "windows/manifest.json", "windows/myapp.msi"]
     shipped = REPO / "recipes" / "windows" / "myapp.msi"
     assert (tmp_path / "myapp-msi/1.0.0/windows/myapp.msi").read_bytes() == shipped.read_bytes()
     assert shipped.stat().st_size < 100 * 1024
 
 
-def test_readme_example_with_a_spaced_msi_property_verifies(docker_client, artifacts, tmp_path: Path) -> None:
+def test_readme_example_with_a_spaced_msi_property_verifies(
+    docker_client: docker.DockerClient, artifacts: Path, tmp_path: Path
+) -> None:
     """The README's own example: `INSTALLDIR: '%ProgramFiles%\\My App'` (through `start`, Wine's msiexec got
     `"INSTALLDIR=C:\\..."` and answered 1639); remove finds the files there too."""
     check = r'if exist "%ProgramFiles%\My App\app.txt" (exit 0) else (exit 1)'
@@ -304,7 +320,9 @@ def test_readme_example_with_a_spaced_msi_property_verifies(docker_client, artif
     assert [s for s, _ in report.steps] == ["install", "check", "remove", "check after remove"]
 
 
-def test_percent_in_file_names_before_later_references(docker_client, wine_image, artifacts, tmp_path: Path) -> None:
+def test_percent_in_file_names_before_later_references(
+    docker_client: docker.DockerClient, wine_image: str, artifacts: Path, tmp_path: Path
+) -> None:
     """A literal % (`100% v2.exe`) followed by %ProgramFiles% and %windir% later in the same string: Wine's
     cmd used to pair them and pass `%ProgramFiles%` on unexpanded."""
     exe_dir = r"%ProgramFiles%\Vmapp (x) & co ^ 1"
@@ -332,7 +350,9 @@ def test_percent_in_file_names_before_later_references(docker_client, wine_image
         assert not registry_has(wine, f"{UNINSTALL}\\VmappPercent", workdir)
 
 
-def test_gui_installer_is_waited_for(docker_client, wine_image, artifacts, tmp_path: Path) -> None:
+def test_gui_installer_is_waited_for(
+    docker_client: docker.DockerClient, wine_image: str, artifacts: Path, tmp_path: Path
+) -> None:
     """Installers run without `start`: cmd /C still waits for a GUI-subsystem program and takes its exit
     code (one it did not wait for would leave errorlevel 0 and the files missing)."""
     slow = "arguments: [/S, /SLEEP=1500, '/D=C:\\Vmapp Gui', /NAME=VmappGui]\nremove: 'cmd /c exit 0'"
@@ -384,7 +404,9 @@ def test_cmd_quoting_gives_back_any_accepted_string_under_wine(argv_vm: tuple[Wi
     assert got.split(b"\0")[:-1] == [w.encode() for w in [*words, r"C:\windows"]], command
 
 
-def test_msi_property_value_arrives_exactly(docker_client, wine_image, artifacts, tmp_path: Path) -> None:
+def test_msi_property_value_arrives_exactly(
+    docker_client: docker.DockerClient, wine_image: str, artifacts: Path, tmp_path: Path
+) -> None:
     """msiexec's `PROP="value"`: cmd's specials and a literal % reach the installer unchanged."""
     value = "A & B (x64) ^ 7, 100% [v2]; |x| <y> !z!"
     result = build_app(tmp_path, artifacts, [("app.msi", "app.msi", f"properties: {{VMAPPVALUE: '{value}'}}")])

@@ -15,12 +15,12 @@ import pytest
 from builder.azure.limits import MAX_FIELD_CHARS, check_field
 from builder.cmdquote import CmdQuoteError, cmd_arg, cmd_args, cmd_quote, finalize
 from builder.errors import InputError, RecipeError
+from builder.pipeline import build
+from builder.plan import WindowsPlan, make_plan
 from builder.recipe import load_recipe
+from builder.render import render_commands
 from builder.resources import data_dir
-from builder.windows.build import build_windows
 from builder.windows.bundle import write_zip
-from builder.windows.plan import make_windows_plan
-from builder.windows.render import render_windows_commands
 from tests.conftest import files_under, run_cli
 
 WINDOWS_RECIPES = sorted(p.stem for p in data_dir("recipes").glob("*.yaml") if load_recipe(p).windows is not None)
@@ -219,15 +219,21 @@ def test_windows_section_must_have_installers(tmp_path: Path) -> None:
 # -- rendering -------------------------------------------------------------------------------------------
 
 
-def plan_for(tmp_path: Path, installers: str, name: str = "demo"):  # type: ignore[no-untyped-def]
-    return make_windows_plan(load_recipe(windows_recipe(tmp_path, installers, name)), tmp_path / "dist")
+def windows_plan(recipe: str | Path, out: Path) -> WindowsPlan:
+    plan = make_plan(load_recipe(recipe), "windows", out)
+    assert isinstance(plan, WindowsPlan), "the table's windows row plans installers"
+    return plan
+
+
+def plan_for(tmp_path: Path, installers: str, name: str = "demo") -> WindowsPlan:
+    return windows_plan(windows_recipe(tmp_path, installers, name), tmp_path / "dist")
 
 
 def test_single_msi_ships_as_itself(tmp_path: Path) -> None:
     plan = plan_for(tmp_path, f"    - source: 'My App (x64) & co 100%.msi'\n      sha256: {SHA}\n")
     assert plan.package_file_name == "My App (x64) & co 100%.msi"
     assert plan.out_dir == tmp_path / "dist" / "demo" / "1.0.0" / "windows"
-    commands = render_windows_commands(plan)
+    commands = render_commands(plan)
     # msiexec is called directly (cmd /C waits for it), its package one quoted word.
     assert r' & %windir%\system32\msiexec.exe /i "My App (x64) & co 100%.msi" /quiet /norestart' in commands.install
     assert "start /wait" not in commands.install and " start " not in commands.install
@@ -239,11 +245,11 @@ def test_single_msi_ships_as_itself(tmp_path: Path) -> None:
 
 def test_reboot_codes_count_as_success_only_when_allowed(tmp_path: Path) -> None:
     allowed = plan_for(tmp_path, f"    - source: a.msi\n      sha256: {SHA}\n      reboot: success\n")
-    install = render_windows_commands(allowed).install
+    install = render_commands(allowed).install
     assert "(if errorlevel 3010 if not errorlevel 3011 (" in install
     assert "(if errorlevel 1641 if not errorlevel 1642 (" in install
     refused = plan_for(tmp_path, f"    - source: a.msi\n      sha256: {SHA}\n")
-    assert "3010" not in render_windows_commands(refused).install
+    assert "3010" not in render_commands(refused).install
 
 
 def test_chain_runs_in_order_and_removes_in_reverse(tmp_path: Path) -> None:
@@ -261,7 +267,7 @@ def test_chain_runs_in_order_and_removes_in_reverse(tmp_path: Path) -> None:
 """,
     )
     assert plan.bundled and plan.package_file_name == "demo.zip"
-    commands = render_windows_commands(plan)
+    commands = render_commands(plan)
     install, remove = commands.install, commands.remove
     positions = [install.index(s) for s in ("first.exe", "second.msi", "third.zip")]
     assert positions == sorted(positions)
@@ -281,7 +287,7 @@ def test_msi_properties_with_spaces_reach_msiexec_as_prop_quoted_value(tmp_path:
         f"    - source: a.msi\n      sha256: {SHA}\n"
         "      properties: {INSTALLDIR: '%ProgramFiles%\\My App', ADDLOCAL: ALL}\n",
     )
-    commands = render_windows_commands(plan)
+    commands = render_commands(plan)
     # msiexec's own syntax, quotes around the value only; remove gets the directory, not the features.
     assert r' INSTALLDIR="%ProgramFiles%\My App" ADDLOCAL="ALL"' in commands.install
     assert r' INSTALLDIR="%ProgramFiles%\My App"' in commands.remove and "ADDLOCAL" not in commands.remove
@@ -294,13 +300,13 @@ def test_literal_percent_that_cannot_be_balanced_is_refused(tmp_path: Path) -> N
         "      remove: x\n",
     )
     with pytest.raises(InputError, match=r"windows\.installers: the install string cannot be written: a literal %"):
-        render_windows_commands(plan)
+        render_commands(plan)
 
 
 @pytest.mark.parametrize("name", WINDOWS_RECIPES)
 def test_shipped_windows_recipe_renders_within_limits(name: str, tmp_path: Path) -> None:
-    plan = make_windows_plan(load_recipe(name), tmp_path)
-    for kind, command in render_windows_commands(plan).as_dict().items():
+    plan = windows_plan(name, tmp_path)
+    for kind, command in render_commands(plan).as_dict().items():
         assert check_field(kind, command).level == "ok" and len(command) <= MAX_FIELD_CHARS
         assert "\n" not in command and not command.startswith('"'), "cmd /C would strip a leading quote"
         assert plan.package_file_name in command
@@ -343,7 +349,7 @@ def test_local_build_writes_package_and_manifest(tmp_path: Path) -> None:
         f"    - source: setup.exe\n      sha256: {exe_sha}\n      arguments: [/S]\n      remove: x /S\n"
         f"    - source: app.msi\n      sha256: {msi_sha}\n",
     )
-    result = build_windows(plan)
+    result = build(plan)
     doc = result.document
     assert files_under(tmp_path / "dist") == [
         "demo",
@@ -448,5 +454,5 @@ def test_missing_download_is_a_build_failure(tmp_path: Path, http_root: tuple[Pa
 def test_missing_local_installer_is_bad_input(tmp_path: Path) -> None:
     path = windows_recipe(tmp_path, f"    - source: nosuch.msi\n      sha256: {SHA}\n")
     with pytest.raises(InputError, match=r"windows.installers\[0\]: cannot read .*nosuch.msi"):
-        build_windows(make_windows_plan(load_recipe(path), tmp_path / "dist"))
+        build(windows_plan(path, tmp_path / "dist"))
     assert files_under(tmp_path / "dist") == []

@@ -1,8 +1,10 @@
-"""`vmapp-build recipe`: plan, build and (with --verify) verify a recipe for each target."""
+"""`vmapp-build recipe`: plan, build and (with --verify) verify a recipe for each target, Linux or
+Windows alike: one plan each (builder.plan), one pipeline (builder.pipeline)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -10,7 +12,9 @@ from builder.azure.gallery import GallerySettings
 from builder.cli.gallery import gallery_settings_checked
 from builder.cli.options import image_option, parse_size
 from builder.cli.verify import show_verify
-from builder.recipe import Recipe
+
+if TYPE_CHECKING:  # annotations only: the command line imports the pipeline when a command runs
+    from builder.plan import Plan
 
 
 @click.command("recipe")
@@ -55,9 +59,7 @@ def recipe_cmd(
     dry_run: bool,
 ) -> None:
     """Build RECIPE (a shipped recipe's name or a YAML path) for each --distro."""
-    from builder.backends import installer_for
     from builder.baseline import FULL, IMAGE, load_baseline
-    from builder.pipeline import build, check_commands
     from builder.plan import make_plan
     from builder.recipe import load_recipe
 
@@ -67,62 +69,38 @@ def recipe_cmd(
     loaded = load_recipe(recipe)
     gallery = gallery_settings_checked(loaded.path, loaded.raw, gallery_file)
     limit = parse_size(max_size) if max_size else None
-    if "windows" in distros:  # installers, not a package manager: builder.windows
-        recipe_windows(loaded, out, image, config, limit, dry_run, then_verify, gallery)
-        distros = tuple(d for d in distros if d != "windows")
     plans = [make_plan(loaded, d, out, image, config, limit, state) for d in distros]
-    rows = []
-    for plan in plans:
-        if dry_run:
-            installer_for(plan)  # "not supported yet" is an answer a dry run owes too
-            commands = check_commands(plan)  # and Azure's 4096 characters
-            click.echo(plan.describe())
-            for name, text in commands.as_dict().items():
-                click.echo(f"--- {name} ({len(text)} characters) ---\n{text}")
-            continue
-        result = build(plan, gallery=gallery)
-        for warning in result.warnings:
-            click.echo(f"warning: {warning}", err=True)
-        sizes = result.document["sizes"]
-        click.echo(f"built {result.package} ({sizes['package']} bytes, {sizes['files']} packages)")
-        click.echo(f"manifest {result.manifest}")
-        if then_verify:
-            show_verify(plan.out_dir, None, None)
-        rows.append((plan.distro.name, sizes["files"], sizes["package"], str(result.package)))
+    if dry_run:
+        for plan in plans:
+            _show(plan)
+        return
+    rows = [_build(plan, gallery, then_verify) for plan in plans]
     if len(rows) > 1:
         click.echo(f"\n{'distro':<14} {'packages':>8} {'bytes':>12}  file")
         for row in rows:
             click.echo(f"{row[0]:<14} {row[1]:>8} {row[2]:>12}  {row[3]}")
 
 
-def recipe_windows(
-    recipe: Recipe,
-    out: Path,
-    image: str | None,
-    config: Path | None,
-    limit: int | None,
-    dry_run: bool,
-    then_verify: bool,
-    gallery: GallerySettings | None = None,
-) -> None:
-    """Build (or show) a recipe's Windows package; with gallery settings, the Azure definitions too."""
-    from builder.windows.build import build_windows
-    from builder.windows.plan import make_windows_plan
-    from builder.windows.render import render_windows_commands
+def _show(plan: Plan) -> None:
+    """A dry run: the plan and its strings, refused like a build for what the plan alone decides."""
+    from builder.pipeline import preflight
 
-    plan = make_windows_plan(recipe, out, image, config, limit)
-    if dry_run:
-        commands = render_windows_commands(plan)
-        click.echo(plan.describe())
-        click.echo(f"packageFileName {plan.package_file_name}")
-        for name, text in commands.as_dict().items():
-            click.echo(f"--- {name} ({len(text)} characters) ---\n{text}")
-        return
-    result = build_windows(plan, gallery)
+    commands = preflight(plan)  # "not supported yet" and Azure's 4096 characters: a dry run owes them
+    click.echo(plan.describe())
+    for name, text in commands.as_dict().items():
+        click.echo(f"--- {name} ({len(text)} characters) ---\n{text}")
+
+
+def _build(plan: Plan, gallery: GallerySettings | None, then_verify: bool) -> tuple[str, int, int, str]:
+    """Build (and verify) one plan; its row of the summary table."""
+    from builder.pipeline import build
+
+    result = build(plan, gallery=gallery)
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     sizes = result.document["sizes"]
-    click.echo(f"built {result.package} ({sizes['package']} bytes, {sizes['files']} installers)")
+    click.echo(f"built {result.package} ({sizes['package']} bytes, {sizes['files']} {plan.unit})")
     click.echo(f"manifest {result.manifest}")
     if then_verify:
         show_verify(plan.out_dir, None, None)
+    return plan.distro.name, sizes["files"], sizes["package"], str(result.package)

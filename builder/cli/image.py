@@ -15,14 +15,14 @@ from builder.distros import DISTROS, get_distro, resolve_image
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def distros_cmd(config: Path | None, as_json: bool) -> None:
     """List the target releases, their package family and image."""
-    from builder.backends import BACKENDS
+    from builder.plan import supported
 
     rows = [
         {
             "name": d.name,
             "family": d.family,
             "image": resolve_image(d, None, config),
-            "supported": d.family in BACKENDS or d.family == "windows",  # windows: builder.windows
+            "supported": supported(d),
         }
         for d in DISTROS.values()
     ]

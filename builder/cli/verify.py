@@ -9,7 +9,7 @@ import click
 from builder.cli.options import image_option
 from builder.errors import InputError
 from builder.manifest import load_manifest
-from builder.windows.plan import TARGET
+from builder.plan.windows import TARGET
 from builder.windows.verify import is_windows_build, verify_windows
 
 

@@ -1,6 +1,3 @@
-"""Windows applications: .exe, .msi and .zip installers, their command strings for `cmd /C`, and
-verification under Wine.
-
-recipe (the `windows` section) -> plan -> fetch -> bundle -> render -> limits -> manifest, driven by
-`build`; `verify` replays the extension in a Wine container.
-"""
+"""Windows applications: the installers' payload stage (`build`, `bundle`) and verification under
+Wine (`verify`, `wine`). Their plan is builder.plan.windows and their cmd strings come from
+builder.render, like every other target's."""
