@@ -29,9 +29,10 @@ from docker.errors import ImageNotFound
 
 from builder import interrupts
 from builder.container import SESSION_ENV, VERBOSE_ENV
+from builder.finish import BuildResult
 from builder.interrupts import TEST_PAUSE_ENV, Interrupted, deferred, install_handlers, owe_cleanup
 from builder.owner import TEMP_PREFIX
-from builder.pipeline import BuildResult, build
+from builder.pipeline import build
 from builder.plan import make_plan
 from builder.recipe import load_recipe
 from tests.conftest import DISTRO, REPO, SESSION, run_cli
@@ -306,13 +307,17 @@ def jq_build(docker_client: docker.DockerClient, tmp_path_factory: pytest.TempPa
 def test_signal_during_verify(
     docker_client: docker.DockerClient, cli_run: Start, jq_build: BuildResult, tmp_path: Path, signum: int
 ) -> None:
-    run = cli_run("verify", jq_build.manifest.parent)
-    run.wait_for("+ /bin/sh -c")  # the install command is running
+    interrupt_verify(docker_client, cli_run("verify", jq_build.manifest.parent), "+ /bin/sh -c", signum, tmp_path)
+
+
+def interrupt_verify(docker_client: docker.DockerClient, run: Run, running: str, signum: int, tmp_path: Path) -> None:
+    """Send `signum` once verify's output shows `running` (its install command is running)."""
+    run.wait_for(running)
     elapsed = run.signal_and_wait(signum)
     if signum == signal.SIGKILL:
         assert run.proc.returncode == -signal.SIGKILL
         gone = seconds_until_gone(docker_client, run.session, GONE_WITHIN)
-        print(f"SIGKILL during verify: container gone {gone:.2f} s after")
+        print(f"SIGKILL during verify ({running!r}): container gone {gone:.2f} s after")
     else:
         assert_clean_exit(docker_client, run, signum, elapsed, tmp_path)
 
@@ -333,15 +338,8 @@ def windows_build(docker_client: docker.DockerClient, tmp_path_factory: pytest.T
 def test_signal_during_windows_verify(
     docker_client: docker.DockerClient, cli_run: Start, windows_build: Path, tmp_path: Path, signum: int
 ) -> None:
-    run = cli_run("verify", windows_build)
-    run.wait_for(" wine ")  # install is running under Wine (argv: env LC_ALL=C.UTF-8 wine ...)
-    elapsed = run.signal_and_wait(signum)
-    if signum == signal.SIGKILL:
-        assert run.proc.returncode == -signal.SIGKILL
-        gone = seconds_until_gone(docker_client, run.session, GONE_WITHIN)
-        print(f"SIGKILL during Windows verify: container gone {gone:.2f} s after")
-    else:
-        assert_clean_exit(docker_client, run, signum, elapsed, tmp_path)
+    # install is running under Wine (argv: env LC_ALL=C.UTF-8 wine ...)
+    interrupt_verify(docker_client, cli_run("verify", windows_build), " wine ", signum, tmp_path)
 
 
 @pytest.fixture

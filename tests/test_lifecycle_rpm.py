@@ -61,16 +61,22 @@ def family(request: pytest.FixtureRequest, docker_client: docker.DockerClient, t
     return _families[name]
 
 
+def first_lifecycle_then_owner(c: Container, family: Family) -> Replay:
+    """install 1.0.0, update 1.0.1, remove; then the owner installs vt-helper by hand."""
+    replay = Replay.start(c, family["1.0.0"])
+    replay.install(family["1.0.0"])
+    replay.update(family["1.0.1"])
+    replay.remove()
+    owner_installs(replay, family["1.0.0"], "vt-helper")
+    return replay
+
+
 def test_owner_package_survives_stale_directories(family: Family, docker_client: docker.DockerClient) -> None:
     """The issue's sequence: install 1.0.0, update 1.0.1, remove; the owner installs vt-helper by
     hand; install 1.0.2, update 1.0.3, remove. The last remove must leave the owner's vt-helper
     (1.0.0's directory, still there, lists it as the application's)."""
     with Container(docker_client, family.image, "lifecycle", network=False) as c:
-        replay = Replay.start(c, family["1.0.0"])
-        replay.install(family["1.0.0"])
-        replay.update(family["1.0.1"])
-        replay.remove()
-        owner_installs(replay, family["1.0.0"], "vt-helper")
+        replay = first_lifecycle_then_owner(c, family)
         replay.install(family["1.0.2"])
         assert "vt-helper.noarch" not in ledger(c, "vt", "added")
         replay.update(family["1.0.3"])
@@ -89,11 +95,7 @@ def test_remove_for_update_after_reinstalling_into_a_stale_directory(
     directory is still there); RemoveForUpdate to 1.0.1 (1.0.0's remove, in 1.0.0's directory, with
     1.0.1's bytes under the old name); update straight to 1.0.3; remove."""
     with Container(docker_client, family.image, "lifecycle", network=False) as c:
-        replay = Replay.start(c, family["1.0.0"])
-        replay.install(family["1.0.0"])
-        replay.update(family["1.0.1"])
-        replay.remove()
-        owner_installs(replay, family["1.0.0"], "vt-helper")
+        replay = first_lifecycle_then_owner(c, family)
         replay.install(family["1.0.0"])
         replay.update(family["1.0.1"], remove_for_update=True)
         assert "remove-for-update 1.0.0" in [name for name, _ in replay.steps]

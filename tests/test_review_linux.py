@@ -23,11 +23,10 @@ import pytest
 
 from builder import interrupts
 from builder.container import SESSION_ENV, Container, connect, leftover_containers
-from builder.lifecycle import Build, Replay, load_build
+from builder.lifecycle import Build, Replay, files_under, load_build
 from builder.pipeline import build
 from builder.plan import make_plan
 from builder.recipe import load_recipe
-from builder.verify import _tree as verify_tree
 from tests.conftest import DISTRO, run_cli, write_recipe
 
 pytestmark = pytest.mark.docker
@@ -123,9 +122,9 @@ def test_the_replay_sees_a_symlink_turned_into_a_directory(
         replay.check()
         assert any("/usr/local/man" in p for p in replay.problems), replay.problems
     with Container(docker_client, "debian:12", "verify", network=False) as c:  # plain verify's comparison
-        before = verify_tree(c, "/usr/local")
+        before = files_under(c, "/usr/local")
         c.run(["sh", "-c", "rm /usr/local/man && mkdir /usr/local/man"], "replace the symlink")
-        assert verify_tree(c, "/usr/local") != before
+        assert files_under(c, "/usr/local") != before
 
 
 def test_update_from_another_application_or_distro_is_refused(usr_local_tool: Build, tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ Linux would re-quote the string, and Linux keeps only 8 bits of an exit status.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import PurePosixPath, PureWindowsPath
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from builder.container import Container
 from builder.errors import BuildError
@@ -38,12 +38,24 @@ class CmdResult:
     stdout: str
     stderr: str
 
+    @property
+    def exit_code(self) -> int:
+        return self.errorlevel
+
 
 class Wine:
-    """`cmd /C` in a running container of the Wine image."""
+    """`cmd /C` in a running container of the Wine image: how the Windows extension runs a command string."""
+
+    runs = "cmd /C in"
 
     def __init__(self, container: Container) -> None:
         self.container = container
+
+    def put_package(self, package: Path, workdir: str) -> None:
+        self.container.put_file(package, unix_path(workdir), package.name)
+
+    def exited_with(self, exit_code: int) -> str:
+        return f"errorlevel {exit_code}"
 
     def run(self, command: str, workdir: str, context: str = "cmd /C") -> CmdResult:
         c = self.container

@@ -1,112 +1,19 @@
-"""Replay the VM Application extension's lifecycle in one network-less container.
-
-The extension's own code (shared/AZURE.md, "The lifecycle"): each version runs in
-`<EXTENSION_DIR>/<app>/<version>`, mode 0700, with the package saved under packageFileName. Update runs
-the new version's update string in the new directory; without one, RemoveForUpdate runs the OLD remove
-string in the OLD directory after the package file there was overwritten with the NEW bytes, then the
-new install in the new directory. Remove runs the current version's remove string in its directory and
-deletes that directory only: older directories stay, also across a reinstall. The owner may install
-packages by hand at any time. After each step the package set (and, for tarballs, the files under the
-target directory) is checked against what it must be: the VM's own packages and the owner's always
-stay, never downgraded; while the application is installed its version's bundle is installed and
-nothing beyond what some version since the last remove bundled; after remove, exactly the VM's and
-the owner's packages and files are left, and the ledger is gone.
-"""
+"""The extension's lifecycle replayed in one network-less container, checked after every step."""
 
 from __future__ import annotations
 
-import gzip
-import io
 import shlex
-import tarfile
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
-from typing import Any
+from pathlib import PurePosixPath
 
 from builder.backends import backend_class
-from builder.container import Container, Result
-from builder.errors import InputError, VerifyError
-from builder.manifest import load_manifest
+from builder.container import Container
+from builder.errors import VerifyError
+from builder.lifecycle.build import Build, bare
+from builder.lifecycle.hand import HAND_INSTALL, HAND_INSTALL_DRY_RUN
+from builder.lifecycle.vm import Sh, files_under, watched
 from builder.render import LEDGER_ROOT
-
-EXTENSION_DIR = "/var/lib/waagent/Microsoft.CPlat.Core.VMApplicationManagerLinux"
-
-# How the VM's owner installs a package file by hand, with the VM's own package manager, offline;
-# and the same as a dry run (does it install on its own, with what the VM has?).
-HAND_INSTALL: dict[str, list[str]] = {
-    "apt": ["apt-get", "-q", "-y", "install"],
-    "dnf": ["dnf", "-q", "-y", "--noplugins", "install"],
-    "zypper": ["zypper", "--non-interactive", "--no-gpg-checks", "install"],
-}
-HAND_INSTALL_DRY_RUN: dict[str, list[str]] = {
-    "apt": ["apt-get", "-q", "-s", "install"],
-    "dnf": ["dnf", "-q", "-y", "--noplugins", "--setopt=tsflags=test", "install"],
-    "zypper": ["zypper", "--non-interactive", "--no-gpg-checks", "install", "--dry-run"],
-}
-
-
-@dataclass(frozen=True)
-class Build:
-    """One built application version, as the replay needs it."""
-
-    directory: Path
-    manifest: dict[str, Any]
-
-    @property
-    def app(self) -> str:
-        return str(self.manifest["application"]["name"])
-
-    @property
-    def version(self) -> str:
-        return str(self.manifest["application"]["version"])
-
-    @property
-    def workdir(self) -> str:
-        return f"{EXTENSION_DIR}/{self.app}/{self.version}"
-
-    @property
-    def package(self) -> Path:
-        return self.directory / str(self.manifest["packageFileName"])
-
-    @property
-    def family(self) -> str:
-        return str(self.manifest["distro"]["family"])
-
-    @property
-    def bundled(self) -> set[str]:
-        """Names of the packages the bundle carries."""
-        return {str(p["name"]) for p in self.manifest.get("packages", [])}
-
-    @property
-    def target_directory(self) -> str | None:
-        directory = self.manifest.get("tarball", {}).get("directory")
-        return str(directory) if directory else None
-
-    def command(self, name: str) -> str:
-        return str(self.manifest["commands"].get(name) or "")
-
-    def bundled_file(self, name: str) -> tuple[str, bytes]:
-        """The bundle's file of package `name` (what an owner could install by hand)."""
-        files = [p["file"] for p in self.manifest.get("packages", []) if p["name"] == name]
-        if not files:
-            raise InputError(f"{self.directory}: the bundle has no package {name!r}")
-        with gzip.open(self.package) as gz, tarfile.open(fileobj=io.BytesIO(gz.read())) as tar:
-            member = tar.extractfile(files[0])
-            assert member is not None
-            return files[0], member.read()
-
-
-def load_build(path: Path) -> Build:
-    directory, manifest = load_manifest(path)
-    build = Build(directory, manifest)
-    if not build.package.is_file():
-        raise InputError(f"{build.package}: the package named by the manifest is missing")
-    return build
-
-
-def bare(state: dict[str, str] | set[str]) -> set[str]:
-    """Package names without their architecture (`libc6:amd64` -> `libc6`)."""
-    return {name.split(":", 1)[0] for name in state}
+from builder.steps import StepResult, Steps, raise_problems
 
 
 @dataclass
@@ -121,7 +28,7 @@ class Replay:
     family: str
     watch: str | None = None  # tarballs: the existing directory whose tree remove must restore
     current: Build | None = None
-    steps: list[tuple[str, Result]] = field(default_factory=list)
+    steps: list[tuple[str, StepResult]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     base: dict[str, str] = field(default_factory=dict)
     base_tree: set[str] = field(default_factory=set)
@@ -135,7 +42,7 @@ class Replay:
         """Record the VM's state before anything of the application runs."""
         replay = cls(c, first.app, first.family)
         if first.target_directory:
-            replay.watch = _watched(c, first.target_directory)
+            replay.watch = watched(c, first.target_directory)
             replay.base_tree = replay.tree()
         replay.base = replay.packages()
         return replay
@@ -254,11 +161,7 @@ class Replay:
             self.problems.append(f"after {where}: nothing extracted into {self.current.target_directory}")
 
     def fail_on_problems(self) -> None:
-        if self.problems:
-            raise VerifyError(
-                f"lifecycle replay of {self.app} failed ({', '.join(n for n, _ in self.steps)}):\n"
-                + "\n".join(f"  - {p}" for p in self.problems)
-            )
+        raise_problems(f"lifecycle replay of {self.app} failed ({', '.join(n for n, _ in self.steps)})", self.problems)
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -280,7 +183,7 @@ class Replay:
 
     def run(self, name: str, command: str, workdir: str) -> None:
         """Run a command string as the extension does (`/bin/sh -c` in `workdir`); fail on non-zero."""
-        run_step(self.c, self.steps, name, command, workdir, f"lifecycle replay of {self.app}", self.problems)
+        Steps(Sh(self.c), self, f"lifecycle replay of {self.app}", "no network").run(name, command, workdir)
 
     def _versions(self, now: dict[str, str], where: str) -> None:
         """The VM's own packages are never downgraded; upgrades are remembered (remove keeps them)."""
@@ -298,64 +201,3 @@ class Replay:
     def _differs(self, where: str, what: str, names: list[str]) -> None:
         if names:
             self.problems.append(f"after {where}: {what}: {' '.join(names)}")
-
-
-def files_under(c: Container, directory: str) -> set[str]:
-    """Every path under `directory`, a symlink with its target: one a tarball's install replaced by a
-    directory of the same name (GNU tar does, unless told not to) must not compare equal."""
-    script = 'if [ -d "$1" ]; then find "$1" -xdev \\( -type l -printf "%p -> %l\\n" \\) -o -print; fi'
-    return set(c.run(["sh", "-c", script, "sh", directory], "list files").stdout.splitlines())
-
-
-def same_application(older: Build, build: Build) -> None:
-    """--update-from replays an update of one application on one VM: the same name (the ledger is
-    per application), the same distro (a VM keeps its release) and another version."""
-    for what, old, new in (
-        ("application", older.app, build.app),
-        ("distro", older.manifest["distro"]["name"], build.manifest["distro"]["name"]),
-    ):
-        if old != new:
-            raise InputError(
-                f"--update-from {older.directory}: that build is of {what} {old}, this one of {new}:"
-                " an update replaces a version of the same application on the same VM",
-                hint=f"give an older build of {build.app} for {build.manifest['distro']['name']}",
-            )
-    if older.version == build.version:
-        raise InputError(
-            f"--update-from {older.directory}: that build is version {older.version} too: an update changes"
-            " the version",
-            hint=f"give an older version of {build.app}",
-        )
-
-
-def _watched(c: Container, directory: str) -> str:
-    """The nearest existing ancestor of a tarball's directory (its top-level one when that is /)."""
-    script = 'd=$1; while [ -n "$d" ] && [ ! -d "$d" ]; do d=${d%/*}; done; printf %s "$d"'
-    found = c.run(["sh", "-c", script, "sh", directory], "find the target's existing ancestor").stdout
-    return found or "/" + PurePosixPath(directory).parts[1]
-
-
-def tail(text: str, lines: int = 40) -> str:
-    return "\n".join(text.rstrip().splitlines()[-lines:]) or "(empty)"
-
-
-def run_step(
-    c: Container,
-    steps: list[tuple[str, Result]],
-    name: str,
-    command: str,
-    workdir: str,
-    what: str,
-    problems: list[str],
-    where: str = "no network",
-) -> None:
-    """One command string run as the extension runs it (`/bin/sh -c` in `workdir`), kept in `steps`;
-    a non-zero exit is a VerifyError with the output's tail and the problems seen so far."""
-    result = c.run(["/bin/sh", "-c", command], name, check=False, workdir=workdir)
-    steps.append((name, result))
-    if result.exit_code != 0:
-        raise VerifyError(
-            f"{what} failed: {name} exited with {result.exit_code} (in {workdir}, {where})\n"
-            f"--- stdout ---\n{tail(result.stdout)}\n--- stderr ---\n{tail(result.stderr)}"
-            + "".join(f"\nalso: {p}" for p in problems)
-        )
