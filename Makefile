@@ -33,9 +33,12 @@ image: venv engine
 demo: setup
 	$(BIN)/vmapp-build recipe $(RECIPE) --distro $(DISTRO) --out $(OUT) --verify
 
+# Style, format, types (the package, its tests and benchmarks) and the import layers (pyproject.toml).
 lint: venv
 	$(BIN)/ruff check builder tests benchmarks
+	$(BIN)/ruff format --check builder tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # Every test: the engine and images (setup), and npm, with which tests/azurite.py installs Azurite.
 test: setup lint

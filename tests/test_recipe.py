@@ -16,6 +16,7 @@ from builder.plan import make_plan
 from builder.recipe import Repository, load_recipe
 from builder.render import render_commands
 from builder.resources import data_dir
+from tests.narrow import linux_plan
 
 MINIMAL = """\
 name: jq
@@ -95,7 +96,7 @@ def test_full_recipe(tmp_path: Path) -> None:
     assert recipe.linux.packages == ("jq", "curl=7.88.1-10+deb12u15", "libc6:amd64", "jq-doc", "g++")
     assert recipe.linux.check == "jq --version && curl --version"
     assert recipe.linux.recommends is True
-    plan = make_plan(recipe, "debian-12", tmp_path / "dist")
+    plan = linux_plan(make_plan(recipe, "debian-12", tmp_path / "dist"))
     assert plan.package_names == ("jq", "curl", "libc6:amd64", "jq-doc", "g++")
     assert plan.out_dir == tmp_path / "dist" / "my-tools_2" / "2024.1.15" / "debian-12"
     assert plan.package_file_name == "my-tools_2.tar.gz"
@@ -114,7 +115,7 @@ def test_shipped_recipe_loads_plans_and_renders(name: str, tmp_path: Path) -> No
     distros = list(recipe.targets) or ["debian-12", *recipe.linux_overrides]  # a recipe may target some only
     distros = distros if recipe.linux else []  # Windows-only recipes: tests/test_windows_units.py
     for distro in distros:
-        plan = make_plan(recipe, distro, tmp_path / "dist")
+        plan = linux_plan(make_plan(recipe, distro, tmp_path / "dist"))
         assert plan.packages or plan.tarball  # something to ship
         assert plan.image == DISTROS[distro].image
         commands = render_commands(plan)
@@ -281,8 +282,8 @@ def test_override_replaces_packages_only_for_that_distro(tmp_path: Path) -> None
     assert ubuntu.check == "jq --version" and ubuntu.recommends is True  # the rest is inherited
     debian11 = recipe.linux_for("debian-11")
     assert debian11.packages == ("jq",) and debian11.check == "jq -h"
-    assert make_plan(recipe, "ubuntu-18.04", tmp_path).packages == ("jq", "libonig4")
-    assert make_plan(recipe, "ubuntu-22.04", tmp_path).packages == ("jq",)
+    assert linux_plan(make_plan(recipe, "ubuntu-18.04", tmp_path)).packages == ("jq", "libonig4")
+    assert linux_plan(make_plan(recipe, "ubuntu-22.04", tmp_path)).packages == ("jq",)
     assert "libonig4" in render_commands(make_plan(recipe, "ubuntu-18.04", tmp_path)).install
     assert "libonig4" not in render_commands(make_plan(recipe, "debian-12", tmp_path)).install
 

@@ -23,6 +23,7 @@ from builder.recipe import Recipe, load_recipe
 from builder.render import render_commands
 from builder.resources import data_dir
 from tests.conftest import write_recipe
+from tests.narrow import linux_plan
 
 SHIPPED = sorted(p.stem for p in data_dir("recipes").glob("*.yaml"))
 # Windows-only recipes are built and verified under Wine in tests/test_windows_e2e.py.
@@ -59,7 +60,7 @@ def test_shipped_recipe_plans_and_renders_for_each_target(name: str, tmp_path: P
     distros = targets(recipe)
     assert distros, f"{name} targets no distro vmapp-build supports"
     for distro in distros:
-        plan = make_plan(recipe, distro, tmp_path / "dist")
+        plan = linux_plan(make_plan(recipe, distro, tmp_path / "dist"))
         where = f"{name} on {distro}"
         assert plan.packages or plan.tarball, f"{where}: nothing to install"
         assert plan.distro.name == distro
@@ -84,7 +85,7 @@ def test_powershell_uses_microsofts_repository_of_each_ubuntu_release(tmp_path: 
     assert set(UBUNTU_RELEASES) <= set(recipe.targets)
     seen = set()
     for distro in UBUNTU_RELEASES:
-        plan = make_plan(recipe, distro, tmp_path)
+        plan = linux_plan(make_plan(recipe, distro, tmp_path))
         assert plan.packages == ("powershell",)
         assert plan.check and plan.check.startswith("pwsh ")
         (repo,) = plan.repositories

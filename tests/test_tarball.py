@@ -25,6 +25,7 @@ from builder.plan import make_plan
 from builder.recipe import load_recipe
 from builder.verify import verify
 from tests.conftest import DISTRO, files_under, run_cli, write_recipe
+from tests.narrow import package_report
 
 
 def make_tarball(path: Path, members: dict[str, str]) -> str:
@@ -63,7 +64,7 @@ def test_tarball_builds_as_itself_and_verifies(docker_client: docker.DockerClien
     assert result.document["tarball"]["directory"] == "/usr/local"
     assert "tar -tzf" in result.document["commands"]["install"]
 
-    report = verify(result.manifest.parent, client=docker_client)
+    report = package_report(verify(result.manifest.parent, client=docker_client))
     assert [s for s, _ in report.steps] == ["install", "check", "remove", "check after remove"]
     assert "hello 1" in dict(report.steps)["check"].stdout
     assert report.after_install == report.before  # no package touched
