@@ -49,7 +49,8 @@ from docker.models.containers import Container as DockerContainer
 
 import builder.container
 import builder.pipeline
-from builder.container import LABEL, connect, leftover_containers
+from builder.container import LABEL, leftover_containers
+from builder.engine import connect
 from builder.plan import BuildPlan, make_plan
 from builder.recipe import load_recipe
 
@@ -413,7 +414,8 @@ _COPY_CHILD = (
     + """
 import json, sys, time
 from pathlib import Path
-from builder.container import Container, connect
+from builder.container import Container
+from builder.engine import connect
 dest, size_mb, image, purpose = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
 client = connect()
 with Container(client, image, purpose, network=False) as c:

@@ -13,7 +13,8 @@ from pathlib import Path
 import docker
 
 from builder.backends import backend_class
-from builder.container import Container, Result, connect, ensure_image
+from builder.container import Container, Result
+from builder.engine import connect, ensure_image
 from builder.errors import VerifyError
 from builder.files import sha256_file
 from builder.lifecycle import (

@@ -17,7 +17,8 @@ import docker
 import pytest
 from hypothesis import settings
 
-from builder.container import connect, leftover_containers
+from builder.container import leftover_containers
+from builder.engine import connect
 from builder.pipeline import BuildResult, build
 from builder.plan import make_plan
 from builder.recipe import load_recipe

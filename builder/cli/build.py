@@ -55,8 +55,8 @@ def recipe_cmd(
     dry_run: bool,
 ) -> None:
     """Build RECIPE (a shipped recipe's name or a YAML path) for each --distro."""
-    from builder.backends import installer_for
-    from builder.baseline import FULL, IMAGE, load_baseline
+    from builder.backends.baseline import FULL, IMAGE, load_baseline
+    from builder.closure import installer_for
     from builder.pipeline import build, check_commands
     from builder.plan import make_plan
     from builder.recipe import load_recipe
