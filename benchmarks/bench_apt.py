@@ -47,6 +47,7 @@ import docker
 from docker.errors import DockerException, ImageNotFound
 from docker.models.containers import Container as DockerContainer
 
+import builder.closure
 import builder.container
 import builder.pipeline
 from builder.container import LABEL, leftover_containers
@@ -124,13 +125,13 @@ def instrumented(phases: dict[str, float], started: list[str]) -> Iterator[None]
 
     cls = builder.container.Container
     try:
-        wrap(builder.pipeline, "ensure_image", lambda a: "image")
+        wrap(builder.closure, "ensure_image", lambda a: "image")
         wrap(cls, "__enter__", record_start)
         wrap(cls, "remove", lambda a: "remove")
         wrap(cls, "run", lambda a: _classify(list(a[1])))
         wrap(cls, "copy_files_out", lambda a: "copy-out")
-        wrap(builder.pipeline, "sha256_file", lambda a: "hash")
-        wrap(builder.pipeline, "write_tar_gz", lambda a: "bundle")
+        wrap(builder.closure, "sha256_file", lambda a: "hash")
+        wrap(builder.closure, "write_tar_gz", lambda a: "bundle")
         yield
     finally:
         for owner, name, original in reversed(saved):
