@@ -21,10 +21,7 @@ is above --fail-above.
 from __future__ import annotations
 
 import argparse
-import io
-import json
 import os
-import resource
 import shlex
 import shutil
 import signal
@@ -44,16 +41,17 @@ from types import FrameType
 from typing import Any, NoReturn
 
 import docker
-from docker.errors import DockerException, ImageNotFound
+from docker.errors import ImageNotFound
 from docker.models.containers import Container as DockerContainer
 
 import builder.closure
 import builder.container
 import builder.pipeline
-from builder.container import LABEL, leftover_containers
+from builder.container import leftover_containers
 from builder.engine import connect
 from builder.plan import BuildPlan, make_plan
 from builder.recipe import load_recipe
+from builder.tarstream import IterReader
 
 TARGET_RATIO = 1.15
 RSS_BUDGET_MB = 150.0
@@ -164,28 +162,6 @@ def time_vmapp_cli(recipe: str, distro: str, image: str, out_root: Path) -> Samp
 # -- the manual path ------------------------------------------------------------------------------
 
 
-class _StreamReader(io.RawIOBase):
-    """A file object over docker-py's archive stream, so the tarball is extracted as it arrives."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._rest = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        while not self._rest:
-            try:
-                self._rest = next(self._chunks)
-            except StopIteration:
-                return 0
-        n = min(len(b), len(self._rest))
-        b[:n] = self._rest[:n]
-        self._rest = self._rest[n:]
-        return n
-
-
 def _exec(container: DockerContainer, script: str) -> None:
     code, output = container.exec_run(["sh", "-c", script], environment={"DEBIAN_FRONTEND": "noninteractive"})
     if code != 0:
@@ -238,7 +214,7 @@ def time_manual(client: docker.DockerClient, image: str, plan: BuildPlan, out_di
         _exec(container, f"cd {MANUAL_DEB_DIR} && tar czf {MANUAL_BUNDLE} Packages *.deb")
         lap("bundle")
         stream, _ = container.get_archive(MANUAL_BUNDLE)  # what `docker cp` does
-        with tarfile.open(fileobj=_StreamReader(stream), mode="r|") as tar:
+        with tarfile.open(fileobj=IterReader(stream), mode="r|") as tar:
             for member in tar:
                 src = tar.extractfile(member)
                 if src is not None:
@@ -374,168 +350,6 @@ def run_timing(args: argparse.Namespace) -> int:
         shutil.rmtree(work, ignore_errors=True)
 
 
-# -- memory ---------------------------------------------------------------------------------------
-
-# Children run in a fresh interpreter that imports only what the measured code needs, so the
-# peak is the bundler's, not this script's (docker-py and all). VmHWM is the process's peak RSS.
-_HWM = """
-def hwm():
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
-"""
-
-_BUNDLE_CHILD = (
-    _HWM
-    + """
-import json, sys, time
-from pathlib import Path
-from builder.bundle import write_tar_gz
-from builder.files import sha256_file
-target, files = Path(sys.argv[1]), [Path(p) for p in sys.argv[2:]]
-baseline = hwm()
-t0 = time.perf_counter()
-hashes = [sha256_file(f) for f in files]  # the pipeline hashes every file before bundling
-t1 = time.perf_counter()
-seen = [0]
-def progress(n):
-    seen[0] += n
-index = "".join(f"Package: p{i}\\nFilename: ./{f.name}\\nSHA256: {h}\\n\\n"
-                for i, (f, h) in enumerate(zip(files, hashes)))
-write_tar_gz(target, files, {"Packages": index.encode()}, progress)
-t2 = time.perf_counter()
-sha256_file(target)  # and the package itself, for the manifest
-t3 = time.perf_counter()
-print(json.dumps({"baseline": baseline, "peak": hwm(), "hash_in": t1 - t0, "bundle": t2 - t1,
-                  "hash_out": t3 - t2, "progress_bytes": seen[0]}))
-"""
-)
-
-_COPY_CHILD = (
-    _HWM
-    + """
-import json, sys, time
-from pathlib import Path
-from builder.container import Container
-from builder.engine import connect
-dest, size_mb, image, purpose = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
-client = connect()
-with Container(client, image, purpose, network=False) as c:
-    c.run(["sh", "-c", f"mkdir -p /tmp/big && head -c {size_mb}M /dev/urandom > /tmp/big/big_1.0_amd64.deb"],
-          "make a large file")
-    baseline = hwm()
-    t0 = time.perf_counter()
-    files = c.copy_files_out("/tmp/big", dest, ".deb")
-    seconds = time.perf_counter() - t0
-    peak = hwm()
-print(json.dumps({"baseline": baseline, "peak": peak, "seconds": seconds,
-                  "bytes": sum(f.stat().st_size for f in files)}))
-"""
-)
-
-
-def _run_child(code: str, argv: list[str]) -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=1800, check=False
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"child failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")
-    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return result
-
-
-def make_random_files(directory: Path, total_mib: int) -> list[Path]:
-    """Incompressible files named like .debs: one of half the total (whole-file buffering would
-    show), the rest in 16 MiB pieces."""
-    directory.mkdir(parents=True)
-    sizes = [total_mib // 2]
-    rest = total_mib - sizes[0]
-    while rest > 0:
-        sizes.append(min(16, rest))
-        rest -= sizes[-1]
-    files = []
-    for i, mib in enumerate(sizes):
-        path = directory / f"bench-pkg{i:02d}_1.0-1_amd64.deb"
-        with open(path, "wb") as f:
-            for _ in range(mib):
-                f.write(os.urandom(MiB))
-        files.append(path)
-    return files
-
-
-def _mb(n: float) -> str:
-    return f"{n / MB:.1f} MB"
-
-
-def run_memory(args: argparse.Namespace) -> int:
-    work = Path(tempfile.mkdtemp(prefix="vmapp-bench-mem-", dir=args.workdir))
-    client: docker.DockerClient | None = None
-    try:
-        files = make_random_files(work / "debs", args.memory_mb)
-        total = sum(f.stat().st_size for f in files)
-        target = work / "bundle.tar.gz"
-        r = _run_child(_BUNDLE_CHILD, [str(target), *map(str, files)])
-        children_maxrss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # KiB on Linux
-        out_size = target.stat().st_size
-        with tarfile.open(target, "r:gz") as tar:
-            members = len(tar.getnames())
-        ok = r["progress_bytes"] == total and members == len(files) + 1
-        verdict = "within" if r["peak"] <= RSS_BUDGET_MB * MB else "OVER"
-        largest = _mb(files[0].stat().st_size)
-        print(f"bundle: {_mb(total)} of incompressible data in {len(files)} files (largest {largest})")
-        print(
-            f"  write_tar_gz: {r['bundle']:.2f}s ({total / MB / r['bundle']:.0f} MB/s) -> {_mb(out_size)}, "
-            f"{members} members, contents check {'ok' if ok else 'FAILED'}"
-        )
-        print(
-            f"  sha256 of the inputs {r['hash_in']:.2f}s ({total / MB / r['hash_in']:.0f} MB/s), "
-            f"of the package {r['hash_out']:.2f}s"
-        )
-        print(
-            f"  peak RSS (VmHWM) {_mb(r['peak'])}: interpreter and imports {_mb(r['baseline'])}, "
-            f"bundling added {_mb(r['peak'] - r['baseline'])}"
-        )
-        # An upper bound only: Linux keeps the pre-exec high-water mark, i.e. this script's own RSS
-        # when subprocess forked (vfork) the child.
-        print(f"  getrusage(RUSAGE_CHILDREN).ru_maxrss {_mb(children_maxrss)} (upper bound: counts this script's RSS)")
-        print(f"  budget {RSS_BUDGET_MB:.0f} MB: {verdict} budget")
-        target.unlink()
-
-        if not args.skip_copy_out:
-            client = connect()
-            try:
-                client.images.get(args.image)
-            except ImageNotFound:
-                print(f"error: image {args.image!r} is not present locally; copy-out not measured", file=sys.stderr)
-                return 1
-            dest = work / "copied"
-            dest.mkdir()
-            c = _run_child(_COPY_CHILD, [str(dest), str(args.memory_mb), args.image, COPY_PURPOSE])
-            verdict = "within" if c["peak"] <= RSS_BUDGET_MB * MB else "OVER"
-            print(
-                f"copy-out: Container.copy_files_out streamed {_mb(c['bytes'])} (one file) in {c['seconds']:.2f}s "
-                f"({c['bytes'] / MB / c['seconds']:.0f} MB/s)"
-            )
-            print(
-                f"  peak RSS (VmHWM) {_mb(c['peak'])}: interpreter, docker-py and container start "
-                f"{_mb(c['baseline'])}, copy-out added {_mb(c['peak'] - c['baseline'])}; "
-                f"budget {RSS_BUDGET_MB:.0f} MB: {verdict} budget"
-            )
-        left = [f"temp file {p}" for p in work.rglob(".vmapp-build-*")]
-        if client is not None:
-            mine = client.containers.list(all=True, filters={"label": f"{LABEL}.purpose={COPY_PURPOSE}"})
-            left += [f"container {ctr.name}" for ctr in mine]
-        print(f"left behind: {', '.join(left) if left else 'nothing (no io.vmapp-build container, no .vmapp-build-*)'}")
-        return 1 if left else 0
-    finally:
-        if client is not None:
-            try:
-                for ctr in client.containers.list(all=True, filters={"label": f"{LABEL}.purpose={COPY_PURPOSE}"}):
-                    ctr.remove(force=True, v=True)
-            except DockerException as exc:
-                print(f"warning: could not clean up copy-out containers: {exc}", file=sys.stderr)
-        shutil.rmtree(work, ignore_errors=True)
-
-
 def _terminate(signum: int, frame: FrameType | None) -> NoReturn:
     raise SystemExit(128 + signum)  # so the finally blocks remove containers and temp dirs
 
@@ -558,7 +372,11 @@ def main() -> int:
         parser.error("--rounds must be at least 1")
     if args.memory and args.memory_mb * MiB < 500 * MB:
         print(f"note: {args.memory_mb} MiB is below the 500 MB the budget is stated for", file=sys.stderr)
-    return run_memory(args) if args.memory else run_timing(args)
+    if args.memory:
+        from bench_memory import run_memory  # benchmarks/ is the script's directory: on sys.path
+
+        return run_memory(args, RSS_BUDGET_MB, COPY_PURPOSE)
+    return run_timing(args)
 
 
 if __name__ == "__main__":
