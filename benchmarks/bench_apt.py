@@ -259,6 +259,84 @@ def leftovers(client: docker.DockerClient, work: Path, names: list[str] | None, 
     return found
 
 
+def _rounds(
+    client: docker.DockerClient, args: argparse.Namespace, work: Path, run_id: str, started: list[str]
+) -> tuple[list[Sample], list[Sample], list[str]]:
+    """The alternating rounds: vmapp-build's samples, the manual path's, and each round's order."""
+    recipe = load_recipe(args.recipe)
+    vmapp: list[Sample] = []
+    manual: list[Sample] = []
+    orders: list[str] = []
+    for r in range(args.rounds):
+        # Alternate which goes first, so warm-up (page cache, the mirror's cache) favours neither.
+        order = ["vmapp-build", "manual"] if r % 2 == 0 else ["manual", "vmapp-build"]
+        orders.append(" then ".join(order))
+        for which in order:
+            if which == "manual":
+                plan = make_plan(recipe, args.distro, work / f"manual-{r + 1}", image=args.image)
+                sample = time_manual(client, args.image, plan, work / f"manual-{r + 1}", run_id)
+                manual.append(sample)
+            elif args.cli:
+                sample = time_vmapp_cli(args.recipe, args.distro, args.image, work / f"vmapp-{r + 1}")
+                vmapp.append(sample)
+            else:
+                plan = make_plan(recipe, args.distro, work / f"vmapp-{r + 1}", image=args.image)
+                sample = time_vmapp(client, plan, started)
+                vmapp.append(sample)
+            print(f"round {r + 1}/{args.rounds} {which:<12} {sample.seconds:7.2f}s", file=sys.stderr, flush=True)
+    return vmapp, manual, orders
+
+
+def _report_ratio(
+    args: argparse.Namespace, vmapp: list[Sample], manual: list[Sample], orders: list[str], load_before: float
+) -> float:
+    """Each round's times and the medians' ratio, against the target."""
+    print(f"\nrecipe {args.recipe} on {args.distro}, image {args.image}, {args.rounds} rounds")
+    mode = "CLI subprocess" if args.cli else "in-process pipeline.build"
+    print(f"vmapp-build: {mode}; manual: docker-py + apt-get + dpkg-deb -f + tar czf + get_archive")
+    load_after, cpus = os.getloadavg()[0], os.cpu_count() or 1
+    busy = "  (busy host: timings are noisy)" if load_before > cpus / 2 or load_after > cpus else ""
+    print(f"load average (1 min) {load_before:.2f} before, {load_after:.2f} after, {cpus} CPUs{busy}\n")
+    print(f"{'round':<8}{'order':<28}{'vmapp-build':>12}{'manual':>12}{'ratio':>8}")
+    for i, (v, m) in enumerate(zip(vmapp, manual, strict=True)):
+        print(f"{i + 1:<8}{orders[i]:<28}{_secs(v.seconds):>12}{_secs(m.seconds):>12}{v.seconds / m.seconds:8.2f}")
+    v_med = statistics.median(s.seconds for s in vmapp)
+    m_med = statistics.median(s.seconds for s in manual)
+    ratio = v_med / m_med
+    print(f"{'median':<36}{_secs(v_med):>12}{_secs(m_med):>12}{ratio:8.2f}")
+    verdict = "meets" if ratio <= TARGET_RATIO else "MISSES"
+    print(f"\nratio vmapp-build/manual (medians): {ratio:.3f}; target <= {TARGET_RATIO}: {verdict} the target")
+    return ratio
+
+
+def _report_phases(vmapp: list[Sample], manual: list[Sample]) -> None:
+    print(f"\nmedian per phase{'':<12}{'vmapp-build':>12}{'manual':>12}")
+    for phase in [*PHASES, "other-exec"]:
+        v_vals = [s.phases[phase] for s in vmapp if phase in s.phases]
+        m_vals = [s.phases[phase] for s in manual if phase in s.phases]
+        if not v_vals and not m_vals:
+            continue
+        v_p = statistics.median(v_vals) if v_vals else None
+        m_p = statistics.median(m_vals) if m_vals else None
+        print(f"  {phase:<26}{_secs(v_p):>12}{_secs(m_p):>12}")
+
+
+def _report_work(vmapp: list[Sample], manual: list[Sample]) -> None:
+    """That both paths bundled the same files, with an index."""
+    v_debs, m_debs = debs_in(vmapp[-1].package), debs_in(manual[-1].package)
+    same = "yes" if v_debs == m_debs else "NO"
+    indexed = has_index(vmapp[-1].package) and has_index(manual[-1].package)
+    print(
+        f"\nsame work: vmapp-build bundled {len(v_debs)} .debs ({sum(v_debs.values()) / MB:.1f} MB), "
+        f"manual {len(m_debs)} ({sum(m_debs.values()) / MB:.1f} MB); same files: {same}; "
+        f"Packages index in both: {'yes' if indexed else 'NO'}"
+    )
+    print(
+        f"tarballs: vmapp-build {vmapp[-1].package.stat().st_size / MB:.1f} MB, "
+        f"manual {manual[-1].package.stat().st_size / MB:.1f} MB"
+    )
+
+
 def run_timing(args: argparse.Namespace) -> int:
     client = connect()
     try:
@@ -269,71 +347,14 @@ def run_timing(args: argparse.Namespace) -> int:
     run_id = uuid.uuid4().hex[:10]
     before = set(leftover_containers(client))
     work = Path(tempfile.mkdtemp(prefix="vmapp-bench-", dir=args.workdir))
-    recipe = load_recipe(args.recipe)
     load_before = os.getloadavg()[0]
-    vmapp: list[Sample] = []
-    manual: list[Sample] = []
-    orders: list[str] = []
     started: list[str] = []  # vmapp-build's containers (in-process mode)
     try:
-        for r in range(args.rounds):
-            # Alternate which goes first, so warm-up (page cache, the mirror's cache) favours neither.
-            order = ["vmapp-build", "manual"] if r % 2 == 0 else ["manual", "vmapp-build"]
-            orders.append(" then ".join(order))
-            for which in order:
-                if which == "manual":
-                    plan = make_plan(recipe, args.distro, work / f"manual-{r + 1}", image=args.image)
-                    sample = time_manual(client, args.image, plan, work / f"manual-{r + 1}", run_id)
-                    manual.append(sample)
-                elif args.cli:
-                    sample = time_vmapp_cli(args.recipe, args.distro, args.image, work / f"vmapp-{r + 1}")
-                    vmapp.append(sample)
-                else:
-                    plan = make_plan(recipe, args.distro, work / f"vmapp-{r + 1}", image=args.image)
-                    sample = time_vmapp(client, plan, started)
-                    vmapp.append(sample)
-                print(f"round {r + 1}/{args.rounds} {which:<12} {sample.seconds:7.2f}s", file=sys.stderr, flush=True)
-
-        print(f"\nrecipe {args.recipe} on {args.distro}, image {args.image}, {args.rounds} rounds")
-        mode = "CLI subprocess" if args.cli else "in-process pipeline.build"
-        print(f"vmapp-build: {mode}; manual: docker-py + apt-get + dpkg-deb -f + tar czf + get_archive")
-        load_after, cpus = os.getloadavg()[0], os.cpu_count() or 1
-        busy = "  (busy host: timings are noisy)" if load_before > cpus / 2 or load_after > cpus else ""
-        print(f"load average (1 min) {load_before:.2f} before, {load_after:.2f} after, {cpus} CPUs{busy}\n")
-        print(f"{'round':<8}{'order':<28}{'vmapp-build':>12}{'manual':>12}{'ratio':>8}")
-        for i, (v, m) in enumerate(zip(vmapp, manual, strict=True)):
-            print(f"{i + 1:<8}{orders[i]:<28}{_secs(v.seconds):>12}{_secs(m.seconds):>12}{v.seconds / m.seconds:8.2f}")
-        v_med = statistics.median(s.seconds for s in vmapp)
-        m_med = statistics.median(s.seconds for s in manual)
-        ratio = v_med / m_med
-        print(f"{'median':<36}{_secs(v_med):>12}{_secs(m_med):>12}{ratio:8.2f}")
-        verdict = "meets" if ratio <= TARGET_RATIO else "MISSES"
-        print(f"\nratio vmapp-build/manual (medians): {ratio:.3f}; target <= {TARGET_RATIO}: {verdict} the target")
-
+        vmapp, manual, orders = _rounds(client, args, work, run_id, started)
+        ratio = _report_ratio(args, vmapp, manual, orders, load_before)
         if not args.cli:
-            print(f"\nmedian per phase{'':<12}{'vmapp-build':>12}{'manual':>12}")
-            for phase in [*PHASES, "other-exec"]:
-                v_vals = [s.phases[phase] for s in vmapp if phase in s.phases]
-                m_vals = [s.phases[phase] for s in manual if phase in s.phases]
-                if not v_vals and not m_vals:
-                    continue
-                v_p = statistics.median(v_vals) if v_vals else None
-                m_p = statistics.median(m_vals) if m_vals else None
-                print(f"  {phase:<26}{_secs(v_p):>12}{_secs(m_p):>12}")
-
-        v_debs, m_debs = debs_in(vmapp[-1].package), debs_in(manual[-1].package)
-        same = "yes" if v_debs == m_debs else "NO"
-        indexed = has_index(vmapp[-1].package) and has_index(manual[-1].package)
-        print(
-            f"\nsame work: vmapp-build bundled {len(v_debs)} .debs ({sum(v_debs.values()) / MB:.1f} MB), "
-            f"manual {len(m_debs)} ({sum(m_debs.values()) / MB:.1f} MB); same files: {same}; "
-            f"Packages index in both: {'yes' if indexed else 'NO'}"
-        )
-        print(
-            f"tarballs: vmapp-build {vmapp[-1].package.stat().st_size / MB:.1f} MB, "
-            f"manual {manual[-1].package.stat().st_size / MB:.1f} MB"
-        )
-
+            _report_phases(vmapp, manual)
+        _report_work(vmapp, manual)
         left = leftovers(client, work, None if args.cli else started, before)
         if not args.cli:
             print(f"vmapp-build containers started: {len(started)}")
