@@ -35,14 +35,13 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any, NoReturn
 
 import docker
+from bench_manual import BENCH_LABEL, Sample, time_manual  # benchmarks/: the script's directory
 from docker.errors import ImageNotFound
-from docker.models.containers import Container as DockerContainer
 
 import builder.closure
 import builder.container
@@ -51,27 +50,16 @@ from builder.container import leftover_containers
 from builder.engine import connect
 from builder.plan import BuildPlan, make_plan
 from builder.recipe import load_recipe
-from builder.tarstream import IterReader
 
 TARGET_RATIO = 1.15
 RSS_BUDGET_MB = 150.0
-BENCH_LABEL = "vmapp-bench"  # the manual path's containers; deliberately not io.vmapp-build
 COPY_PURPOSE = "benchcopy"  # Container purpose of the --memory copy-out child (label io.vmapp-build.purpose)
-MANUAL_DEB_DIR = "/tmp/debs"
-MANUAL_BUNDLE = "/tmp/bundle.tar.gz"
 MiB = 1024 * 1024
 MB = 1000 * 1000
 
 # Phases in table order; vmapp-build's come from timing its functions, the manual path's from its steps.
 PHASES = ["image", "start", "refresh", "discover: apt-get -s", "discover: apt show", "discover: apt-cache"]
 PHASES += ["download", "describe", "index", "hash", "copy-out", "bundle", "remove", "other-exec", "other"]
-
-
-@dataclass
-class Sample:
-    seconds: float
-    package: Path
-    phases: dict[str, float] = field(default_factory=dict)
 
 
 # -- vmapp-build ----------------------------------------------------------------------------------
@@ -157,77 +145,6 @@ def time_vmapp_cli(recipe: str, distro: str, image: str, out_root: Path) -> Samp
         raise RuntimeError(f"{shlex.join(argv)} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")
     package = next(out_root.rglob("*.tar.gz"))
     return Sample(seconds, package)
-
-
-# -- the manual path ------------------------------------------------------------------------------
-
-
-def _exec(container: DockerContainer, script: str) -> None:
-    code, output = container.exec_run(["sh", "-c", script], environment={"DEBIAN_FRONTEND": "noninteractive"})
-    if code != 0:
-        text = output.decode(errors="replace") if isinstance(output, bytes) else str(output)
-        raise RuntimeError(f"manual path: `{script}` exited {code}:\n{text[-3000:]}")
-
-
-# The index as a user would write it without apt-utils or dpkg-dev: each control paragraph plus
-# the fields apt needs for a flat repository (the same fields vmapp-build writes).
-_INDEX_SCRIPT = r"""cd "$1" && for f in *.deb; do
-  dpkg-deb -f "$f"
-  printf 'Filename: ./%s\nSize: %s\nSHA256: %s\n\n' "$f" "$(stat -c %s "$f")" "$(sha256sum "$f" | cut -d' ' -f1)"
-done > Packages"""
-
-
-def time_manual(client: docker.DockerClient, image: str, plan: BuildPlan, out_dir: Path, run_id: str) -> Sample:
-    phases: dict[str, float] = {}
-    recommends = "--install-recommends" if plan.recommends else "--no-install-recommends"
-    packages = " ".join(shlex.quote(p) for p in plan.packages)
-    out_dir.mkdir(parents=True)
-    target = out_dir / plan.package_file_name
-    container: DockerContainer | None = None
-    start = mark = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal mark
-        now = time.perf_counter()
-        phases[name] = now - mark
-        mark = now
-
-    try:
-        container = client.containers.run(
-            image,
-            ["sleep", "infinity"],
-            name=f"vmapp-bench-manual-{uuid.uuid4().hex[:10]}",
-            labels={BENCH_LABEL: run_id},
-            detach=True,
-        )
-        lap("start")
-        _exec(container, "apt-get -q update")
-        lap("refresh")
-        _exec(
-            container,
-            f"mkdir -p {MANUAL_DEB_DIR}/partial && apt-get -q -y install --download-only {recommends} "
-            f"-o Dir::Cache::archives={MANUAL_DEB_DIR} {packages}",
-        )
-        lap("download")
-        _exec(container, f"sh -c {shlex.quote(_INDEX_SCRIPT)} sh {MANUAL_DEB_DIR}")
-        lap("index")
-        _exec(container, f"cd {MANUAL_DEB_DIR} && tar czf {MANUAL_BUNDLE} Packages *.deb")
-        lap("bundle")
-        stream, _ = container.get_archive(MANUAL_BUNDLE)  # what `docker cp` does
-        with tarfile.open(fileobj=IterReader(stream), mode="r|") as tar:
-            for member in tar:
-                src = tar.extractfile(member)
-                if src is not None:
-                    with open(target, "wb") as out:
-                        shutil.copyfileobj(src, out, MiB)
-        lap("copy-out")
-        container.remove(force=True, v=True)
-        container = None
-        lap("remove")
-    finally:
-        if container is not None:
-            container.remove(force=True, v=True)
-    return Sample(time.perf_counter() - start, target, phases)
 
 
 # -- reporting ------------------------------------------------------------------------------------
