@@ -21,10 +21,7 @@ is above --fail-above.
 from __future__ import annotations
 
 import argparse
-import io
-import json
 import os
-import resource
 import shlex
 import shutil
 import signal
@@ -38,40 +35,31 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any, NoReturn
 
 import docker
-from docker.errors import DockerException, ImageNotFound
-from docker.models.containers import Container as DockerContainer
+from bench_manual import BENCH_LABEL, Sample, time_manual  # benchmarks/: the script's directory
+from docker.errors import ImageNotFound
 
+import builder.closure
 import builder.container
 import builder.pipeline
-from builder.container import LABEL, connect, leftover_containers
+from builder.container import leftover_containers
+from builder.engine import connect
 from builder.plan import BuildPlan, make_plan
 from builder.recipe import load_recipe
 
 TARGET_RATIO = 1.15
 RSS_BUDGET_MB = 150.0
-BENCH_LABEL = "vmapp-bench"  # the manual path's containers; deliberately not io.vmapp-build
 COPY_PURPOSE = "benchcopy"  # Container purpose of the --memory copy-out child (label io.vmapp-build.purpose)
-MANUAL_DEB_DIR = "/tmp/debs"
-MANUAL_BUNDLE = "/tmp/bundle.tar.gz"
 MiB = 1024 * 1024
 MB = 1000 * 1000
 
 # Phases in table order; vmapp-build's come from timing its functions, the manual path's from its steps.
 PHASES = ["image", "start", "refresh", "discover: apt-get -s", "discover: apt show", "discover: apt-cache"]
 PHASES += ["download", "describe", "index", "hash", "copy-out", "bundle", "remove", "other-exec", "other"]
-
-
-@dataclass
-class Sample:
-    seconds: float
-    package: Path
-    phases: dict[str, float] = field(default_factory=dict)
 
 
 # -- vmapp-build ----------------------------------------------------------------------------------
@@ -123,13 +111,13 @@ def instrumented(phases: dict[str, float], started: list[str]) -> Iterator[None]
 
     cls = builder.container.Container
     try:
-        wrap(builder.pipeline, "ensure_image", lambda a: "image")
+        wrap(builder.closure, "ensure_image", lambda a: "image")
         wrap(cls, "__enter__", record_start)
         wrap(cls, "remove", lambda a: "remove")
         wrap(cls, "run", lambda a: _classify(list(a[1])))
         wrap(cls, "copy_files_out", lambda a: "copy-out")
-        wrap(builder.pipeline, "sha256_file", lambda a: "hash")
-        wrap(builder.pipeline, "write_tar_gz", lambda a: "bundle")
+        wrap(builder.closure, "sha256_file", lambda a: "hash")
+        wrap(builder.closure, "write_tar_gz", lambda a: "bundle")
         yield
     finally:
         for owner, name, original in reversed(saved):
@@ -157,99 +145,6 @@ def time_vmapp_cli(recipe: str, distro: str, image: str, out_root: Path) -> Samp
         raise RuntimeError(f"{shlex.join(argv)} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")
     package = next(out_root.rglob("*.tar.gz"))
     return Sample(seconds, package)
-
-
-# -- the manual path ------------------------------------------------------------------------------
-
-
-class _StreamReader(io.RawIOBase):
-    """A file object over docker-py's archive stream, so the tarball is extracted as it arrives."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._rest = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        while not self._rest:
-            try:
-                self._rest = next(self._chunks)
-            except StopIteration:
-                return 0
-        n = min(len(b), len(self._rest))
-        b[:n] = self._rest[:n]
-        self._rest = self._rest[n:]
-        return n
-
-
-def _exec(container: DockerContainer, script: str) -> None:
-    code, output = container.exec_run(["sh", "-c", script], environment={"DEBIAN_FRONTEND": "noninteractive"})
-    if code != 0:
-        text = output.decode(errors="replace") if isinstance(output, bytes) else str(output)
-        raise RuntimeError(f"manual path: `{script}` exited {code}:\n{text[-3000:]}")
-
-
-# The index as a user would write it without apt-utils or dpkg-dev: each control paragraph plus
-# the fields apt needs for a flat repository (the same fields vmapp-build writes).
-_INDEX_SCRIPT = r"""cd "$1" && for f in *.deb; do
-  dpkg-deb -f "$f"
-  printf 'Filename: ./%s\nSize: %s\nSHA256: %s\n\n' "$f" "$(stat -c %s "$f")" "$(sha256sum "$f" | cut -d' ' -f1)"
-done > Packages"""
-
-
-def time_manual(client: docker.DockerClient, image: str, plan: BuildPlan, out_dir: Path, run_id: str) -> Sample:
-    phases: dict[str, float] = {}
-    recommends = "--install-recommends" if plan.recommends else "--no-install-recommends"
-    packages = " ".join(shlex.quote(p) for p in plan.packages)
-    out_dir.mkdir(parents=True)
-    target = out_dir / plan.package_file_name
-    container: DockerContainer | None = None
-    start = mark = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal mark
-        now = time.perf_counter()
-        phases[name] = now - mark
-        mark = now
-
-    try:
-        container = client.containers.run(
-            image,
-            ["sleep", "infinity"],
-            name=f"vmapp-bench-manual-{uuid.uuid4().hex[:10]}",
-            labels={BENCH_LABEL: run_id},
-            detach=True,
-        )
-        lap("start")
-        _exec(container, "apt-get -q update")
-        lap("refresh")
-        _exec(
-            container,
-            f"mkdir -p {MANUAL_DEB_DIR}/partial && apt-get -q -y install --download-only {recommends} "
-            f"-o Dir::Cache::archives={MANUAL_DEB_DIR} {packages}",
-        )
-        lap("download")
-        _exec(container, f"sh -c {shlex.quote(_INDEX_SCRIPT)} sh {MANUAL_DEB_DIR}")
-        lap("index")
-        _exec(container, f"cd {MANUAL_DEB_DIR} && tar czf {MANUAL_BUNDLE} Packages *.deb")
-        lap("bundle")
-        stream, _ = container.get_archive(MANUAL_BUNDLE)  # what `docker cp` does
-        with tarfile.open(fileobj=_StreamReader(stream), mode="r|") as tar:
-            for member in tar:
-                src = tar.extractfile(member)
-                if src is not None:
-                    with open(target, "wb") as out:
-                        shutil.copyfileobj(src, out, MiB)
-        lap("copy-out")
-        container.remove(force=True, v=True)
-        container = None
-        lap("remove")
-    finally:
-        if container is not None:
-            container.remove(force=True, v=True)
-    return Sample(time.perf_counter() - start, target, phases)
 
 
 # -- reporting ------------------------------------------------------------------------------------
@@ -281,6 +176,84 @@ def leftovers(client: docker.DockerClient, work: Path, names: list[str] | None, 
     return found
 
 
+def _rounds(
+    client: docker.DockerClient, args: argparse.Namespace, work: Path, run_id: str, started: list[str]
+) -> tuple[list[Sample], list[Sample], list[str]]:
+    """The alternating rounds: vmapp-build's samples, the manual path's, and each round's order."""
+    recipe = load_recipe(args.recipe)
+    vmapp: list[Sample] = []
+    manual: list[Sample] = []
+    orders: list[str] = []
+    for r in range(args.rounds):
+        # Alternate which goes first, so warm-up (page cache, the mirror's cache) favours neither.
+        order = ["vmapp-build", "manual"] if r % 2 == 0 else ["manual", "vmapp-build"]
+        orders.append(" then ".join(order))
+        for which in order:
+            if which == "manual":
+                plan = make_plan(recipe, args.distro, work / f"manual-{r + 1}", image=args.image)
+                sample = time_manual(client, args.image, plan, work / f"manual-{r + 1}", run_id)
+                manual.append(sample)
+            elif args.cli:
+                sample = time_vmapp_cli(args.recipe, args.distro, args.image, work / f"vmapp-{r + 1}")
+                vmapp.append(sample)
+            else:
+                plan = make_plan(recipe, args.distro, work / f"vmapp-{r + 1}", image=args.image)
+                sample = time_vmapp(client, plan, started)
+                vmapp.append(sample)
+            print(f"round {r + 1}/{args.rounds} {which:<12} {sample.seconds:7.2f}s", file=sys.stderr, flush=True)
+    return vmapp, manual, orders
+
+
+def _report_ratio(
+    args: argparse.Namespace, vmapp: list[Sample], manual: list[Sample], orders: list[str], load_before: float
+) -> float:
+    """Each round's times and the medians' ratio, against the target."""
+    print(f"\nrecipe {args.recipe} on {args.distro}, image {args.image}, {args.rounds} rounds")
+    mode = "CLI subprocess" if args.cli else "in-process pipeline.build"
+    print(f"vmapp-build: {mode}; manual: docker-py + apt-get + dpkg-deb -f + tar czf + get_archive")
+    load_after, cpus = os.getloadavg()[0], os.cpu_count() or 1
+    busy = "  (busy host: timings are noisy)" if load_before > cpus / 2 or load_after > cpus else ""
+    print(f"load average (1 min) {load_before:.2f} before, {load_after:.2f} after, {cpus} CPUs{busy}\n")
+    print(f"{'round':<8}{'order':<28}{'vmapp-build':>12}{'manual':>12}{'ratio':>8}")
+    for i, (v, m) in enumerate(zip(vmapp, manual, strict=True)):
+        print(f"{i + 1:<8}{orders[i]:<28}{_secs(v.seconds):>12}{_secs(m.seconds):>12}{v.seconds / m.seconds:8.2f}")
+    v_med = statistics.median(s.seconds for s in vmapp)
+    m_med = statistics.median(s.seconds for s in manual)
+    ratio = v_med / m_med
+    print(f"{'median':<36}{_secs(v_med):>12}{_secs(m_med):>12}{ratio:8.2f}")
+    verdict = "meets" if ratio <= TARGET_RATIO else "MISSES"
+    print(f"\nratio vmapp-build/manual (medians): {ratio:.3f}; target <= {TARGET_RATIO}: {verdict} the target")
+    return ratio
+
+
+def _report_phases(vmapp: list[Sample], manual: list[Sample]) -> None:
+    print(f"\nmedian per phase{'':<12}{'vmapp-build':>12}{'manual':>12}")
+    for phase in [*PHASES, "other-exec"]:
+        v_vals = [s.phases[phase] for s in vmapp if phase in s.phases]
+        m_vals = [s.phases[phase] for s in manual if phase in s.phases]
+        if not v_vals and not m_vals:
+            continue
+        v_p = statistics.median(v_vals) if v_vals else None
+        m_p = statistics.median(m_vals) if m_vals else None
+        print(f"  {phase:<26}{_secs(v_p):>12}{_secs(m_p):>12}")
+
+
+def _report_work(vmapp: list[Sample], manual: list[Sample]) -> None:
+    """That both paths bundled the same files, with an index."""
+    v_debs, m_debs = debs_in(vmapp[-1].package), debs_in(manual[-1].package)
+    same = "yes" if v_debs == m_debs else "NO"
+    indexed = has_index(vmapp[-1].package) and has_index(manual[-1].package)
+    print(
+        f"\nsame work: vmapp-build bundled {len(v_debs)} .debs ({sum(v_debs.values()) / MB:.1f} MB), "
+        f"manual {len(m_debs)} ({sum(m_debs.values()) / MB:.1f} MB); same files: {same}; "
+        f"Packages index in both: {'yes' if indexed else 'NO'}"
+    )
+    print(
+        f"tarballs: vmapp-build {vmapp[-1].package.stat().st_size / MB:.1f} MB, "
+        f"manual {manual[-1].package.stat().st_size / MB:.1f} MB"
+    )
+
+
 def run_timing(args: argparse.Namespace) -> int:
     client = connect()
     try:
@@ -291,71 +264,14 @@ def run_timing(args: argparse.Namespace) -> int:
     run_id = uuid.uuid4().hex[:10]
     before = set(leftover_containers(client))
     work = Path(tempfile.mkdtemp(prefix="vmapp-bench-", dir=args.workdir))
-    recipe = load_recipe(args.recipe)
     load_before = os.getloadavg()[0]
-    vmapp: list[Sample] = []
-    manual: list[Sample] = []
-    orders: list[str] = []
     started: list[str] = []  # vmapp-build's containers (in-process mode)
     try:
-        for r in range(args.rounds):
-            # Alternate which goes first, so warm-up (page cache, the mirror's cache) favours neither.
-            order = ["vmapp-build", "manual"] if r % 2 == 0 else ["manual", "vmapp-build"]
-            orders.append(" then ".join(order))
-            for which in order:
-                if which == "manual":
-                    plan = make_plan(recipe, args.distro, work / f"manual-{r + 1}", image=args.image)
-                    sample = time_manual(client, args.image, plan, work / f"manual-{r + 1}", run_id)
-                    manual.append(sample)
-                elif args.cli:
-                    sample = time_vmapp_cli(args.recipe, args.distro, args.image, work / f"vmapp-{r + 1}")
-                    vmapp.append(sample)
-                else:
-                    plan = make_plan(recipe, args.distro, work / f"vmapp-{r + 1}", image=args.image)
-                    sample = time_vmapp(client, plan, started)
-                    vmapp.append(sample)
-                print(f"round {r + 1}/{args.rounds} {which:<12} {sample.seconds:7.2f}s", file=sys.stderr, flush=True)
-
-        print(f"\nrecipe {args.recipe} on {args.distro}, image {args.image}, {args.rounds} rounds")
-        mode = "CLI subprocess" if args.cli else "in-process pipeline.build"
-        print(f"vmapp-build: {mode}; manual: docker-py + apt-get + dpkg-deb -f + tar czf + get_archive")
-        load_after, cpus = os.getloadavg()[0], os.cpu_count() or 1
-        busy = "  (busy host: timings are noisy)" if load_before > cpus / 2 or load_after > cpus else ""
-        print(f"load average (1 min) {load_before:.2f} before, {load_after:.2f} after, {cpus} CPUs{busy}\n")
-        print(f"{'round':<8}{'order':<28}{'vmapp-build':>12}{'manual':>12}{'ratio':>8}")
-        for i, (v, m) in enumerate(zip(vmapp, manual, strict=True)):
-            print(f"{i + 1:<8}{orders[i]:<28}{_secs(v.seconds):>12}{_secs(m.seconds):>12}{v.seconds / m.seconds:8.2f}")
-        v_med = statistics.median(s.seconds for s in vmapp)
-        m_med = statistics.median(s.seconds for s in manual)
-        ratio = v_med / m_med
-        print(f"{'median':<36}{_secs(v_med):>12}{_secs(m_med):>12}{ratio:8.2f}")
-        verdict = "meets" if ratio <= TARGET_RATIO else "MISSES"
-        print(f"\nratio vmapp-build/manual (medians): {ratio:.3f}; target <= {TARGET_RATIO}: {verdict} the target")
-
+        vmapp, manual, orders = _rounds(client, args, work, run_id, started)
+        ratio = _report_ratio(args, vmapp, manual, orders, load_before)
         if not args.cli:
-            print(f"\nmedian per phase{'':<12}{'vmapp-build':>12}{'manual':>12}")
-            for phase in [*PHASES, "other-exec"]:
-                v_vals = [s.phases[phase] for s in vmapp if phase in s.phases]
-                m_vals = [s.phases[phase] for s in manual if phase in s.phases]
-                if not v_vals and not m_vals:
-                    continue
-                v_p = statistics.median(v_vals) if v_vals else None
-                m_p = statistics.median(m_vals) if m_vals else None
-                print(f"  {phase:<26}{_secs(v_p):>12}{_secs(m_p):>12}")
-
-        v_debs, m_debs = debs_in(vmapp[-1].package), debs_in(manual[-1].package)
-        same = "yes" if v_debs == m_debs else "NO"
-        indexed = has_index(vmapp[-1].package) and has_index(manual[-1].package)
-        print(
-            f"\nsame work: vmapp-build bundled {len(v_debs)} .debs ({sum(v_debs.values()) / MB:.1f} MB), "
-            f"manual {len(m_debs)} ({sum(m_debs.values()) / MB:.1f} MB); same files: {same}; "
-            f"Packages index in both: {'yes' if indexed else 'NO'}"
-        )
-        print(
-            f"tarballs: vmapp-build {vmapp[-1].package.stat().st_size / MB:.1f} MB, "
-            f"manual {manual[-1].package.stat().st_size / MB:.1f} MB"
-        )
-
+            _report_phases(vmapp, manual)
+        _report_work(vmapp, manual)
         left = leftovers(client, work, None if args.cli else started, before)
         if not args.cli:
             print(f"vmapp-build containers started: {len(started)}")
@@ -369,167 +285,6 @@ def run_timing(args: argparse.Namespace) -> int:
     finally:
         for c in client.containers.list(all=True, filters={"label": f"{BENCH_LABEL}={run_id}"}):
             c.remove(force=True, v=True)
-        shutil.rmtree(work, ignore_errors=True)
-
-
-# -- memory ---------------------------------------------------------------------------------------
-
-# Children run in a fresh interpreter that imports only what the measured code needs, so the
-# peak is the bundler's, not this script's (docker-py and all). VmHWM is the process's peak RSS.
-_HWM = """
-def hwm():
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
-"""
-
-_BUNDLE_CHILD = (
-    _HWM
-    + """
-import json, sys, time
-from pathlib import Path
-from builder.bundle import write_tar_gz
-from builder.files import sha256_file
-target, files = Path(sys.argv[1]), [Path(p) for p in sys.argv[2:]]
-baseline = hwm()
-t0 = time.perf_counter()
-hashes = [sha256_file(f) for f in files]  # the pipeline hashes every file before bundling
-t1 = time.perf_counter()
-seen = [0]
-def progress(n):
-    seen[0] += n
-index = "".join(f"Package: p{i}\\nFilename: ./{f.name}\\nSHA256: {h}\\n\\n"
-                for i, (f, h) in enumerate(zip(files, hashes)))
-write_tar_gz(target, files, {"Packages": index.encode()}, progress)
-t2 = time.perf_counter()
-sha256_file(target)  # and the package itself, for the manifest
-t3 = time.perf_counter()
-print(json.dumps({"baseline": baseline, "peak": hwm(), "hash_in": t1 - t0, "bundle": t2 - t1,
-                  "hash_out": t3 - t2, "progress_bytes": seen[0]}))
-"""
-)
-
-_COPY_CHILD = (
-    _HWM
-    + """
-import json, sys, time
-from pathlib import Path
-from builder.container import Container, connect
-dest, size_mb, image, purpose = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
-client = connect()
-with Container(client, image, purpose, network=False) as c:
-    c.run(["sh", "-c", f"mkdir -p /tmp/big && head -c {size_mb}M /dev/urandom > /tmp/big/big_1.0_amd64.deb"],
-          "make a large file")
-    baseline = hwm()
-    t0 = time.perf_counter()
-    files = c.copy_files_out("/tmp/big", dest, ".deb")
-    seconds = time.perf_counter() - t0
-    peak = hwm()
-print(json.dumps({"baseline": baseline, "peak": peak, "seconds": seconds,
-                  "bytes": sum(f.stat().st_size for f in files)}))
-"""
-)
-
-
-def _run_child(code: str, argv: list[str]) -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=1800, check=False
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"child failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")
-    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return result
-
-
-def make_random_files(directory: Path, total_mib: int) -> list[Path]:
-    """Incompressible files named like .debs: one of half the total (whole-file buffering would
-    show), the rest in 16 MiB pieces."""
-    directory.mkdir(parents=True)
-    sizes = [total_mib // 2]
-    rest = total_mib - sizes[0]
-    while rest > 0:
-        sizes.append(min(16, rest))
-        rest -= sizes[-1]
-    files = []
-    for i, mib in enumerate(sizes):
-        path = directory / f"bench-pkg{i:02d}_1.0-1_amd64.deb"
-        with open(path, "wb") as f:
-            for _ in range(mib):
-                f.write(os.urandom(MiB))
-        files.append(path)
-    return files
-
-
-def _mb(n: float) -> str:
-    return f"{n / MB:.1f} MB"
-
-
-def run_memory(args: argparse.Namespace) -> int:
-    work = Path(tempfile.mkdtemp(prefix="vmapp-bench-mem-", dir=args.workdir))
-    client: docker.DockerClient | None = None
-    try:
-        files = make_random_files(work / "debs", args.memory_mb)
-        total = sum(f.stat().st_size for f in files)
-        target = work / "bundle.tar.gz"
-        r = _run_child(_BUNDLE_CHILD, [str(target), *map(str, files)])
-        children_maxrss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # KiB on Linux
-        out_size = target.stat().st_size
-        with tarfile.open(target, "r:gz") as tar:
-            members = len(tar.getnames())
-        ok = r["progress_bytes"] == total and members == len(files) + 1
-        verdict = "within" if r["peak"] <= RSS_BUDGET_MB * MB else "OVER"
-        largest = _mb(files[0].stat().st_size)
-        print(f"bundle: {_mb(total)} of incompressible data in {len(files)} files (largest {largest})")
-        print(
-            f"  write_tar_gz: {r['bundle']:.2f}s ({total / MB / r['bundle']:.0f} MB/s) -> {_mb(out_size)}, "
-            f"{members} members, contents check {'ok' if ok else 'FAILED'}"
-        )
-        print(
-            f"  sha256 of the inputs {r['hash_in']:.2f}s ({total / MB / r['hash_in']:.0f} MB/s), "
-            f"of the package {r['hash_out']:.2f}s"
-        )
-        print(
-            f"  peak RSS (VmHWM) {_mb(r['peak'])}: interpreter and imports {_mb(r['baseline'])}, "
-            f"bundling added {_mb(r['peak'] - r['baseline'])}"
-        )
-        # An upper bound only: Linux keeps the pre-exec high-water mark, i.e. this script's own RSS
-        # when subprocess forked (vfork) the child.
-        print(f"  getrusage(RUSAGE_CHILDREN).ru_maxrss {_mb(children_maxrss)} (upper bound: counts this script's RSS)")
-        print(f"  budget {RSS_BUDGET_MB:.0f} MB: {verdict} budget")
-        target.unlink()
-
-        if not args.skip_copy_out:
-            client = connect()
-            try:
-                client.images.get(args.image)
-            except ImageNotFound:
-                print(f"error: image {args.image!r} is not present locally; copy-out not measured", file=sys.stderr)
-                return 1
-            dest = work / "copied"
-            dest.mkdir()
-            c = _run_child(_COPY_CHILD, [str(dest), str(args.memory_mb), args.image, COPY_PURPOSE])
-            verdict = "within" if c["peak"] <= RSS_BUDGET_MB * MB else "OVER"
-            print(
-                f"copy-out: Container.copy_files_out streamed {_mb(c['bytes'])} (one file) in {c['seconds']:.2f}s "
-                f"({c['bytes'] / MB / c['seconds']:.0f} MB/s)"
-            )
-            print(
-                f"  peak RSS (VmHWM) {_mb(c['peak'])}: interpreter, docker-py and container start "
-                f"{_mb(c['baseline'])}, copy-out added {_mb(c['peak'] - c['baseline'])}; "
-                f"budget {RSS_BUDGET_MB:.0f} MB: {verdict} budget"
-            )
-        left = [f"temp file {p}" for p in work.rglob(".vmapp-build-*")]
-        if client is not None:
-            mine = client.containers.list(all=True, filters={"label": f"{LABEL}.purpose={COPY_PURPOSE}"})
-            left += [f"container {ctr.name}" for ctr in mine]
-        print(f"left behind: {', '.join(left) if left else 'nothing (no io.vmapp-build container, no .vmapp-build-*)'}")
-        return 1 if left else 0
-    finally:
-        if client is not None:
-            try:
-                for ctr in client.containers.list(all=True, filters={"label": f"{LABEL}.purpose={COPY_PURPOSE}"}):
-                    ctr.remove(force=True, v=True)
-            except DockerException as exc:
-                print(f"warning: could not clean up copy-out containers: {exc}", file=sys.stderr)
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -555,7 +310,11 @@ def main() -> int:
         parser.error("--rounds must be at least 1")
     if args.memory and args.memory_mb * MiB < 500 * MB:
         print(f"note: {args.memory_mb} MiB is below the 500 MB the budget is stated for", file=sys.stderr)
-    return run_memory(args) if args.memory else run_timing(args)
+    if args.memory:
+        from bench_memory import run_memory  # benchmarks/ is the script's directory: on sys.path
+
+        return run_memory(args, RSS_BUDGET_MB, COPY_PURPOSE)
+    return run_timing(args)
 
 
 if __name__ == "__main__":

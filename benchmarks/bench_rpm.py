@@ -29,7 +29,7 @@ from pathlib import Path
 
 import docker
 
-from builder.container import connect
+from builder.engine import connect
 from builder.pipeline import build
 from builder.plan import make_plan
 from builder.recipe import load_recipe

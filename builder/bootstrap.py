@@ -13,8 +13,8 @@ from pathlib import Path
 
 import docker
 
-from builder.container import connect
 from builder.distros import Distro
+from builder.engine import connect
 from builder.errors import BuildError, EnvironmentProblem, InputError
 
 DEFAULT_MIRRORS = {"debian": "http://deb.debian.org/debian", "ubuntu": "http://archive.ubuntu.com/ubuntu"}

@@ -3,20 +3,46 @@ disposable container of the target release, then bundled into a deterministic ta
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import docker
 
-from builder.backends import PackageFile, installer_for
+from builder.backends import backend_class
+from builder.backends.base import SKIPPED_LIST, Backend, Collected, Discovery, Download, PackageFile, Request
 from builder.bundle import write_tar_gz
-from builder.container import Container, connect, ensure_image
+from builder.container import Container
+from builder.engine import connect, ensure_image
 from builder.errors import BuildError, InputError
 from builder.files import sha256_file
 from builder.payload import Payload
 from builder.plan import BuildPlan
 from builder.progress import Stages, byte_bar
-from builder.render import Commands, render_commands
+from builder.render import Commands
+
+STAGES = ["repositories", "refresh", "discover", "download", "collect", "bundle"]
+
+
+def request_for(plan: BuildPlan) -> Request:
+    """What the backend needs of the plan (backends sit below the plan and never see it)."""
+    return Request(
+        app=plan.app,
+        distro=plan.distro.name,
+        family=plan.distro.family,
+        image=plan.image,
+        packages=plan.packages,
+        package_names=plan.package_names,
+        repositories=plan.repositories,
+        recommends=plan.recommends,
+        baseline=plan.baseline,
+        recipe_path=plan.recipe_path,
+    )
+
+
+def installer_for(plan: BuildPlan) -> Backend:
+    """The backend for the plan's distro family; says "not supported yet" (and what the family cannot
+    do with this plan) before any container starts."""
+    return backend_class(plan.distro.family, plan.distro.name)(request_for(plan))
 
 
 def bootstrap_hint(plan: BuildPlan) -> str:
@@ -27,11 +53,12 @@ def bootstrap_hint(plan: BuildPlan) -> str:
 
 
 def bundle_closure(plan: BuildPlan, commands: Commands, tmp: Path, client: docker.DockerClient | None) -> Payload:
-    """The package manager's closure, resolved and downloaded in a disposable container."""
+    """The package manager's closure, resolved and downloaded in a disposable container. The commands
+    were rendered from the plan before: what the download left out travels in the bundle (SKIPPED_LIST)."""
     installer = installer_for(plan)
     client = client or connect()
     image_id = ensure_image(client, plan.image, bootstrap_hint(plan))
-    stages = Stages(["repositories", "refresh", "discover", "download", "collect", "bundle"], plan.app)
+    stages = Stages(STAGES, plan.app)
     files_dir = tmp / "files"
     files_dir.mkdir()
     try:
@@ -43,50 +70,60 @@ def bundle_closure(plan: BuildPlan, commands: Commands, tmp: Path, client: docke
             with stages.stage("discover"):
                 discovery = installer.discover(container)
             with stages.stage("download"):
-                download_dir = installer.download(container)
-                if installer.packages != plan.packages:
-                    # the VM's package manager must be asked for what the build's installed, nothing else
-                    commands = render_commands(replace(plan, packages=installer.packages))
+                download = installer.download(container)
             with stages.stage("collect"):
-                controls = installer.describe_files(container, download_dir)
-                files = container.copy_files_out(download_dir, files_dir, installer.suffix)
+                collected = installer.collect(container, download.directory)
+                files = container.copy_files_out(download.directory, files_dir, installer.suffix)
         if not files:
             raise InputError(
                 f"nothing to bundle: {' '.join(plan.packages)} and all their dependencies are already "
                 f"in {plan.image} ({plan.distro.name})",
                 hint="the target VM already has them; no package is needed",
             )
-        packages = [_describe(f, controls) for f in files]
+        packages = [_describe(f, collected) for f in files]
         with stages.stage("bundle"):
             package = tmp / plan.package_file_name
-            total = sum(p.size for p in packages)
-            with byte_bar(total, "bundle") as bar:
-                write_tar_gz(package, files, installer.index(packages, controls), bar.update)
+            members = _members(installer, plan, packages, collected, download)
+            with byte_bar(sum(p.size for p in packages), "bundle") as bar:
+                write_tar_gz(package, files, members, bar.update)
     finally:
         stages.close()
-    sections = {
+    return Payload(package, commands.as_dict(), _sections(plan, image_id, packages, discovery), *_totals(packages))
+
+
+def _members(
+    installer: Backend, plan: BuildPlan, packages: list[PackageFile], collected: Collected, download: Download
+) -> dict[str, bytes]:
+    """The bundle's index files, and the recipe's specs the download left out (if any)."""
+    members = installer.index(packages, collected)
+    skipped = [spec for spec in plan.packages if spec not in download.packages]
+    return members | ({SKIPPED_LIST: "".join(f"{spec}\n" for spec in skipped).encode()} if skipped else {})
+
+
+def _totals(packages: list[PackageFile]) -> tuple[int, int]:
+    return sum(p.size for p in packages), len(packages)
+
+
+def _sections(plan: BuildPlan, image_id: str, packages: list[PackageFile], discovery: Discovery) -> dict[str, Any]:
+    """The manifest sections of a closure: the plan's, the image, the baseline, packages and discovery."""
+    return {
         **plan.manifest_sections(),
         "image": {"name": plan.image, "id": image_id},
         "baseline": plan.baseline.as_manifest() | ({"image": image_id} if plan.baseline.kind == "image" else {}),
         "packages": [p.as_manifest() for p in packages],
-        "discovery": {
-            "commands": discovery.commands,
-            "direct": discovery.direct,
-            "tree": discovery.tree,
-        },
+        "discovery": {"commands": discovery.commands, "direct": discovery.direct, "tree": discovery.tree},
     }
-    return Payload(package, commands.as_dict(), sections, total, len(packages))
 
 
-def _describe(path: Path, controls: dict[str, dict[str, str]]) -> PackageFile:
-    control = controls.get(path.name)
-    if not control or "Package" not in control:
+def _describe(path: Path, collected: Collected) -> PackageFile:
+    info = collected.packages.get(path.name)
+    if info is None:
         raise BuildError(f"{path.name}: the package manager could not read its metadata")
     return PackageFile(
         path=path,
-        name=control["Package"],
-        version=control.get("Version", ""),
-        architecture=control.get("Architecture", ""),
+        name=info.name,
+        version=info.version,
+        architecture=info.architecture,
         size=path.stat().st_size,
         sha256=sha256_file(path),
     )

@@ -25,47 +25,19 @@ from types import TracebackType
 from typing import Any
 
 import docker
-from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from docker.errors import APIError, DockerException, NotFound
 from docker.models.containers import Container as DockerContainer
 
 from builder import owner
-from builder.errors import BuildError, CommandFailed, EnvironmentProblem
+from builder.errors import BuildError, CommandFailed
 from builder.interrupts import cleanup_done, deferred, owe_cleanup, pause_for_tests
+from builder.tarstream import CHUNK, IterReader, tar_one_file
 
 LABEL = owner.LABEL
-CHUNK = 1024 * 1024
 KEEP_ENV = "VMAPP_BUILD_KEEP_CONTAINERS"  # debugging: leave containers running for inspection
 VERBOSE_ENV = "VMAPP_BUILD_VERBOSE"
 SESSION_ENV = "VMAPP_BUILD_SESSION"  # labels containers, so one CI job can find (and clean) its own
 TETHER = ["cat"]  # the main process: it ends when the attached stdin closes (cat is in every image)
-
-
-def connect() -> docker.DockerClient:
-    """A client for the engine named by DOCKER_HOST (or the default socket), checked with a ping."""
-    where = os.environ.get("DOCKER_HOST") or "the default socket (unix:///var/run/docker.sock)"
-    try:
-        client = docker.from_env(timeout=600)
-        client.ping()
-    except (DockerException, OSError) as exc:
-        raise EnvironmentProblem(
-            f"no Docker engine is reachable at {where}: {exc}",
-            hint="start one with `make engine` (installs docker.io and starts dockerd), "
-            "or set DOCKER_HOST to a running engine",
-        ) from exc
-    return client
-
-
-def ensure_image(client: docker.DockerClient, image: str, bootstrap_hint: str = "") -> str:
-    """The id of `image`; an image present locally is used as is, otherwise it is pulled once."""
-    try:
-        return str(client.images.get(image).id)
-    except ImageNotFound:
-        pass
-    try:
-        return str(client.images.pull(image).id)
-    except (DockerException, OSError) as exc:
-        hint = bootstrap_hint or "pull or build it, or pass --image"
-        raise EnvironmentProblem(f"image {image!r} is not present locally and cannot be pulled: {exc}", hint) from exc
 
 
 @dataclass(frozen=True)
@@ -219,7 +191,7 @@ class Container:
     def put_file(self, source: Path, directory: str, name: str) -> None:
         """Stream a host file into `directory/name` (created), without reading it into memory."""
         self.run(["mkdir", "-p", directory], "create directory")
-        self.handle.put_archive(directory, _tar_one_file(source, name))
+        self.handle.put_archive(directory, tar_one_file(source, name))
 
     def put_bytes(self, content: bytes, directory: str, name: str, mode: int = 0o644) -> None:
         self.run(["mkdir", "-p", directory], "create directory")
@@ -243,7 +215,7 @@ class Container:
         try:
             api._raise_for_status(response)
             pause_for_tests("copy-out")
-            with tarfile.open(fileobj=_IterReader(response.raw.stream(CHUNK, decode_content=False)), mode="r|") as tar:
+            with tarfile.open(fileobj=IterReader(response.raw.stream(CHUNK, decode_content=False)), mode="r|") as tar:
                 yield tar
         finally:
             with deferred():
@@ -262,6 +234,16 @@ class Container:
         except NotFound:
             return None
         return None
+
+    def read_tree(self, path: str) -> dict[str, bytes]:
+        """The (small) regular files under `path`, in memory, as {path relative to it: content}."""
+        found = {}
+        with self.archive(path.rstrip("/") + "/.") as tar:
+            for member in tar:
+                extracted = tar.extractfile(member) if member.isfile() else None
+                if extracted is not None:
+                    found[member.name.lstrip("./")] = extracted.read()
+        return found
 
     def copy_files_out(self, directory: str, dest: Path, suffix: str) -> list[Path]:
         """Stream the regular files named *suffix in `directory` to `dest`; return their paths, sorted."""
@@ -289,40 +271,6 @@ def _warn(message: str) -> None:
 
 def _text(data: bytes | None) -> str:
     return (data or b"").decode("utf-8", errors="replace")
-
-
-def _tar_one_file(source: Path, name: str) -> Iterator[bytes]:
-    """A tar stream of one file, generated chunk by chunk (docker-py streams generators)."""
-    size = source.stat().st_size
-    info = tarfile.TarInfo(name)
-    info.size, info.mode = size, 0o644
-    yield info.tobuf(format=tarfile.PAX_FORMAT)
-    with open(source, "rb") as f:
-        while chunk := f.read(CHUNK):
-            yield chunk
-    yield b"\0" * ((512 - size % 512) % 512) + b"\0" * 1024
-
-
-class _IterReader(io.RawIOBase):
-    """A read-only file object over an iterator of byte chunks (docker-py's archive stream)."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._view = memoryview(b"")
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        while not self._view:
-            try:
-                self._view = memoryview(next(self._chunks))
-            except StopIteration:
-                return 0
-        n = min(len(b), len(self._view))
-        b[:n] = self._view[:n]
-        self._view = self._view[n:]  # a view: no copy of the rest of the chunk
-        return n
 
 
 def leftover_containers(client: docker.DockerClient, session: str | None = None) -> list[str]:

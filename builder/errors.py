@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 
 class VmappError(Exception):
     """Base error: what went wrong, plus an optional hint saying what to do next."""
@@ -52,7 +54,7 @@ class CommandFailed(BuildError):
 
     def __init__(self, argv: list[str], exit_code: int, output: str, context: str, hint: str | None = None):
         tail = "\n".join(output.rstrip().splitlines()[-25:])
-        pasteable = " ".join(argv)
+        pasteable = shlex.join(argv)
         super().__init__(f"{context}: command exited with {exit_code}\n  $ {pasteable}\n{_indent(tail)}", hint)
         self.argv = argv
         self.returncode = exit_code

@@ -13,8 +13,7 @@ import docker
 
 from builder.azure.gallery import GallerySettings
 from builder.azure.limits import check_field, enforce
-from builder.backends import installer_for
-from builder.closure import bundle_closure
+from builder.closure import bundle_closure, installer_for
 from builder.finish import BuildResult, Output, finish, staging_directory
 from builder.payload import Payload
 from builder.plan import BuildPlan, Plan, WindowsPlan

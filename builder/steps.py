@@ -14,7 +14,8 @@ from typing import Any, Protocol, Self
 
 import docker
 
-from builder.container import Container, ensure_image
+from builder.container import Container
+from builder.engine import ensure_image
 from builder.errors import InputError, VerifyError
 from builder.files import sha256_file
 from builder.manifest import load_manifest

@@ -20,9 +20,9 @@ import docker
 import pytest
 from hypothesis import settings
 
-from builder.container import connect, leftover_containers
-from builder.finish import BuildResult
-from builder.pipeline import build
+from builder.container import leftover_containers
+from builder.engine import connect
+from builder.pipeline import BuildResult, build
 from builder.plan import make_plan
 from builder.recipe import load_recipe
 from tests import azurite as azurite_server

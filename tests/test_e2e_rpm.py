@@ -12,7 +12,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from builder.baseline import FULL, load_baseline
+from builder.backends.baseline import FULL, load_baseline
 from builder.container import Container
 from builder.errors import VerifyError
 from builder.pipeline import BuildResult, build

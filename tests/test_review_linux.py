@@ -22,7 +22,8 @@ import docker
 import pytest
 
 from builder import interrupts
-from builder.container import SESSION_ENV, Container, connect, leftover_containers
+from builder.container import SESSION_ENV, Container, leftover_containers
+from builder.engine import connect
 from builder.lifecycle import Build, Replay, files_under, load_build
 from builder.pipeline import build
 from builder.plan import make_plan

@@ -16,6 +16,7 @@ import pytest
 
 from builder.backends.dnf import DnfInstaller
 from builder.backends.rpm_signatures import IMAGE_KEYRING, SignatureError, Source, recipe_keyrings, refusals
+from builder.closure import request_for
 from builder.container import Container
 from builder.plan import make_plan
 from builder.recipe import load_recipe
@@ -126,7 +127,7 @@ def test_shared_check_requires_the_repositorys_own_signature(sig_env: SigEnv, do
         c.run(["sh", "-c", f"mkdir -p /tmp/c && cp {SIG_DIR}/mixed/*.rpm /tmp/c/"], "copy")
         unsigned_ok = c.run(["rpmkeys", "--checksig", "/tmp/c/vt-unsigned-1.0-1.noarch.rpm"], "plain", check=False)
         assert unsigned_ok.exit_code == 0 and "digests OK" in unsigned_ok.stdout  # why the level is needed
-        mixed = recipe_keyrings(c, plan)["mixed"]
+        mixed = recipe_keyrings(c, plan.repositories)["mixed"]
         problems = refusals(c, "/tmp/c", {f: [mixed] for f in files})
         assert [p.split(" ")[0] + ".rpm" for p in problems] == files[1:]
         assert "not signed, and the repository has a key" in problems[0]
@@ -143,7 +144,7 @@ def test_without_config_manager_an_unsigned_image_package_needs_a_signature(  # 
     """An image without dnf-plugins-core cannot tell which repositories go without signatures: the
     build then requires them (the safe side), and says why, instead of trusting a guess."""
     plan = make_plan(load_recipe(dnf_env.recipe(tmp_path, ["vt-good"])), dnf_env.distro, tmp_path / "d", dnf_env.image)
-    installer = DnfInstaller(plan)
+    installer = DnfInstaller(request_for(plan))
     copy = f"mkdir -p /tmp/c && cp {SIG_DIR}/image-plain/*.rpm {SIG_DIR}/mixed/vt-good-*.rpm /tmp/c/"
     with Container(docker_client, dnf_env.image, "test") as c:
         installer.prepare(c)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.backends import backend_class, installer_for
+from builder.backends import backend_class
 from builder.backends.dnf import DnfInstaller, YumInstaller
 from builder.backends.rpm_parse import (
     NEVRA_FORMAT,
@@ -34,6 +34,7 @@ from builder.backends.rpm_parse import (
 from builder.backends.rpm_signatures import Source, _reason, image_source
 from builder.backends.rpmdb import RPM_DIR, repo_file, rpm_spec
 from builder.backends.zypper import REPO_SETTINGS, ZypperInstaller
+from builder.closure import installer_for
 from builder.plan import make_plan
 from builder.recipe import Repository, load_recipe
 from builder.render import render, render_commands
@@ -237,12 +238,13 @@ def test_rpm_spec_and_repo_file() -> None:
 
 
 def test_an_apt_style_repository_is_refused_for_rpm(tmp_path: Path) -> None:
-    from builder.backends.rpmdb import check_rpm_plan
+    from builder.backends.rpmdb import check_rpm_request
+    from builder.closure import request_for
     from builder.errors import InputError
 
     repo = "  repositories:\n    - {url: 'https://x/y', suite: jammy, components: [main], key: 'https://k'}\n"
     with pytest.raises(InputError, match="an RPM repository is a baseurl only"):
-        check_rpm_plan(plan_for(tmp_path, "rhel-9", extra=repo))
+        check_rpm_request(request_for(plan_for(tmp_path, "rhel-9", extra=repo)))
 
 
 # -- rendered strings ------------------------------------------------------------------------------
@@ -310,8 +312,8 @@ def test_a_hostile_package_value_stays_one_word(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("distro", ["rhel-7", "rhel-8", "sles-15"])
 def test_a_baseline_must_be_of_the_targets_package_format(distro: str, tmp_path: Path) -> None:
-    from builder.backends import installer_for
-    from builder.baseline import Baseline
+    from builder.backends.baseline import Baseline
+    from builder.closure import installer_for
     from builder.errors import InputError
 
     dpkg = Baseline("file", "status", "Package: bash\n", {"bash": "5.2-1"})
@@ -327,9 +329,9 @@ def test_a_baseline_must_be_of_the_targets_package_format(distro: str, tmp_path:
 
 @pytest.mark.parametrize("family", ["dnf", "zypper"])
 def test_full_solves_in_an_empty_root_with_the_images_repositories(family: str, tmp_path: Path) -> None:
-    from builder.backends import installer_for
+    from builder.backends.baseline import FULL
     from builder.backends.rpmdb import EMPTY_ROOT
-    from builder.baseline import FULL
+    from builder.closure import installer_for
 
     distro = {"dnf": "rhel-9", "zypper": "sles-15"}[family]
     installer = installer_for(make_plan(load_recipe("jq"), distro, tmp_path, baseline=FULL))

@@ -14,6 +14,7 @@ import docker
 import pytest
 
 from builder.backends.apt import _REPO_FAILURE, KEYRING_DIR, AptInstaller, repo_problem
+from builder.closure import request_for
 from builder.container import Container
 from builder.pipeline import build
 from builder.plan import make_plan
@@ -68,7 +69,7 @@ def test_repository_is_configured_with_its_key_and_signature_checking_on(
 ) -> None:
     plan = make_plan(load_recipe(recipe_dir(tmp_path, signed_repo)), DISTRO, tmp_path / "dist")
     with Container(docker_client, "debian:12", "test") as container:
-        AptInstaller(plan).prepare(container)
+        AptInstaller(request_for(plan)).prepare(container)
         sources = container.run(["cat", "/etc/apt/sources.list.d/vmapp-vmapp-test.list"], "read sources").stdout
         keyring = container.run(["cat", f"{KEYRING_DIR}/vmapp-vmapp-test.asc"], "read keyring").stdout
     assert sources == f"deb [signed-by={KEYRING_DIR}/vmapp-vmapp-test.asc] {signed_repo.url} vmapp main\n"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import shlex
 
-from builder.backends import Discovery, PackageFile
+from builder.backends.base import Collected, Discovery, Download, PackageFile, PackageInfo, Request
 from builder.backends.deb822 import (
     format_paragraph,
     parse_apt_show,
@@ -20,7 +20,6 @@ from builder.backends.deb822 import (
 from builder.backends.repository import Repository, read_key
 from builder.container import Container
 from builder.errors import BuildError, CommandFailed, InputError, PackageNotFound
-from builder.plan import BuildPlan
 
 DEB_DIR = "/var/cache/vmapp-build/debs"
 BASELINE_STATUS = "/var/lib/vmapp-build/baseline/status"
@@ -37,34 +36,33 @@ class AptInstaller:
     family = "apt"
     suffix = ".deb"
 
-    def __init__(self, plan: BuildPlan) -> None:
-        self.plan = plan
-        self.packages = plan.packages  # what apt is asked for: see _named_virtuals
-        if plan.baseline.kind == "file" and plan.baseline.format != "dpkg":
+    def __init__(self, request: Request) -> None:
+        self.request = request
+        if request.baseline.kind == "file" and request.baseline.format != "dpkg":
             raise InputError(
-                f"{plan.baseline.source}: an rpm -qa list cannot be the baseline of {plan.distro.name}",
+                f"{request.baseline.source}: an rpm -qa list cannot be the baseline of {request.distro}",
                 hint="copy the VM's /var/lib/dpkg/status, or save `dpkg-query -W` there",
             )
-        self.where = f"on {plan.distro.name} ({plan.image})"
+        self.where = request.where
 
     def _apt_get(self, *args: str) -> list[str]:
-        recommends = "--install-recommends" if self.plan.recommends else "--no-install-recommends"
+        recommends = "--install-recommends" if self.request.recommends else "--no-install-recommends"
         # A baseline other than the image: apt's solver reads that package state instead of dpkg's.
-        state = ["-o", f"Dir::State::status={BASELINE_STATUS}"] if self.plan.baseline.overrides_image else []
+        state = ["-o", f"Dir::State::status={BASELINE_STATUS}"] if self.request.baseline.overrides_image else []
         return ["apt-get", "-q", "-y", recommends, *state, *args]
 
     # -- prepare: extra repositories, each with its own signed-by keyring ----------------------------
     def prepare(self, container: Container) -> None:
-        if self.plan.baseline.overrides_image:
+        if self.request.baseline.overrides_image:
             native = container.run(["dpkg", "--print-architecture"], "native architecture").stdout.strip()
-            status = self.plan.baseline.status_for(native).encode()
+            status = self.request.baseline.status_for(native).encode()
             directory, _, name = BASELINE_STATUS.rpartition("/")
             container.put_bytes(status, directory, name)
-        for repo in self.plan.repositories:
+        for repo in self.request.repositories:
             if not repo.suite:
                 raise InputError(
                     f"repository {repo.name}: an apt repository needs a suite (and components) "
-                    f"for {self.plan.distro.name}",
+                    f"for {self.request.distro}",
                     hint="e.g. suite: jammy, components: [main]; or a flat repository with suite: ./",
                 )
             key = read_key(repo)
@@ -80,7 +78,7 @@ class AptInstaller:
         failures = _REPO_FAILURE.findall(result.output)
         if result.exit_code != 0 or failures:
             detail = "\n".join(failures) or result.output.strip()[-2000:]
-            failed = [r for r in self.plan.repositories if _apt_url(r) in detail]
+            failed = [r for r in self.request.repositories if _apt_url(r) in detail]
             if not failed:
                 raise BuildError(
                     f"refreshing the package lists {self.where} failed for a package repository:\n{detail}",
@@ -101,19 +99,20 @@ class AptInstaller:
         """`apt show` (the seed's Depends/Pre-Depends lines) and the recursive tree. Resolution errors
         come from the download, which runs the solver anyway: a separate `apt-get -s` solve cost
         as much again (benchmarks/bench_apt.py)."""
-        show = ["apt", "show", *self.plan.packages]
+        show = ["apt", "show", *self.request.packages]
         shown = container.run(show, "apt show", check=False)
         if shown.exit_code != 0:
             # apt show fails, saying only "No packages found", when it finds none of them (beside a
             # known package it just warns): ask apt-get's solver, whose errors name each package.
-            simulated = container.run(self._apt_get("--simulate", "install", *self.packages), "simulate", check=False)
+            simulate = self._apt_get("--simulate", "install", *self.request.packages)
+            simulated = container.run(simulate, "simulate", check=False)
             if simulated.exit_code != 0:
                 self._raise_resolution_error(simulated.argv, simulated.exit_code, simulated.output)
             raise CommandFailed(shown.argv, shown.exit_code, shown.output, f"apt show failed {self.where}")
         excluded = ["--no-suggests", "--no-conflicts", "--no-breaks", "--no-replaces", "--no-enhances"]
-        if not self.plan.recommends:
+        if not self.request.recommends:
             excluded.insert(0, "--no-recommends")
-        tree_argv = ["apt-cache", "depends", "--recurse", *excluded, *self.plan.package_names]
+        tree_argv = ["apt-cache", "depends", "--recurse", *excluded, *self.request.package_names]
         tree = container.run(tree_argv, "apt-cache depends")
         return Discovery(
             commands=[shlex.join(show), shlex.join(tree_argv)],
@@ -127,11 +126,11 @@ class AptInstaller:
         apt will not pick a provider of a virtual package itself when there are several, even if
         one is on the same command line; installing the named provider is what the recipe means.
         """
-        names = set(self.plan.package_names)
+        names = set(self.request.package_names)
         return {v for v, providers in virtual_providers(output).items() if v in names and names & set(providers)}
 
     def _raise_resolution_error(self, argv: list[str], code: int, output: str) -> None:
-        virtual = {p: v for p, v in virtual_providers(output).items() if p in self.plan.package_names}
+        virtual = {p: v for p, v in virtual_providers(output).items() if p in self.request.package_names}
         if virtual:
             name, providers = next(iter(virtual.items()))
             raise PackageNotFound(
@@ -144,42 +143,46 @@ class AptInstaller:
                 f"package {', '.join(missing)} not found {self.where}",
                 hint="check the spelling with `apt-cache search`, or add the repository that has it",
             )
-        raise CommandFailed(argv, code, output, f"apt cannot resolve {' '.join(self.plan.packages)} {self.where}")
+        raise CommandFailed(argv, code, output, f"apt cannot resolve {' '.join(self.request.packages)} {self.where}")
 
     # -- download: apt's solver, relative to what the image already has ------------------------------
-    def _download_argv(self) -> list[str]:
-        return self._apt_get("--download-only", "-o", f"Dir::Cache::archives={DEB_DIR}", "install", *self.packages)
+    def _download_argv(self, packages: tuple[str, ...]) -> list[str]:
+        return self._apt_get("--download-only", "-o", f"Dir::Cache::archives={DEB_DIR}", "install", *packages)
 
-    def download(self, container: Container) -> str:
+    def download(self, container: Container) -> Download:
+        """The closure in DEB_DIR, and what apt was asked for: see _named_virtuals."""
         container.run(["mkdir", "-p", f"{DEB_DIR}/partial"], "create download directory")
-        result = container.run(self._download_argv(), "download", check=False)
+        packages = self.request.packages
+        result = container.run(self._download_argv(packages), "download", check=False)
         if result.exit_code != 0 and (named := self._named_virtuals(result.output)):
-            self.packages = tuple(p for p in self.packages if p not in named)
-            result = container.run(self._download_argv(), "download", check=False)
+            packages = tuple(p for p in packages if p not in named)
+            result = container.run(self._download_argv(packages), "download", check=False)
         if result.exit_code != 0:
             self._raise_resolution_error(result.argv, result.exit_code, result.output)
-        return DEB_DIR
+        return Download(DEB_DIR, packages)
 
-    def describe_files(self, container: Container, directory: str) -> dict[str, dict[str, str]]:
+    def collect(self, container: Container, directory: str) -> Collected:
         """Each .deb's control paragraph, by file name, read with the image's own dpkg-deb."""
         script = (
             'for f in "$1"/*.deb; do [ -e "$f" ] || continue; printf "\\n@@ %s\\n" "${f##*/}"; dpkg-deb -f "$f"; done'
         )
         out = container.run(["sh", "-c", script, "sh", directory], "read package control files").stdout
-        controls = {}
+        described = {}
         for chunk in out.split("\n@@ ")[1:]:
             name, _, body = chunk.partition("\n")
             paragraphs = parse_paragraphs(body)
-            if paragraphs:
-                controls[name.strip()] = paragraphs[0]
-        return controls
+            if paragraphs and "Package" in paragraphs[0]:
+                control = paragraphs[0]
+                version, arch = control.get("Version", ""), control.get("Architecture", "")
+                described[name.strip()] = PackageInfo(control["Package"], version, arch, control)
+        return Collected(described)
 
     # -- index: a flat repository (`deb [trusted=yes] file:DIR ./`) ------------------------------------
-    def index(self, files: list[PackageFile], controls: dict[str, dict[str, str]]) -> dict[str, bytes]:
+    def index(self, files: list[PackageFile], collected: Collected) -> dict[str, bytes]:
         """A `Packages` file like dpkg-scanpackages writes: each control paragraph plus location and hash."""
         paragraphs = []
         for f in sorted(files, key=lambda f: f.path.name):
-            fields = dict(controls[f.path.name])
+            fields = dict(collected.packages[f.path.name].fields)
             fields.update({"Filename": f"./{f.path.name}", "Size": str(f.size), "SHA256": f.sha256})
             paragraphs.append(format_paragraph(fields))
         return {"Packages": "\n".join(paragraphs).encode()}

@@ -6,12 +6,10 @@ It builds argv and parses output; the resolving is always dnf's (or yum's) own s
 
 from __future__ import annotations
 
-import io
 import re
 import shlex
-import tarfile
 
-from builder.backends import Discovery, PackageFile
+from builder.backends.base import Collected, Discovery, Download, PackageFile, Request
 from builder.backends.repository import check_refresh
 from builder.backends.rpm_parse import (
     NEVRA_FORMAT,
@@ -40,7 +38,6 @@ from builder.backends.rpmdb import (
 )
 from builder.container import Container
 from builder.errors import BuildError, EnvironmentProblem
-from builder.plan import BuildPlan
 
 REPOS_DIR = "/etc/yum.repos.d"
 _REPO_FAILURE = re.compile(
@@ -57,14 +54,13 @@ class DnfInstaller(RpmBackend):
     family = "dnf"
     tool = "dnf"
 
-    def __init__(self, plan: BuildPlan) -> None:
-        super().__init__(plan)
-        self.specs = [rpm_spec(p) for p in plan.packages]
-        self._repodata: dict[str, bytes] | None = None
+    def __init__(self, request: Request) -> None:
+        super().__init__(request)
+        self.specs = [rpm_spec(p) for p in request.packages]
 
     # -- argv: one place per command, so the yum sibling changes only what differs -------------------
     def base_argv(self) -> list[str]:
-        weak = [] if self.plan.recommends else ["--setopt=install_weak_deps=False"]
+        weak = [] if self.request.recommends else ["--setopt=install_weak_deps=False"]
         return [self.tool, "-q", "-y", *weak]
 
     def refresh_argv(self) -> list[str]:
@@ -104,14 +100,14 @@ class DnfInstaller(RpmBackend):
 
     # -- prepare: each extra repository as a .repo file, its key imported into rpm ------------------
     def prepare(self, container: Container) -> None:
-        for repo in self.plan.repositories:
+        for repo in self.request.repositories:
             key_path = install_key(container, repo)
             content = repo_file(repo, key_path, {"skip_if_unavailable": "False"})
             container.put_bytes(content, REPOS_DIR, f"vmapp-{repo.name}.repo")
 
     def refresh(self, container: Container) -> None:
         result = container.run(self.refresh_argv(), "refresh package metadata", check=False)
-        check_refresh(self.plan, result, _REPO_FAILURE, "package metadata", self.where)
+        check_refresh(self.request.repositories, result, _REPO_FAILURE, "package metadata", self.where)
 
     # -- discovery: the documented commands, kept as a report ----------------------------------------
     def discover(self, container: Container) -> Discovery:
@@ -127,14 +123,14 @@ class DnfInstaller(RpmBackend):
     # -- download: the solver, relative to what the image already has -------------------------------
     def baseline_download_argv(self) -> list[str]:
         """The baseline's exact packages; strict=False skips one no repository has any more."""
-        entries = self.plan.baseline.entries
+        entries = self.request.baseline.entries
         return [self.tool, "-q", "download", "--setopt=strict=False", f"--destdir={BASELINE_RPMS}", *entries]
 
-    def download(self, container: Container) -> str:
-        kind = self.plan.baseline.kind  # full or a VM's baseline: solve in a root of that state
+    def download(self, container: Container) -> Download:
+        kind = self.request.baseline.kind  # full or a VM's baseline: solve in a root of that state
         releasever = make_empty_root(container) if kind != "image" else None
         if releasever == "":
-            raise BuildError(f"cannot tell the release version of {self.plan.image} {self.where}")
+            raise BuildError(f"cannot tell the release version of {self.request.image} {self.where}")
         if kind == "file":
             container.run(["mkdir", "-p", BASELINE_RPMS], "create baseline directory")
             container.run(self.baseline_download_argv(), "download the baseline's packages", check=False)
@@ -145,7 +141,7 @@ class DnfInstaller(RpmBackend):
             self._raise_resolution_error(container, argv, result.exit_code, result.output)
         container.run(["mkdir", "-p", RPM_DIR], "create download directory")
         self.check_signatures(container, RPM_DIR)
-        return RPM_DIR
+        return Download(RPM_DIR, self.request.packages)
 
     def check_signatures(self, container: Container, directory: str) -> None:
         """Every downloaded package against its repository's key (builder.backends.rpm_signatures):
@@ -155,7 +151,7 @@ class DnfInstaller(RpmBackend):
         origins = {file: by_nevra.get(nevra, []) for file, nevra in nevras.items()}
         dump = container.run(self.repo_config_argv(), "repository settings", check=False)
         checks = parse_config_dump(dump.stdout) if dump.exit_code == 0 else {}
-        check_closure(container, directory, self.plan, self.where, origins, checks)
+        check_closure(container, directory, self.request.repositories, self.where, origins, checks)
 
     def _origins(self, container: Container, labels: list[str]) -> dict[str, list[str]]:
         """The repositories offering each package (by NEVRA), as the package manager reports them."""
@@ -174,7 +170,7 @@ class DnfInstaller(RpmBackend):
             raise SignatureError(self.where, problems)
         failed = (argv, code, output)
         missing = dnf_unknown_packages(output)
-        raise_resolution_error(self.tool, self.plan, self.where, failed, missing, self._repo_ids(container))
+        raise_resolution_error(self.tool, self.request, self.where, failed, missing, self._repo_ids(container))
 
     def _repo_ids(self, container: Container) -> list[str]:
         out = container.run(self.repolist_argv(), "list repositories", check=False).stdout
@@ -182,16 +178,15 @@ class DnfInstaller(RpmBackend):
         return [i for i in ids if i not in ("repo", "repolist:", "Loaded")]
 
     # -- collect: headers with rpm -qp, then createrepo_c metadata for the bundle --------------------
-    def describe_files(self, container: Container, directory: str) -> dict[str, dict[str, str]]:
+    def collect(self, container: Container, directory: str) -> Collected:
         """Each .rpm's name, EVR and arch; and the bundle's repodata, written by createrepo_c.
 
         Metadata generation needs the image's tools, so it runs here, in the build container, after the
         download (installing createrepo_c only now keeps it out of the download's baseline); `index`
         hands back the files it wrote.
         """
-        controls = describe_rpms(container, directory)
-        self._repodata = self._create_repodata(container, directory) if controls else {}
-        return controls
+        described = describe_rpms(container, directory)
+        return Collected(described, self._create_repodata(container, directory) if described else {})
 
     def _create_repodata(self, container: Container, directory: str) -> dict[str, bytes]:
         tool = next((t for t in ("createrepo_c", "createrepo") if has_command(container, t)), None)
@@ -200,7 +195,7 @@ class DnfInstaller(RpmBackend):
             result = container.run(install, "install createrepo_c", check=False)
             if result.exit_code != 0:
                 raise EnvironmentProblem(
-                    f"createrepo_c is not in {self.plan.image} and cannot be installed {self.where}:\n"
+                    f"createrepo_c is not in {self.request.image} and cannot be installed {self.where}:\n"
                     + result.output.strip()[-1500:],
                     hint="build in an image that has createrepo_c or whose repositories offer it (--image)",
                 )
@@ -211,13 +206,11 @@ class DnfInstaller(RpmBackend):
             options.append("--set-timestamp-to-revision")
         script = 'cd "$1" && shift && touch -d @0 ./*.rpm && rm -rf repodata && "$@" .'
         container.run(["sh", "-c", script, "sh", directory, tool, "-q", *options], "write repository metadata")
-        return read_tree(container, f"{directory}/repodata", "repodata")
+        return {f"repodata/{name}": data for name, data in container.read_tree(f"{directory}/repodata").items()}
 
-    def index(self, files: list[PackageFile], controls: dict[str, dict[str, str]]) -> dict[str, bytes]:
-        """The bundle's `repodata/`, as createrepo_c wrote it in describe_files."""
-        if self._repodata is None:
-            raise BuildError("the repository metadata was not written: describe_files must run first")
-        return dict(self._repodata)
+    def index(self, files: list[PackageFile], collected: Collected) -> dict[str, bytes]:
+        """The bundle's `repodata/`, as createrepo_c wrote it in collect."""
+        return dict(collected.written)
 
 
 class YumInstaller(DnfInstaller):
@@ -246,18 +239,4 @@ class YumInstaller(DnfInstaller):
         return ["yum-config-manager", "*"]  # yum-utils, like repoquery
 
     def baseline_download_argv(self) -> list[str]:
-        return ["yumdownloader", "-q", f"--destdir={BASELINE_RPMS}", *self.plan.baseline.entries]
-
-
-def read_tree(container: Container, path: str, prefix: str) -> dict[str, bytes]:
-    """The regular files under `path` in the container, in memory, as {prefix/relative: bytes}."""
-    stream, _ = container.handle.get_archive(path.rstrip("/") + "/.")
-    data = b"".join(stream)
-    found = {}
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        for member in tar:
-            extracted = tar.extractfile(member) if member.isfile() else None
-            if extracted is not None:
-                relative = member.name.lstrip("./")
-                found[f"{prefix}/{relative}"] = extracted.read()
-    return found
+        return ["yumdownloader", "-q", f"--destdir={BASELINE_RPMS}", *self.request.baseline.entries]

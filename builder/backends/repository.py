@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,7 +15,6 @@ from builder.errors import BuildError, InputError
 
 if TYPE_CHECKING:
     from builder.container import Result
-    from builder.plan import BuildPlan
 
 
 @dataclass(frozen=True)
@@ -45,13 +45,15 @@ def read_key(repo: Repository) -> bytes:
     return data
 
 
-def check_refresh(plan: BuildPlan, result: Result, failure: re.Pattern[str], what: str, where: str) -> None:
+def check_refresh(
+    repositories: Sequence[Repository], result: Result, failure: re.Pattern[str], what: str, where: str
+) -> None:
     """Raise when a refresh failed or printed a repository failure, naming the repositories involved."""
     failures = failure.findall(result.output)
     if result.exit_code == 0 and not failures:
         return
     detail = "\n".join(failures) or result.output.strip()[-2000:]
-    names = [r.name for r in plan.repositories if r.name in detail or r.url.rstrip("/") in detail]
+    names = [r.name for r in repositories if r.name in detail or r.url.rstrip("/") in detail]
     which = f"repository {', '.join(names)}" if names else "a package repository"
     raise BuildError(
         f"refreshing the {what} {where} failed for {which}:\n{detail}",

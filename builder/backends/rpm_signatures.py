@@ -17,13 +17,14 @@ install them too); then only its digests are checked.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from builder.backends.repository import Repository
 from builder.backends.rpm_parse import SIGNATURE_QUERY, SignatureRow, parse_signature_rows
 from builder.backends.rpmdb import key_path
 from builder.container import Container
 from builder.errors import BuildError
-from builder.plan import BuildPlan
 
 KEYRINGS = "/var/lib/vmapp-build/keyrings"  # one rpm root per recipe repository, holding its key only
 IMAGE_KEYRING = "/"
@@ -66,7 +67,7 @@ class SignatureError(BuildError):
 def check_closure(
     container: Container,
     directory: str,
-    plan: BuildPlan,
+    repositories: Sequence[Repository],
     where: str,
     origins: dict[str, list[str]],
     image_checks: dict[str, bool],
@@ -75,7 +76,7 @@ def check_closure(
     name -> repository ids; image_checks: the image's repositories -> whether they check signatures).
     A package passes when one of its repositories' rules accepts it; otherwise nothing is bundled and
     the error names each refused package, its repository, the distro and the reason."""
-    recipe = recipe_keyrings(container, plan)
+    recipe = recipe_keyrings(container, repositories)
     sources = {
         name: [recipe.get(repo) or image_source(repo, image_checks) for repo in repos]
         for name, repos in origins.items()
@@ -85,10 +86,10 @@ def check_closure(
         raise SignatureError(where, problems)
 
 
-def recipe_keyrings(container: Container, plan: BuildPlan) -> dict[str, Source]:
+def recipe_keyrings(container: Container, repositories: Sequence[Repository]) -> dict[str, Source]:
     """For each recipe repository, an rpm root whose database holds its key and no other."""
     sources = {}
-    for index, repo in enumerate(plan.repositories):
+    for index, repo in enumerate(repositories):
         root = f"{KEYRINGS}/{index}"
         script = 'rm -rf "$1" && mkdir -p "$1" && rpm --root "$1" --initdb && rpmkeys --root "$1" --import "$2"'
         container.run(

@@ -9,11 +9,11 @@ import re
 import shlex
 from typing import NoReturn
 
+from builder.backends.base import PackageInfo, Request
 from builder.backends.repository import Repository, read_key
 from builder.backends.rpm_parse import QUERY_FORMAT, missing_requirements, parse_query, split_evr
 from builder.container import Container
 from builder.errors import BuildError, CommandFailed, InputError, PackageNotFound
-from builder.plan import BuildPlan
 
 RPM_DIR = "/var/cache/vmapp-build/rpms"
 EMPTY_ROOT = "/var/lib/vmapp-build/empty-root"  # --full / --baseline: the rpm database the solver reads
@@ -23,17 +23,17 @@ KEY_DIR = "/etc/pki/rpm-gpg"
 _VERSION_RE = re.compile(r"^[A-Za-z0-9._+~^]*$")
 
 
-def check_rpm_plan(plan: BuildPlan) -> None:
+def check_rpm_request(request: Request) -> None:
     """What an RPM build cannot do (yet), said before any container starts."""
-    if plan.baseline.kind == "file" and plan.baseline.format != "rpm":
+    if request.baseline.kind == "file" and request.baseline.format != "rpm":
         raise InputError(
-            f"{plan.baseline.source}: {plan.distro.name} needs the VM's `rpm -qa` output as its baseline",
+            f"{request.baseline.source}: {request.distro} needs the VM's `rpm -qa` output as its baseline",
             hint="run `rpm -qa > baseline.txt` on the target VM and pass that file",
         )
-    for repo in plan.repositories:
+    for repo in request.repositories:
         if repo.suite or repo.components:
             raise InputError(
-                f"repository {repo.name}: {plan.distro.name} uses {plan.distro.family}: an RPM repository is "
+                f"repository {repo.name}: {request.distro} uses {request.family}: an RPM repository is "
                 f"a baseurl only (no suite or components)",
                 hint="give url (the repository's baseurl, the directory holding repodata/) and key",
             )
@@ -69,16 +69,14 @@ def repo_file(repo: Repository, key_path: str, extra: dict[str, str] | None = No
     return (f"[{repo.name}]\n" + "".join(f"{k}={v}\n" for k, v in fields.items())).encode()
 
 
-def describe_rpms(container: Container, directory: str) -> dict[str, dict[str, str]]:
+def describe_rpms(container: Container, directory: str) -> dict[str, PackageInfo]:
     """Each .rpm's name, EVR and arch, by file name, read with the image's own `rpm -qp`."""
     script = (
         'cd "$1" && for f in *.rpm; do [ -e "$f" ] || continue; printf "%s\\t" "$f"; rpm -qp --qf "$2\\n" "$f"; done'
     )
     out = container.run(["sh", "-c", script, "sh", directory, QUERY_FORMAT], "read package headers").stdout
     return {
-        row["file"]: {"Package": row["name"], "Version": row["version"], "Architecture": row["arch"]}
-        for row in parse_query(out)
-        if "file" in row
+        row["file"]: PackageInfo(row["name"], row["version"], row["arch"]) for row in parse_query(out) if "file" in row
     }
 
 
@@ -130,7 +128,7 @@ def rpm_spec(package: str) -> str:
 
 
 def raise_resolution_error(
-    tool: str, plan: BuildPlan, where: str, failed: tuple[list[str], int, str], missing: list[str], repos: list[str]
+    tool: str, request: Request, where: str, failed: tuple[list[str], int, str], missing: list[str], repos: list[str]
 ) -> NoReturn:
     """A solver failure as the user needs it: the unknown package, or what nothing provides, with the
     repositories that were searched; otherwise the command and its output."""
@@ -142,7 +140,7 @@ def raise_resolution_error(
             hint=f"check the spelling with `{tool} search`, or add the repository that has it "
             "to the recipe's linux.repositories",
         )
-    asked = " ".join(plan.packages)
+    asked = " ".join(request.packages)
     unresolved = missing_requirements(output)
     if unresolved:
         lines = [f"{needer} needs {req}, which no repository provides" for req, needer in unresolved]
@@ -187,11 +185,10 @@ class RpmBackend:
 
     suffix = ".rpm"
 
-    def __init__(self, plan: BuildPlan) -> None:
-        check_rpm_plan(plan)
-        self.plan = plan
-        self.packages = plan.packages
-        self.where = f"on {plan.distro.name} ({plan.image})"
+    def __init__(self, request: Request) -> None:
+        check_rpm_request(request)
+        self.request = request
+        self.where = request.where
 
     @staticmethod
     def installed_packages(container: Container) -> dict[str, str]:
@@ -205,7 +202,7 @@ class RpmBackend:
 def file_nevras(container: Container, directory: str) -> dict[str, str]:
     """Each .rpm's `name-epoch:version-release.arch` (epoch 0 spelled out), as repoquery prints it."""
     return {
-        file: f"{row['Package']}-{evr if ':' in evr else '0:' + evr}.{row['Architecture']}"
-        for file, row in describe_rpms(container, directory).items()
-        for evr in [row["Version"]]
+        file: f"{info.name}-{evr if ':' in evr else '0:' + evr}.{info.architecture}"
+        for file, info in describe_rpms(container, directory).items()
+        for evr in [info.version]
     }

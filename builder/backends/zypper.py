@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import shlex
 
-from builder.backends import Discovery, PackageFile
+from builder.backends.base import Collected, Discovery, Download, PackageFile
 from builder.backends.repository import check_refresh
 from builder.backends.rpm_parse import (
     parse_zypper_info,
@@ -57,11 +57,11 @@ class ZypperInstaller(RpmBackend):
         return ["zypper", "--non-interactive"]
 
     def info_argv(self) -> list[str]:
-        return [*self.base_argv(), "info", "--requires", *self.plan.package_names]
+        return [*self.base_argv(), "info", "--requires", *self.request.package_names]
 
     def download_argv(self, full: bool = False) -> list[str]:
         """With full, the solver works in an empty root, with the image's repositories and cache."""
-        recommends = "--recommends" if self.plan.recommends else "--no-recommends"
+        recommends = "--recommends" if self.request.recommends else "--no-recommends"
         root = ["--root", EMPTY_ROOT, "--reposd-dir", REPOS_DIR, "--cache-dir", "/var/cache/zypp"]
         return [
             *self.base_argv(),
@@ -71,19 +71,19 @@ class ZypperInstaller(RpmBackend):
             "install",
             "--download-only",
             recommends,
-            *self.plan.packages,
+            *self.request.packages,
         ]
 
     # -- prepare: each extra repository as a .repo file, its key imported into rpm ------------------
     def prepare(self, container: Container) -> None:
-        for repo in self.plan.repositories:
+        for repo in self.request.repositories:
             key_path = install_key(container, repo)  # libzypp trusts the keys in the rpm database
             content = repo_file(repo, key_path, REPO_SETTINGS)
             container.put_bytes(content, REPOS_DIR, f"vmapp-{repo.name}.repo")
 
     def refresh(self, container: Container) -> None:
         result = container.run([*self.base_argv(), "refresh"], "refresh repositories", check=False)
-        check_refresh(self.plan, result, _REPO_FAILURE, "repositories", self.where)
+        check_refresh(self.request.repositories, result, _REPO_FAILURE, "repositories", self.where)
 
     # -- discovery: the documented command, kept as a report -----------------------------------------
     def discover(self, container: Container) -> Discovery:
@@ -93,14 +93,14 @@ class ZypperInstaller(RpmBackend):
     # -- download: zypper's solver, relative to what the image already has ---------------------------
     def baseline_download_argv(self) -> list[str]:
         """The baseline's exact packages (zypper warns about, and skips, one no repository has)."""
-        specs = [f"{name}={version}" for name, version in self.plan.baseline.packages.items()]
+        specs = [f"{name}={version}" for name, version in self.request.baseline.packages.items()]
         return [*self.base_argv(), "--pkg-cache-dir", BASELINE_CACHE, "download", *specs]
 
-    def download(self, container: Container) -> str:
-        full = self.plan.baseline.kind != "image"  # full or a VM's baseline: solve in a root of that state
+    def download(self, container: Container) -> Download:
+        full = self.request.baseline.kind != "image"  # full or a VM's baseline: solve in a root of that state
         if full:
             make_empty_root(container)
-        if self.plan.baseline.kind == "file":
+        if self.request.baseline.kind == "file":
             container.run(self.baseline_download_argv(), "download the baseline's packages", check=False)
             flatten_rpms(container, BASELINE_CACHE, BASELINE_RPMS)
             register_baseline(container, BASELINE_RPMS)
@@ -111,8 +111,9 @@ class ZypperInstaller(RpmBackend):
         origins = self._origins(container)
         flatten_rpms(container, ZYPP_CACHE, RPM_DIR)
         checks = container.run([*self.base_argv(), "--xmlout", "repos"], "repository settings", check=False)
-        check_closure(container, RPM_DIR, self.plan, self.where, origins, parse_zypper_repos_xml(checks.stdout))
-        return RPM_DIR
+        repos = parse_zypper_repos_xml(checks.stdout)
+        check_closure(container, RPM_DIR, self.request.repositories, self.where, origins, repos)
+        return Download(RPM_DIR, self.request.packages)
 
     @staticmethod
     def _origins(container: Container) -> dict[str, list[str]]:
@@ -135,12 +136,12 @@ class ZypperInstaller(RpmBackend):
             raise SignatureError(self.where, [f"{p} from repository {r}: {why}" for p, r, why in refused])
         missing = zypper_unknown_packages(output)
         if code == EXIT_CAP_NOT_FOUND and not missing:
-            missing = list(self.plan.packages)  # zypper said "not found" without naming the capability
-        raise_resolution_error("zypper", self.plan, self.where, (argv, code, output), missing, aliases)
+            missing = list(self.request.packages)  # zypper said "not found" without naming the capability
+        raise_resolution_error("zypper", self.request, self.where, (argv, code, output), missing, aliases)
 
-    def describe_files(self, container: Container, directory: str) -> dict[str, dict[str, str]]:
-        return describe_rpms(container, directory)
+    def collect(self, container: Container, directory: str) -> Collected:
+        return Collected(describe_rpms(container, directory))
 
-    def index(self, files: list[PackageFile], controls: dict[str, dict[str, str]]) -> dict[str, bytes]:
+    def index(self, files: list[PackageFile], collected: Collected) -> dict[str, bytes]:
         """Nothing: a plaindir repository is the directory of .rpm files itself."""
         return {}

@@ -59,7 +59,7 @@ def recipe_cmd(
     dry_run: bool,
 ) -> None:
     """Build RECIPE (a shipped recipe's name or a YAML path) for each --distro."""
-    from builder.baseline import FULL, IMAGE, load_baseline
+    from builder.backends.baseline import FULL, IMAGE, load_baseline
     from builder.plan import make_plan
     from builder.recipe import load_recipe
 

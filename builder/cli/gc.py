@@ -24,7 +24,7 @@ def gc_cmd(out: Path, session: str | None, dry_run: bool) -> None:
 
     Only this user's, on this host: a live run's or another user's are listed as kept.
     """
-    from builder.container import connect
+    from builder.engine import connect
     from builder.gc import container_leftovers, remove, temp_dir_leftovers
 
     client = connect()

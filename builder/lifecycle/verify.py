@@ -13,7 +13,8 @@ from pathlib import Path
 import docker
 
 from builder.backends import backend_class
-from builder.container import Container, connect
+from builder.container import Container
+from builder.engine import connect
 from builder.errors import VerifyError
 from builder.lifecycle.build import Build, bare, load_build, same_application
 from builder.lifecycle.hand import HAND_INSTALL_DRY_RUN

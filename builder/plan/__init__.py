@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from builder.azure.limits import MAX_PACKAGE_BYTES
-from builder.baseline import IMAGE, Baseline
+from builder.backends.baseline import IMAGE, Baseline
 from builder.distros import Distro, get_distro, resolve_image
 from builder.plan import linux, windows
 from builder.plan.base import PlanBase

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from builder.backends import BACKENDS
-from builder.baseline import IMAGE, Baseline
+from builder.backends.baseline import IMAGE, Baseline
 from builder.distros import Distro
 from builder.plan.base import PlanBase, Row
 from builder.recipe import Recipe, Repository, Tarball

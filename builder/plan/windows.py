@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from builder.baseline import Baseline
+from builder.backends.baseline import Baseline
 from builder.distros import Distro
 from builder.errors import InputError
 from builder.plan.base import PlanBase, Row

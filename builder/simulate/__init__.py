@@ -9,7 +9,8 @@ from typing import Any
 
 import docker
 
-from builder.container import Container, connect, ensure_image
+from builder.container import Container
+from builder.engine import connect, ensure_image
 from builder.simulate.extension import Extension, GoalStateResult
 from builder.simulate.machine import VM, CommandRun
 from builder.simulate.plan import SimulationPlan, load_plan

@@ -13,7 +13,7 @@ from typing import Any
 
 import docker
 
-from builder.container import connect
+from builder.engine import connect
 from builder.errors import InputError
 from builder.plan.windows import TARGET
 from builder.steps import Built, Steps, VerifyReport, install_check_remove, raise_problems, verify_container
