@@ -19,7 +19,7 @@ import pytest
 
 from builder.backends.base import SKIPPED_LIST
 from builder.container import Container
-from builder.pipeline import BuildResult, build, check_commands
+from builder.pipeline import BuildResult, build, preflight
 from builder.plan import make_plan
 from builder.recipe import load_recipe
 from builder.verify import VerifyReport, verify
@@ -172,7 +172,7 @@ def test_virtual_package_named_with_its_provider(docker_client: docker.DockerCli
     assert result.document["recipe"]["packages"] == ["mail-transport-agent", "msmtp-mta"]  # as written
     # The strings are the ones rendered from the plan before any container started (no re-plan):
     # what apt left out travels in the bundle, and the install string leaves it out on the VM too.
-    assert result.document["commands"] == check_commands(plan).as_dict()
+    assert result.document["commands"] == preflight(plan).as_dict()
     with tarfile.open(result.package) as tar:
         skipped = tar.extractfile(SKIPPED_LIST)
         assert skipped is not None and skipped.read() == b"mail-transport-agent\n"
