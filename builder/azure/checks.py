@@ -15,6 +15,7 @@ from typing import Any
 from builder.azure.gallery import GallerySettings, VersionDefinition
 from builder.azure.limits import GIB, LimitResult, check_field, check_name, check_package_size, check_version
 from builder.errors import LimitError, RecipeError
+from builder.fields import boolean, integer
 from builder.names import version_problem
 from builder.yamlfile import read_yaml
 
@@ -234,12 +235,8 @@ def load_vm_plan(path: Path) -> list[PlannedApplication]:
         version = match["version"]
         if version.lower() != "latest" and (problem := version_problem(version)):
             raise RecipeError(path, f"{key}.packageReferenceId", problem)
-        order = entry.get("order")
-        if order is not None and (not isinstance(order, int) or isinstance(order, bool)):
-            raise RecipeError(path, f"{key}.order", "expected a whole number")
-        reboot = entry.get("reboot", False)
-        if not isinstance(reboot, bool):
-            raise RecipeError(path, f"{key}.reboot", "expected true or false")
+        order = None if entry.get("order") is None else integer(path, f"{key}.order", entry["order"])
+        reboot = boolean(path, f"{key}.reboot", entry.get("reboot", False))
         planned.append(PlannedApplication(reference, f"{match['gallery']}/{match['app']}", version, order, reboot))
     return planned
 

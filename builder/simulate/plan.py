@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, cast, get_args
 
 from builder.errors import InputError, RecipeError
-from builder.fields import as_list, no_unknown_keys, text
+from builder.fields import as_list, boolean, integer, no_unknown_keys, text
 from builder.manifest import load_manifest
 from builder.simulate.extension import MAX_REBOOTS, Desired, Operation, Reboot, Version
 from builder.yamlfile import read_yaml
@@ -135,12 +135,8 @@ def _entry(
     distro = manifest["distro"]
     distros.setdefault(str(distro["name"]), (str(distro["family"]), str(manifest["image"]["name"]), key))
     version = _version(path, key, raw, manifest)
-    order = raw.get("order")
-    if order is not None and (not isinstance(order, int) or isinstance(order, bool)):
-        raise RecipeError(path, f"{key}.order", "expected a whole number")
-    fail = raw.get("treatFailureAsDeploymentFailure", False)
-    if not isinstance(fail, bool):
-        raise RecipeError(path, f"{key}.treatFailureAsDeploymentFailure", "expected true or false")
+    order = None if raw.get("order") is None else integer(path, f"{key}.order", raw["order"])
+    fail = boolean(path, f"{key}.treatFailureAsDeploymentFailure", raw.get("treatFailureAsDeploymentFailure", False))
     config = None
     if "configurationReference" in raw:
         config = path.parent / text(path, f"{key}.configurationReference", raw["configurationReference"])
