@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
-from azure.storage.blob import BlobClient, BlobSasPermissions, BlobServiceClient, ContentSettings, generate_blob_sas
+from azure.storage.blob import (
+    BlobBlock,
+    BlobClient,
+    BlobSasPermissions,
+    BlobServiceClient,
+    ContentSettings,
+    generate_blob_sas,
+)
 
 from builder.errors import InputError, VmappError
 
@@ -80,7 +87,7 @@ def upload_file(
             hint="the file changed after the build: rebuild it",
         )
     blob.commit_block_list(
-        read.ids,  # type: ignore[arg-type]  # the SDK takes block ids as strings too
+        [BlobBlock(block_id) for block_id in read.ids],
         content_settings=ContentSettings(content_type=content_type, content_md5=bytearray(read.md5)),
         metadata={"sha256": sha256},
     )
