@@ -40,16 +40,16 @@ from types import FrameType
 from typing import Any, NoReturn
 
 import docker
-from bench_manual import BENCH_LABEL, Sample, time_manual  # benchmarks/: the script's directory
 from docker.errors import ImageNotFound
 
 import builder.closure
 import builder.container
 import builder.pipeline
+from benchmarks.bench_manual import BENCH_LABEL, Sample, time_manual  # repo root: on sys.path (make venv)
 from builder.container import leftover_containers
 from builder.engine import connect
 from builder.plan import BuildPlan, make_plan
-from builder.recipe import load_recipe
+from builder.recipe import Recipe, load_recipe
 
 TARGET_RATIO = 1.15
 RSS_BUDGET_MB = 150.0
@@ -176,6 +176,14 @@ def leftovers(client: docker.DockerClient, work: Path, names: list[str] | None, 
     return found
 
 
+def _apt_plan(recipe: Recipe, distro: str, out_root: Path, image: str) -> BuildPlan:
+    """The manual path is apt's: a Windows target has nothing to compare against."""
+    plan = make_plan(recipe, distro, out_root, image=image)
+    if not isinstance(plan, BuildPlan):
+        raise SystemExit(f"bench_apt times a Linux (apt) build; {distro} is a {type(plan).__name__}")
+    return plan
+
+
 def _rounds(
     client: docker.DockerClient, args: argparse.Namespace, work: Path, run_id: str, started: list[str]
 ) -> tuple[list[Sample], list[Sample], list[str]]:
@@ -190,14 +198,14 @@ def _rounds(
         orders.append(" then ".join(order))
         for which in order:
             if which == "manual":
-                plan = make_plan(recipe, args.distro, work / f"manual-{r + 1}", image=args.image)
+                plan = _apt_plan(recipe, args.distro, work / f"manual-{r + 1}", args.image)
                 sample = time_manual(client, args.image, plan, work / f"manual-{r + 1}", run_id)
                 manual.append(sample)
             elif args.cli:
                 sample = time_vmapp_cli(args.recipe, args.distro, args.image, work / f"vmapp-{r + 1}")
                 vmapp.append(sample)
             else:
-                plan = make_plan(recipe, args.distro, work / f"vmapp-{r + 1}", image=args.image)
+                plan = _apt_plan(recipe, args.distro, work / f"vmapp-{r + 1}", args.image)
                 sample = time_vmapp(client, plan, started)
                 vmapp.append(sample)
             print(f"round {r + 1}/{args.rounds} {which:<12} {sample.seconds:7.2f}s", file=sys.stderr, flush=True)
@@ -311,7 +319,7 @@ def main() -> int:
     if args.memory and args.memory_mb * MiB < 500 * MB:
         print(f"note: {args.memory_mb} MiB is below the 500 MB the budget is stated for", file=sys.stderr)
     if args.memory:
-        from bench_memory import run_memory  # benchmarks/ is the script's directory: on sys.path
+        from benchmarks.bench_memory import run_memory
 
         return run_memory(args, RSS_BUDGET_MB, COPY_PURPOSE)
     return run_timing(args)

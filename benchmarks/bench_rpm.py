@@ -76,6 +76,7 @@ def time_manual(client: docker.DockerClient, family: str, image: str, key: Path,
             tar.addfile(info, io.BytesIO(data))
         container.put_archive("/tmp", buf.getvalue())
         code, output = container.exec_run(["sh", "-c", _MANUAL[family]])
+        assert isinstance(output, bytes)  # not streamed
         if code != 0:
             raise RuntimeError(f"manual {family} path failed:\n{output.decode(errors='replace')}")
         stream, _ = container.get_archive("/tmp/bundle.tar.gz")

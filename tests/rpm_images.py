@@ -23,6 +23,7 @@ from pathlib import Path
 
 import docker
 from docker.errors import ImageNotFound
+from docker.models.containers import Container as DockerContainer
 
 from builder.container import Container
 
@@ -158,8 +159,9 @@ def _tar(files: dict[str, str]) -> bytes:
     return buf.getvalue()
 
 
-def _run(container: docker.models.containers.Container, script: str) -> None:
+def _run(container: DockerContainer, script: str) -> None:
     code, output = container.exec_run(["sh", "-c", script])
+    assert isinstance(output, bytes)  # not streamed
     assert code == 0, f"{script}\n{output.decode(errors='replace')}"
 
 

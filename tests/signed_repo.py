@@ -122,12 +122,13 @@ def serve_signed_repo(client: docker.DockerClient, keys_dir: Path) -> Iterator[S
         assert code == 0, output
         calls = "".join(f"package {n} {v} {shlex.quote(d)}\n" for n, (v, d) in PACKAGES.items())
         code, output = server.exec_run(["sh", "-c", _SCRIPT.replace("#PACKAGES\n", calls)])
+        assert isinstance(output, bytes)  # not streamed
         if code != 0:
             raise RuntimeError(f"building the signed test repository failed:\n{output.decode()}")
         keys_dir.mkdir(parents=True, exist_ok=True)
         for name in ("repo.asc", "wrong.asc"):
             code, data = server.exec_run(["cat", f"/srv/keys/{name}"])
-            assert code == 0, data
+            assert code == 0 and isinstance(data, bytes), data
             (keys_dir / name).write_bytes(data)
         server.reload()
         ip = server.attrs["NetworkSettings"]["IPAddress"]

@@ -17,11 +17,12 @@ from builder.plan import BuildPlan, make_plan
 from builder.recipe import load_recipe
 from builder.render import render_commands
 from tests.conftest import write_recipe
+from tests.narrow import linux_plan
 
 
 def plan_for(tmp_path: Path, packages: str, distro: str = "debian-12") -> BuildPlan:
     recipe = write_recipe(tmp_path, f"name: mta\nversion: 1.0.0\nlinux:\n  packages: {packages}\n")
-    return make_plan(load_recipe(recipe), distro, tmp_path / "dist", image="img")
+    return linux_plan(make_plan(load_recipe(recipe), distro, tmp_path / "dist", image="img"))
 
 
 def test_registry_holds_classes_and_refuses_an_unknown_family() -> None:

@@ -17,6 +17,7 @@ from builder.plan import make_plan
 from builder.recipe import load_recipe
 from builder.verify import verify
 from tests.conftest import DISTRO, run_cli
+from tests.narrow import package_report
 
 RICHER = "vmapp-test/debian-richer:12"
 
@@ -30,12 +31,12 @@ def richer_vm(docker_client: docker.DockerClient, tmp_path_factory: pytest.TempP
             "apt-get -q update >/dev/null && apt-get -q -y --no-install-recommends install perl libcurl3-gnutls"
             " >/dev/null && rm -rf /var/lib/apt/lists/*"
         )
-        code, output = vm.handle.exec_run(["sh", "-c", setup])
-        assert code == 0, output.decode()
+        vm.run(["sh", "-c", setup], "installing perl and libcurl3-gnutls")
         code, status = vm.handle.exec_run(["cat", "/var/lib/dpkg/status"])
-        assert code == 0
+        assert code == 0 and isinstance(status, bytes)  # not streamed
         (state / "status").write_bytes(status)
         code, query = vm.handle.exec_run(["dpkg-query", "-W"])
+        assert isinstance(query, bytes)
         (state / "dpkg-query.txt").write_bytes(query)
         vm.handle.commit(*RICHER.split(":"))
     yield state
@@ -58,7 +59,7 @@ def test_baseline_from_a_richer_vm_gives_a_smaller_bundle_that_verifies(
     assert smaller.document["baseline"]["kind"] == "file"
     assert smaller.document["baseline"]["packages"]["perl"]
 
-    report = verify(smaller.manifest.parent, image=RICHER, client=docker_client)
+    report = package_report(verify(smaller.manifest.parent, image=RICHER, client=docker_client))
     assert "git" in report.added and "perl" not in report.added
 
     # On the minimal image the bundle cannot work, and verify says why before installing.
@@ -66,7 +67,9 @@ def test_baseline_from_a_richer_vm_gives_a_smaller_bundle_that_verifies(
         verify(smaller.manifest.parent, client=docker_client)
 
 
-def test_dpkg_query_output_works_as_a_baseline(docker_client: docker.DockerClient, richer_vm: Path, tmp_path: Path):
+def test_dpkg_query_output_works_as_a_baseline(
+    docker_client: docker.DockerClient, richer_vm: Path, tmp_path: Path
+) -> None:
     """A plain name/version list: no Provides or Multi-Arch, so apt may add a provider the VM has
     (perl for `perl:any`), but the packages the list covers exactly stay out of the bundle."""
     proc = run_cli("recipe", "git", "--distro", DISTRO, "--out", tmp_path, "--baseline", richer_vm / "dpkg-query.txt")

@@ -19,11 +19,13 @@ import pytest
 
 from builder.backends.base import SKIPPED_LIST
 from builder.container import Container
+from builder.lifecycle.verify import PackageReport
 from builder.pipeline import BuildResult, build, preflight
 from builder.plan import make_plan
 from builder.recipe import load_recipe
-from builder.verify import VerifyReport, verify
+from builder.verify import verify
 from tests.conftest import DISTRO, write_recipe
+from tests.narrow import package_report
 
 pytestmark = pytest.mark.docker
 
@@ -37,7 +39,7 @@ def direct(result: BuildResult, package: str) -> dict[str, Any]:
     return next(d for d in result.document["discovery"]["direct"] if d["package"] == package)
 
 
-def added(report: VerifyReport) -> set[str]:
+def added(report: PackageReport) -> set[str]:
     return {n.split(":")[0] for n in report.added}
 
 
@@ -55,7 +57,7 @@ def jq_candidate(docker_client: docker.DockerClient) -> str:
 @pytest.fixture(scope="module")
 def shapes(
     docker_client: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory, jq_candidate: str
-) -> tuple[BuildResult, VerifyReport]:
+) -> tuple[BuildResult, PackageReport]:
     tmp = tmp_path_factory.mktemp("shapes")
     recipe = write_recipe(
         tmp,
@@ -64,10 +66,10 @@ def shapes(
         "  check: test -s /etc/ssl/certs/ca-certificates.crt && jq --version && perl -MNet::FTP -e 1\n",
     )
     result = build(make_plan(load_recipe(recipe), DISTRO, tmp / "dist"), docker_client)
-    return result, verify(result.manifest.parent, client=docker_client)
+    return result, package_report(verify(result.manifest.parent, client=docker_client))
 
 
-def test_alternatives_satisfied_by_the_image_bundle_nothing_for_them(shapes: tuple[BuildResult, VerifyReport]) -> None:
+def test_alternatives_satisfied_by_the_image_bundle_nothing_for_them(shapes: tuple[BuildResult, PackageReport]) -> None:
     result, report = shapes
     groups = [[alt["name"] for alt in group] for group in direct(result, "ca-certificates")["depends"]]
     assert ["debconf", "debconf-2.0"] in groups
@@ -80,7 +82,7 @@ def test_alternatives_satisfied_by_the_image_bundle_nothing_for_them(shapes: tup
     assert {"ca-certificates", "openssl"} <= set(bundled(result)) & added(report)
 
 
-def test_virtual_dependency_bundles_a_provider(shapes: tuple[BuildResult, VerifyReport]) -> None:
+def test_virtual_dependency_bundles_a_provider(shapes: tuple[BuildResult, PackageReport]) -> None:
     result, report = shapes
     depends = [[alt["name"] for alt in group] for group in direct(result, "ftp-upload")["depends"]]
     assert ["libnet-perl"] in depends and ["perl:any"] in depends
@@ -91,7 +93,7 @@ def test_virtual_dependency_bundles_a_provider(shapes: tuple[BuildResult, Verify
     assert dict(report.steps)["check"].exit_code == 0  # perl -MNet::FTP: the virtual package's promise
 
 
-def test_pre_depends_are_bundled_and_installed_first(shapes: tuple[BuildResult, VerifyReport]) -> None:
+def test_pre_depends_are_bundled_and_installed_first(shapes: tuple[BuildResult, PackageReport]) -> None:
     result, report = shapes
     (pre,) = direct(result, "sse4.2-support")["pre-depends"]
     assert pre[0]["name"] == "isa-support" and pre[0]["op"] == "="
@@ -113,25 +115,25 @@ def test_pre_depends_and_alternatives_apt_chooses_from(docker_client: docker.Doc
     pre = {group[0]["name"] for group in direct(result, "gawk")["pre-depends"]}
     assert {"libmpfr6", "libreadline8", "libsigsegv2"} <= pre
     assert {"gawk", "libmpfr6", "libreadline8", "libsigsegv2"} <= set(bundled(result))
-    report = verify(result.manifest.parent, client=docker_client)
+    report = package_report(verify(result.manifest.parent, client=docker_client))
     assert {"gawk", "libmpfr6", "libreadline8", "libsigsegv2"} <= added(report)
 
 
-def test_exact_version_dependency(shapes: tuple[BuildResult, VerifyReport]) -> None:
+def test_exact_version_dependency(shapes: tuple[BuildResult, PackageReport]) -> None:
     result, _ = shapes
     (libjq,) = [g[0] for g in direct(result, "jq")["depends"] if g[0]["name"] == "libjq1"]
     assert libjq["op"] == "="
     assert bundled(result)["libjq1"] == libjq["version"] == bundled(result)["jq"]
 
 
-def test_pinned_version(shapes: tuple[BuildResult, VerifyReport], jq_candidate: str) -> None:
+def test_pinned_version(shapes: tuple[BuildResult, PackageReport], jq_candidate: str) -> None:
     result, report = shapes
     assert bundled(result)["jq"] == jq_candidate
     assert f"jq={jq_candidate}" in result.document["commands"]["install"]
     assert {n.split(":")[0]: v for n, v in report.after_install.items()}["jq"] == jq_candidate
 
 
-def test_several_packages_in_one_recipe(shapes: tuple[BuildResult, VerifyReport]) -> None:
+def test_several_packages_in_one_recipe(shapes: tuple[BuildResult, PackageReport]) -> None:
     result, report = shapes
     assert {"ca-certificates", "sse4.2-support", "jq", "ftp-upload"} <= set(bundled(result)) & added(report)
     assert [s for s, _ in report.steps] == ["install", "check", "remove", "check after remove"]
@@ -154,7 +156,7 @@ def test_recommends_on_request_bundles_more(docker_client: docker.DockerClient, 
     assert "ca-certificates" not in without
     assert {"ca-certificates", "openssl"} <= set(with_)
     assert "--install-recommends" in results[True].document["commands"]["install"]
-    report = verify(results[True].manifest.parent, client=docker_client)
+    report = package_report(verify(results[True].manifest.parent, client=docker_client))
     assert {"wget", "ca-certificates"} <= added(report)
     assert set(report.after_remove) == set(report.before)
 
@@ -176,6 +178,6 @@ def test_virtual_package_named_with_its_provider(docker_client: docker.DockerCli
     with tarfile.open(result.package) as tar:
         skipped = tar.extractfile(SKIPPED_LIST)
         assert skipped is not None and skipped.read() == b"mail-transport-agent\n"
-    report = verify(result.manifest.parent, client=docker_client)
+    report = package_report(verify(result.manifest.parent, client=docker_client))
     assert "msmtp-mta" in added(report)
     assert set(report.after_remove) == set(report.before)

@@ -8,28 +8,38 @@ import io
 import json
 import shutil
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 
+import docker
 import pytest
 
 from builder.container import Container
 from builder.lifecycle import bare
-from builder.pipeline import build
+from builder.pipeline import BuildResult, build
 from builder.plan import make_plan
 from builder.recipe import load_recipe
 from builder.verify import EXTENSION_DIR, verify
 from tests.conftest import DISTRO, files_under, run_cli, write_recipe
+from tests.narrow import package_report
 
 pytestmark = pytest.mark.docker
 
 
 def tar_members(path: Path) -> dict[str, bytes]:
     with tarfile.open(path, "r:gz") as tar:
-        return {m.name: tar.extractfile(m).read() for m in tar.getmembers()}  # type: ignore[union-attr]
+        members = {}
+        for m in tar.getmembers():
+            f = tar.extractfile(m)
+            assert f is not None, f"{m.name} is not a regular file"
+            members[m.name] = f.read()
+        return members
 
 
 @pytest.mark.parametrize("name", ["git", "curl"])
-def test_real_package_builds_and_verifies_offline(build_shipped, docker_client, name: str) -> None:
+def test_real_package_builds_and_verifies_offline(
+    build_shipped: Callable[[str], BuildResult], docker_client: docker.DockerClient, name: str
+) -> None:
     result = build_shipped(name)
     doc = result.document
     members = tar_members(result.package)
@@ -62,13 +72,13 @@ def test_real_package_builds_and_verifies_offline(build_shipped, docker_client, 
     assert set(doc["commands"]) == {"install", "remove", "update"}
     assert doc["tool"]["name"] == "vmapp-build"
 
-    report = verify(result.manifest.parent, client=docker_client)
+    report = package_report(verify(result.manifest.parent, client=docker_client))
     assert [s for s, _ in report.steps] == ["install", "check", "remove", "check after remove"]
     assert name in report.added
     assert set(report.after_remove) == set(report.before)
 
 
-def test_same_inputs_give_the_same_bytes(docker_client, tmp_path: Path) -> None:
+def test_same_inputs_give_the_same_bytes(docker_client: docker.DockerClient, tmp_path: Path) -> None:
     recipe = load_recipe("jq")
     first = build(make_plan(recipe, DISTRO, tmp_path / "a"), docker_client)
     second = build(make_plan(recipe, DISTRO, tmp_path / "b"), docker_client)
@@ -79,7 +89,9 @@ def test_same_inputs_give_the_same_bytes(docker_client, tmp_path: Path) -> None:
     assert {(m.mtime, m.uid, m.gid) for m in members} == {(0, 0, 0)}
 
 
-def test_newer_installed_dependency_is_kept(build_shipped, docker_client) -> None:
+def test_newer_installed_dependency_is_kept(
+    build_shipped: Callable[[str], BuildResult], docker_client: docker.DockerClient
+) -> None:
     """A VM with a newer libonig5 than the bundle's: install keeps it (dpkg -i would downgrade it)."""
     result = build_shipped("jq")
     bundled = next(p["version"] for p in result.document["packages"] if p["name"] == "libonig5")
@@ -92,11 +104,10 @@ def test_newer_installed_dependency_is_kept(build_shipped, docker_client) -> Non
         " dpkg-deb -b x newer.deb >/dev/null; dpkg -i newer.deb >/dev/null; rm -rf /var/lib/apt/lists/* /tmp/*"
     )
     with Container(docker_client, "debian:12", "test", labelled=False) as seed:
-        code, output = seed.handle.exec_run(["sh", "-c", repack])
-        assert code == 0, output.decode()
+        seed.run(["sh", "-c", repack], "repacking libonig5 as a newer version")
         seed.handle.commit(*tag.split(":"))
     try:
-        report = verify(result.manifest.parent, image=tag, client=docker_client)
+        report = package_report(verify(result.manifest.parent, image=tag, client=docker_client))
         assert report.before["libonig5:amd64"] == newer
         assert report.after_install["libonig5:amd64"] == newer, "install downgraded libonig5"
         assert "libonig5:amd64" not in report.added
@@ -105,7 +116,7 @@ def test_newer_installed_dependency_is_kept(build_shipped, docker_client) -> Non
         docker_client.images.remove(tag, force=True)
 
 
-def test_tampered_bundle_fails_verification(build_shipped, tmp_path: Path) -> None:
+def test_tampered_bundle_fails_verification(build_shipped: Callable[[str], BuildResult], tmp_path: Path) -> None:
     result = build_shipped("jq")
     tampered = tmp_path / "tampered"
     shutil.copytree(result.manifest.parent, tampered)
@@ -125,7 +136,7 @@ def test_tampered_bundle_fails_verification(build_shipped, tmp_path: Path) -> No
     assert "differs from the package this manifest was built with" in proc.stderr
 
 
-def test_update_from_an_older_version_then_remove(docker_client, tmp_path: Path) -> None:
+def test_update_from_an_older_version_then_remove(docker_client: docker.DockerClient, tmp_path: Path) -> None:
     """1.0.0 ships jq and lsof; 1.1.0 ships jq only. Update over 1.0.0, then remove: nothing is left,
     not even lsof, which only the older version asked for."""
     old = write_recipe(tmp_path, "name: tools\nversion: 1.0.0\nlinux:\n  packages: [jq, lsof]\n", "old.yaml")
@@ -135,7 +146,9 @@ def test_update_from_an_older_version_then_remove(docker_client, tmp_path: Path)
     out = tmp_path / "dist"
     old_build = build(make_plan(load_recipe(old), DISTRO, out), docker_client)
     new_build = build(make_plan(load_recipe(new), DISTRO, out), docker_client)
-    report = verify(new_build.manifest.parent, update_from=old_build.manifest.parent, client=docker_client)
+    report = package_report(
+        verify(new_build.manifest.parent, update_from=old_build.manifest.parent, client=docker_client)
+    )
     steps = [s for s, _ in report.steps]
     assert steps[:2] == ["install (older version)", "update"]
     assert "remove-for-update 1.0.0" in steps and "install (older version, again)" in steps
@@ -145,9 +158,11 @@ def test_update_from_an_older_version_then_remove(docker_client, tmp_path: Path)
     assert bare(report.after_remove) == bare(report.before) | report.owner
 
 
-def test_install_runs_in_the_extension_download_directory(build_shipped, docker_client) -> None:
+def test_install_runs_in_the_extension_download_directory(
+    build_shipped: Callable[[str], BuildResult], docker_client: docker.DockerClient
+) -> None:
     result = build_shipped("jq")
-    report = verify(result.manifest.parent, client=docker_client)
+    report = package_report(verify(result.manifest.parent, client=docker_client))
     install = dict(report.steps)["install"]
     assert "vmapp: installed" in install.stdout
     assert EXTENSION_DIR.endswith("Microsoft.CPlat.Core.VMApplicationManagerLinux")
@@ -155,7 +170,7 @@ def test_install_runs_in_the_extension_download_directory(build_shipped, docker_
     assert "tar -xzf jq.tar.gz" in result.document["commands"]["install"]
 
 
-def test_cli_recipe_with_verify(docker_client, tmp_path: Path) -> None:
+def test_cli_recipe_with_verify(docker_client: docker.DockerClient, tmp_path: Path) -> None:
     proc = run_cli("recipe", "jq", "--distro", DISTRO, "--out", tmp_path, "--verify")
     assert proc.returncode == 0, proc.stderr
     assert "verified jq 1.0.0 offline" in proc.stdout
@@ -170,7 +185,7 @@ def test_cli_recipe_with_verify(docker_client, tmp_path: Path) -> None:
     assert manifest["recipe"]["check"] == "jq --version"
 
 
-def test_several_releases_in_one_run(docker_client, tmp_path: Path) -> None:
+def test_several_releases_in_one_run(docker_client: docker.DockerClient, tmp_path: Path) -> None:
     """debian-11 and debian-12 in one run: each its own container, image and bundle, then a summary."""
     docker_client.images.get("debian:11")  # `make image` bootstraps it
     proc = run_cli("recipe", "jq", "--distro", "debian-11", "--distro", DISTRO, "--out", tmp_path, "--verify")

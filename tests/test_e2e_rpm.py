@@ -20,6 +20,7 @@ from builder.plan import make_plan
 from builder.recipe import load_recipe
 from builder.verify import verify
 from tests.conftest import files_under, run_cli, write_recipe
+from tests.narrow import package_report
 from tests.rpm_images import KEY_PATH, REPO_DIR, extract_key, fixture_image, recipe_text
 
 pytestmark = pytest.mark.docker
@@ -44,7 +45,9 @@ _builds: dict[str, BuildResult] = {}
 
 
 @pytest.fixture(scope="session", params=sorted(DISTROS))
-def rpm_env(request: pytest.FixtureRequest, docker_client: docker.DockerClient, tmp_path_factory) -> RpmEnv:  # type: ignore[no-untyped-def]
+def rpm_env(
+    request: pytest.FixtureRequest, docker_client: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory
+) -> RpmEnv:
     family = request.param
     if family not in _envs:
         image = fixture_image(docker_client, family)
@@ -54,7 +57,9 @@ def rpm_env(request: pytest.FixtureRequest, docker_client: docker.DockerClient, 
 
 
 @pytest.fixture
-def app_build(rpm_env: RpmEnv, docker_client: docker.DockerClient, tmp_path_factory) -> BuildResult:  # type: ignore[no-untyped-def]
+def app_build(
+    rpm_env: RpmEnv, docker_client: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory
+) -> BuildResult:
     """vt-app built once per family."""
     if rpm_env.family not in _builds:
         work = tmp_path_factory.mktemp(f"build-{rpm_env.family}")
@@ -108,8 +113,10 @@ def test_bundle_is_the_solver_closure_relative_to_the_image(rpm_env: RpmEnv, app
     assert kinds["vt-lib >= 1.1"] == "versioned"
 
 
-def test_installs_offline_and_removes_exactly_what_it_added(app_build: BuildResult, docker_client) -> None:
-    report = verify(app_build.manifest.parent, client=docker_client)
+def test_installs_offline_and_removes_exactly_what_it_added(
+    app_build: BuildResult, docker_client: docker.DockerClient
+) -> None:
+    report = package_report(verify(app_build.manifest.parent, client=docker_client))
     assert [s for s, _ in report.steps] == ["install", "check", "remove", "check after remove"]
     assert "vt-app 1.0" in dict(report.steps)["check"].stdout
     added = {n.split(":")[0] for n in report.added}
@@ -118,16 +125,20 @@ def test_installs_offline_and_removes_exactly_what_it_added(app_build: BuildResu
     assert set(report.after_remove) == set(report.before)
 
 
-def test_newer_installed_version_survives(rpm_env: RpmEnv, app_build: BuildResult, docker_client) -> None:
+def test_newer_installed_version_survives(
+    rpm_env: RpmEnv, app_build: BuildResult, docker_client: docker.DockerClient
+) -> None:
     """The VM has vt-keep 2.0; the bundle carries 1.0: install keeps 2.0, remove leaves it."""
-    report = verify(app_build.manifest.parent, image=rpm_env.newer_image, client=docker_client)
+    report = package_report(verify(app_build.manifest.parent, image=rpm_env.newer_image, client=docker_client))
     assert report.before["vt-keep:noarch"] == "2.0-1"
     assert report.after_install["vt-keep:noarch"] == "2.0-1", "install downgraded vt-keep"
     assert "vt-keep:noarch" not in report.added
     assert report.after_remove["vt-keep:noarch"] == "2.0-1"
 
 
-def test_update_from_an_older_version_then_remove(rpm_env: RpmEnv, docker_client, tmp_path: Path) -> None:
+def test_update_from_an_older_version_then_remove(
+    rpm_env: RpmEnv, docker_client: docker.DockerClient, tmp_path: Path
+) -> None:
     """1.0.0 ships vt-helper; 1.1.0 ships vt-app. Update over 1.0.0, then remove: nothing is left."""
     old = write_recipe(
         tmp_path, recipe_text(["vt-helper"], rpm_env.key).replace("check: vt-app", "check: vt-helper"), "old.yaml"
@@ -136,7 +147,9 @@ def test_update_from_an_older_version_then_remove(rpm_env: RpmEnv, docker_client
     out = tmp_path / "dist"
     old_build = build(make_plan(load_recipe(old), rpm_env.distro, out, rpm_env.image), docker_client)
     new_build = build(make_plan(load_recipe(new), rpm_env.distro, out, rpm_env.image), docker_client)
-    report = verify(new_build.manifest.parent, update_from=old_build.manifest.parent, client=docker_client)
+    report = package_report(
+        verify(new_build.manifest.parent, update_from=old_build.manifest.parent, client=docker_client)
+    )
     assert [s for s, _ in report.steps][:2] == ["install (older version)", "update"]
     assert {"vt-app", "vt-helper", "vt-lib"} <= {n.split(":")[0] for n in report.added}
     assert set(report.after_remove) == set(report.before)
@@ -181,7 +194,7 @@ def test_dependency_no_repository_provides(rpm_env: RpmEnv, tmp_path: Path) -> N
     assert f"on {rpm_env.distro}" in proc.stderr and "vmapp-test" in proc.stderr
 
 
-def test_rpm_version_order_is_rpms_own(rpm_env: RpmEnv, docker_client) -> None:
+def test_rpm_version_order_is_rpms_own(rpm_env: RpmEnv, docker_client: docker.DockerClient) -> None:
     from builder.backends import backend_class
 
     backend = backend_class(rpm_env.family, rpm_env.distro)
@@ -193,7 +206,7 @@ def test_rpm_version_order_is_rpms_own(rpm_env: RpmEnv, docker_client) -> None:
         assert not backend.is_older(c, "1.0-1", "1.0-1")
 
 
-def test_full_bundles_the_whole_closure(rpm_env: RpmEnv, docker_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_full_bundles_the_whole_closure(rpm_env: RpmEnv, docker_client: docker.DockerClient, tmp_path: Path) -> None:
     """--full: the solver works in an empty root, so vt-base, which the image has, is bundled too; the
     offline install then leaves the image's own vt-base alone (same version)."""
     recipe = load_recipe(rpm_env.recipe(tmp_path, ["vt-app"]))
@@ -202,20 +215,19 @@ def test_full_bundles_the_whole_closure(rpm_env: RpmEnv, docker_client, tmp_path
     names = {p["name"] for p in result.document["packages"]}
     assert {"vt-app", "vt-lib", "vt-base", "vt-keep"} <= names
     assert result.document["baseline"] == {"kind": "full"}
-    report = verify(result.manifest.parent, client=docker_client)
+    report = package_report(verify(result.manifest.parent, client=docker_client))
     assert "vt-base" not in {n.split(".")[0] for n in report.added}
 
 
-def test_baseline_from_a_richer_vm(rpm_env: RpmEnv, docker_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_baseline_from_a_richer_vm(rpm_env: RpmEnv, docker_client: docker.DockerClient, tmp_path: Path) -> None:
     """A VM that already has vt-lib: its `rpm -qa` makes the solver leave vt-lib out of the bundle,
     which then verifies offline on that VM's image (and says what it lacks on the plain one)."""
     richer = f"vmapp-test/{rpm_env.family}-richer:{uuid.uuid4().hex[:8]}"
     add_lib = f"rpm -i --nodeps $(find {REPO_DIR} -name 'vt-lib-1.2-*.rpm') 2>/dev/null; rpm -q vt-lib"
     with Container(docker_client, rpm_env.image, "test", labelled=False) as vm:
-        code, output = vm.handle.exec_run(["sh", "-c", add_lib])
-        assert code == 0, output.decode()
+        vm.run(["sh", "-c", add_lib], "installing vt-lib")
         code, qa = vm.handle.exec_run(["rpm", "-qa"])
-        assert code == 0
+        assert code == 0 and isinstance(qa, bytes)  # not streamed
         (tmp_path / "rpm-qa.txt").write_bytes(qa)
         vm.handle.commit(*richer.split(":"))
     try:
@@ -235,7 +247,9 @@ def test_baseline_from_a_richer_vm(rpm_env: RpmEnv, docker_client, tmp_path: Pat
         docker_client.images.remove(richer, force=True)
 
 
-def test_download_only_packages_have_their_signatures_checked(rpm_env: RpmEnv, docker_client) -> None:  # type: ignore[no-untyped-def]
+def test_download_only_packages_have_their_signatures_checked(
+    rpm_env: RpmEnv, docker_client: docker.DockerClient
+) -> None:
     """dnf checks signatures only when it installs: the build checks the downloaded closure itself,
     against the keys the image trusts for the image's own repositories."""
     from builder.backends.rpm_signatures import image_source, refusals

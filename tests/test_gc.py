@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -46,7 +46,7 @@ def session() -> str:
 
 
 @pytest.fixture
-def make_container(docker_client: docker.DockerClient, session: str) -> Iterator[object]:
+def make_container(docker_client: docker.DockerClient, session: str) -> Iterator[Callable[..., str]]:
     names: list[str] = []
 
     def create(who: Owner | None, **extra: str) -> str:
@@ -78,7 +78,9 @@ def existing(client: docker.DockerClient, session: str) -> set[str]:
     return {str(c.name) for c in found}
 
 
-def test_gc_removes_only_dead_runs_of_this_user(docker_client, make_container, session: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_gc_removes_only_dead_runs_of_this_user(
+    docker_client: docker.DockerClient, make_container: Callable[..., str], session: str, tmp_path: Path
+) -> None:
     dead, live = dead_owner(), owner.current()
     other_user = replace(dead, uid=dead.uid + 4242, user="someone-else")
     stale = make_container(dead)
@@ -113,7 +115,9 @@ def test_gc_removes_only_dead_runs_of_this_user(docker_client, make_container, s
     assert (out / "jq" / "1.0.0").is_dir()  # only the temp dirs went
 
 
-def test_gc_of_a_session_leaves_other_sessions_alone(docker_client, make_container, session: str) -> None:  # type: ignore[no-untyped-def]
+def test_gc_of_a_session_leaves_other_sessions_alone(
+    docker_client: docker.DockerClient, make_container: Callable[..., str], session: str
+) -> None:
     stale = make_container(dead_owner())
     proc = run_cli("gc", "--out", "/nonexistent-vmapp-out", "--session", f"{session}-other")
     assert proc.returncode == 0, proc.stderr

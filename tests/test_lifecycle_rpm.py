@@ -50,7 +50,9 @@ _families: dict[str, Family] = {}
 
 
 @pytest.fixture(scope="session", params=sorted(DISTROS))
-def family(request: pytest.FixtureRequest, docker_client: docker.DockerClient, tmp_path_factory) -> Family:  # type: ignore[no-untyped-def]
+def family(
+    request: pytest.FixtureRequest, docker_client: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory
+) -> Family:
     """The family's fixture image and the four versions of vt built in it, once per session."""
     name = request.param
     if name not in _families:

@@ -8,6 +8,7 @@ package signed with the `other` key and an unsigned one; `image-plain` (gpgcheck
 
 from __future__ import annotations
 
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from builder.container import Container
 from builder.plan import make_plan
 from builder.recipe import load_recipe
 from tests.conftest import files_under, run_cli, write_recipe
+from tests.narrow import linux_plan
 from tests.rpm_images import SIG_DIR, SIG_KEYS, extract_key, signature_image
 
 pytestmark = pytest.mark.docker
@@ -43,7 +45,9 @@ class SigEnv:
         text = f"name: vt\nversion: 1.0.0\nlinux:\n  packages: [{', '.join(packages)}]\n  repositories:\n{entries}"
         return write_recipe(directory, text, f"vt-{self.family}.yaml")
 
-    def build(self, tmp_path: Path, packages: list[str], repos: tuple[str, ...] = ("mixed",)):  # type: ignore[no-untyped-def]
+    def build(
+        self, tmp_path: Path, packages: list[str], repos: tuple[str, ...] = ("mixed",)
+    ) -> subprocess.CompletedProcess[str]:
         recipe = self.recipe(tmp_path, packages, repos)
         return run_cli("recipe", recipe, "--distro", self.distro, "--image", self.image, "--out", tmp_path / "out")
 
@@ -61,16 +65,18 @@ def _env(client: docker.DockerClient, family: str, tmp_path_factory: pytest.Temp
 
 
 @pytest.fixture(scope="session", params=sorted(DISTROS))
-def sig_env(request: pytest.FixtureRequest, docker_client: docker.DockerClient, tmp_path_factory) -> SigEnv:  # type: ignore[no-untyped-def]
+def sig_env(
+    request: pytest.FixtureRequest, docker_client: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory
+) -> SigEnv:
     return _env(docker_client, request.param, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
-def dnf_env(docker_client: docker.DockerClient, tmp_path_factory) -> SigEnv:  # type: ignore[no-untyped-def]
+def dnf_env(docker_client: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory) -> SigEnv:
     return _env(docker_client, "dnf", tmp_path_factory)
 
 
-def refused(proc, sig_env: SigEnv, out: Path) -> str:  # type: ignore[no-untyped-def]
+def refused(proc: subprocess.CompletedProcess[str], sig_env: SigEnv, out: Path) -> str:
     """The build's stderr, once it is known to have refused with a build failure and written nothing."""
     assert proc.returncode == BUILD_FAILED, proc.stdout + proc.stderr
     assert "package signature check failed" in proc.stderr, proc.stderr
@@ -116,11 +122,15 @@ def test_repository_without_signature_checks_may_serve_unsigned_packages(sig_env
     assert any(f.endswith("manifest.json") for f in files_under(tmp_path / "out"))
 
 
-def test_shared_check_requires_the_repositorys_own_signature(sig_env: SigEnv, docker_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_shared_check_requires_the_repositorys_own_signature(
+    sig_env: SigEnv, docker_client: docker.DockerClient, tmp_path: Path
+) -> None:
     """The check every RPM family runs (yum 3 checks nothing on --downloadonly): with the recipe
     repository's key, only its own signed package passes; an unsigned one, which `rpmkeys --checksig`
     alone passes ("digests OK"), is refused; with gpgcheck=0 only digests count."""
-    plan = make_plan(load_recipe(sig_env.recipe(tmp_path, ["vt-good"])), sig_env.distro, tmp_path / "d", sig_env.image)
+    plan = linux_plan(
+        make_plan(load_recipe(sig_env.recipe(tmp_path, ["vt-good"])), sig_env.distro, tmp_path / "d", sig_env.image)
+    )
     files = ["vt-good-1.0-1.noarch.rpm", "vt-unsigned-1.0-1.noarch.rpm", "vt-wrongkey-1.0-1.noarch.rpm"]
     with Container(docker_client, sig_env.image, "test") as c:
         c.put_bytes(sig_env.keys["mixed"].read_bytes(), "/etc/pki/rpm-gpg", "RPM-GPG-KEY-vmapp-mixed")
@@ -138,12 +148,14 @@ def test_shared_check_requires_the_repositorys_own_signature(sig_env: SigEnv, do
         assert refusals(c, "/tmp/c", {f: [mixed, plain] for f in files}) == []
 
 
-def test_without_config_manager_an_unsigned_image_package_needs_a_signature(  # type: ignore[no-untyped-def]
-    dnf_env: SigEnv, docker_client, tmp_path: Path
+def test_without_config_manager_an_unsigned_image_package_needs_a_signature(
+    dnf_env: SigEnv, docker_client: docker.DockerClient, tmp_path: Path
 ) -> None:
     """An image without dnf-plugins-core cannot tell which repositories go without signatures: the
     build then requires them (the safe side), and says why, instead of trusting a guess."""
-    plan = make_plan(load_recipe(dnf_env.recipe(tmp_path, ["vt-good"])), dnf_env.distro, tmp_path / "d", dnf_env.image)
+    plan = linux_plan(
+        make_plan(load_recipe(dnf_env.recipe(tmp_path, ["vt-good"])), dnf_env.distro, tmp_path / "d", dnf_env.image)
+    )
     installer = DnfInstaller(request_for(plan))
     copy = f"mkdir -p /tmp/c && cp {SIG_DIR}/image-plain/*.rpm {SIG_DIR}/mixed/vt-good-*.rpm /tmp/c/"
     with Container(docker_client, dnf_env.image, "test") as c:

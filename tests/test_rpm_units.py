@@ -35,10 +35,11 @@ from builder.backends.rpm_signatures import Source, _reason, image_source
 from builder.backends.rpmdb import RPM_DIR, repo_file, rpm_spec
 from builder.backends.zypper import REPO_SETTINGS, ZypperInstaller
 from builder.closure import installer_for
-from builder.plan import make_plan
+from builder.plan import BuildPlan, make_plan
 from builder.recipe import Repository, load_recipe
 from builder.render import render, render_commands
 from tests.conftest import write_recipe
+from tests.narrow import linux_plan
 
 DATA = Path(__file__).parent / "data" / "rpm"
 SHELLS = sorted({"/bin/sh", *([s] if (s := shutil.which("dash")) else [])})
@@ -48,9 +49,9 @@ def data(name: str) -> str:
     return (DATA / name).read_text()
 
 
-def plan_for(tmp_path: Path, distro: str, packages: str = "[vt-app, vt-lib=1.1]", extra: str = ""):  # type: ignore[no-untyped-def]
+def plan_for(tmp_path: Path, distro: str, packages: str = "[vt-app, vt-lib=1.1]", extra: str = "") -> BuildPlan:
     recipe = write_recipe(tmp_path, f"name: vt\nversion: 1.0.0\nlinux:\n  packages: {packages}\n{extra}")
-    return make_plan(load_recipe(recipe), distro, tmp_path / "dist", image="img")
+    return linux_plan(make_plan(load_recipe(recipe), distro, tmp_path / "dist", image="img"))
 
 
 # -- parsers ---------------------------------------------------------------------------------------
@@ -260,6 +261,7 @@ def test_rpm_strings_are_valid_sh_and_quote_every_value(distro: str, shell: str,
         assert len(command) <= 4096
         assert command.startswith("set -eu\n")
     assert "tar -xzf vt.tar.gz" in commands.install
+    assert commands.update is not None  # Linux has an update string
     # the state lives in the ledger, never in the extension's directories (older ones go stale)
     assert "L=/var/lib/vmapp-build/vt\n" in commands.install and "../" not in commands.update
 
@@ -318,13 +320,13 @@ def test_a_baseline_must_be_of_the_targets_package_format(distro: str, tmp_path:
 
     dpkg = Baseline("file", "status", "Package: bash\n", {"bash": "5.2-1"})
     with pytest.raises(InputError, match=f"status: {distro} needs the VM's `rpm -qa` output as its baseline"):
-        installer_for(make_plan(load_recipe("jq"), distro, tmp_path, baseline=dpkg))
+        installer_for(linux_plan(make_plan(load_recipe("jq"), distro, tmp_path, baseline=dpkg)))
     rpm = Baseline(
         "file", "rpm-qa.txt", "", {"bash": "5.1.8-6.el9"}, format="rpm", entries=("bash-5.1.8-6.el9.x86_64",)
     )
-    installer_for(make_plan(load_recipe("jq"), distro, tmp_path, baseline=rpm))
+    installer_for(linux_plan(make_plan(load_recipe("jq"), distro, tmp_path, baseline=rpm)))
     with pytest.raises(InputError, match="an rpm -qa list cannot be the baseline of debian-12"):
-        installer_for(make_plan(load_recipe("jq"), "debian-12", tmp_path, baseline=rpm))
+        installer_for(linux_plan(make_plan(load_recipe("jq"), "debian-12", tmp_path, baseline=rpm)))
 
 
 @pytest.mark.parametrize("family", ["dnf", "zypper"])
@@ -334,8 +336,12 @@ def test_full_solves_in_an_empty_root_with_the_images_repositories(family: str, 
     from builder.closure import installer_for
 
     distro = {"dnf": "rhel-9", "zypper": "sles-15"}[family]
-    installer = installer_for(make_plan(load_recipe("jq"), distro, tmp_path, baseline=FULL))
-    argv = installer.download_argv("9") if family == "dnf" else installer.download_argv(True)  # type: ignore[attr-defined]
+    installer = installer_for(linux_plan(make_plan(load_recipe("jq"), distro, tmp_path, baseline=FULL)))
+    if isinstance(installer, DnfInstaller):
+        argv = installer.download_argv("9")
+    else:
+        assert isinstance(installer, ZypperInstaller)
+        argv = installer.download_argv(True)
     assert EMPTY_ROOT in argv
     assert ("--releasever=9" in argv) if family == "dnf" else ("--reposd-dir" in argv)
 

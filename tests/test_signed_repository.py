@@ -21,6 +21,7 @@ from builder.plan import make_plan
 from builder.recipe import load_recipe
 from builder.verify import verify
 from tests.conftest import DISTRO, files_under, run_cli, write_recipe
+from tests.narrow import linux_plan, package_report
 from tests.signed_repo import PACKAGES, SignedRepo, serve_signed_repo
 
 BUILD_FAILED = 3
@@ -58,7 +59,7 @@ def test_repository_with_its_key_builds_and_verifies_offline(
     assert any(n.startswith("libonig5_") for n in names)
     assert result.document["recipe"]["repositories"][0]["url"] == signed_repo.url
 
-    report = verify(result.manifest.parent, client=docker_client)
+    report = package_report(verify(result.manifest.parent, client=docker_client))
     assert dict(report.steps)["check"].stdout.strip() == "greetings from vmapp-hello-data 1.0.0"
     assert {"vmapp-hello", "vmapp-hello-data", "libonig5"} <= {n.split(":")[0] for n in report.added}
     assert set(report.after_remove) == set(report.before)
@@ -67,7 +68,7 @@ def test_repository_with_its_key_builds_and_verifies_offline(
 def test_repository_is_configured_with_its_key_and_signature_checking_on(
     docker_client: docker.DockerClient, signed_repo: SignedRepo, tmp_path: Path
 ) -> None:
-    plan = make_plan(load_recipe(recipe_dir(tmp_path, signed_repo)), DISTRO, tmp_path / "dist")
+    plan = linux_plan(make_plan(load_recipe(recipe_dir(tmp_path, signed_repo)), DISTRO, tmp_path / "dist"))
     with Container(docker_client, "debian:12", "test") as container:
         AptInstaller(request_for(plan)).prepare(container)
         sources = container.run(["cat", "/etc/apt/sources.list.d/vmapp-vmapp-test.list"], "read sources").stdout
