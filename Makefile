@@ -50,8 +50,8 @@ test-fast: venv
 
 # Each prints vmapp-build against the plain path doing the same work, as a ratio in one run.
 bench: setup
-	$(BIN)/python benchmarks/bench_apt.py
-	$(BIN)/python benchmarks/bench_apt.py --memory
+	PYTHONPATH=. $(BIN)/python benchmarks/bench_apt.py
+	PYTHONPATH=. $(BIN)/python benchmarks/bench_apt.py --memory
 
 bench-rpm: setup
 	PYTHONPATH=. $(BIN)/python benchmarks/bench_rpm.py
