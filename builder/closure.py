@@ -15,10 +15,11 @@ from builder.container import Container
 from builder.engine import connect, ensure_image
 from builder.errors import BuildError, InputError
 from builder.files import sha256_file
-from builder.payload import Payload
+from builder.payload import Component, Payload
 from builder.plan import BuildPlan
 from builder.progress import Stages, byte_bar
 from builder.render import Commands
+from builder.sbom import package_purl
 
 STAGES = ["repositories", "refresh", "discover", "download", "collect", "bundle"]
 
@@ -88,7 +89,23 @@ def bundle_closure(plan: BuildPlan, commands: Commands, tmp: Path, client: docke
                 write_tar_gz(package, files, members, bar.update)
     finally:
         stages.close()
-    return Payload(package, commands.as_dict(), _sections(plan, image_id, packages, discovery), *_totals(packages))
+    sections = _sections(plan, image_id, packages, discovery)
+    return Payload(package, commands.as_dict(), sections, *_totals(packages), _components(plan, packages, collected))
+
+
+def _components(plan: BuildPlan, packages: list[PackageFile], collected: Collected) -> tuple[Component, ...]:
+    """Each bundled package for the SBOM. The license is the header's (rpm's License tag, read by
+    collect); a deb's control file has no license field, so deb packages carry none."""
+    return tuple(
+        Component(
+            name=p.name,
+            sha256=p.sha256,
+            version=p.version,
+            purl=package_purl(plan.distro, p.name, p.version, p.architecture),
+            license=collected.packages[p.path.name].fields.get("License") or None,
+        )
+        for p in packages
+    )
 
 
 def _members(

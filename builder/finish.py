@@ -1,5 +1,5 @@
 """The one finish step of every build, whatever its payload (apt/dnf/zypper closure, tarball, Windows
-installers): limits -> manifest -> immutability check -> gallery definitions -> atomic moves.
+installers): limits -> SBOM -> manifest -> immutability check -> gallery definitions -> atomic moves.
 
 A payload stage leaves its package file in the build's temp dir (on the output's filesystem) and hands
 over its command strings and its own manifest sections; nothing reaches the output directory before
@@ -9,6 +9,7 @@ every check has passed, so a refused build leaves the previous one untouched.
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ from builder.files import replace_atomically, sha256_file
 from builder.manifest import MANIFEST_NAME, manifest_document, write_json_atomically
 from builder.owner import owned_temp_dir
 from builder.payload import Payload
+from builder.sbom import SBOM_NAME, sbom_json
 
 
 @dataclass(frozen=True)
@@ -64,11 +66,15 @@ def finish(output: Output, payload: Payload, tmp: Path, gallery: GallerySettings
         output.max_package_bytes,
     )
     enforce(limits, f"{output.app} {output.version} for {output.target}")
+    package_sha256 = sha256_file(payload.package)
+    sbom = sbom_json(output.app, output.version, package_sha256, payload.components).encode()
+    (tmp / SBOM_NAME).write_bytes(sbom)
     document = manifest_document(
         **payload.sections,
         commands=payload.commands,
         packageFileName=output.package_file_name,
-        package={"file": output.package_file_name, "size": size, "sha256": sha256_file(payload.package)},
+        package={"file": output.package_file_name, "size": size, "sha256": package_sha256},
+        sbom={"file": SBOM_NAME, "sha256": hashlib.sha256(sbom).hexdigest()},
         sizes={"package": size, "contents": payload.contents, "files": payload.files},
         limits=[r.as_manifest() for r in limits],
     )
@@ -80,6 +86,7 @@ def finish(output: Output, payload: Payload, tmp: Path, gallery: GallerySettings
     final_package = output.out_dir / output.package_file_name
     final_manifest = output.out_dir / MANIFEST_NAME
     replace_atomically(payload.package, final_package)
+    replace_atomically(tmp / SBOM_NAME, output.out_dir / SBOM_NAME)  # before the manifest that names it
     replace_atomically(tmp / MANIFEST_NAME, final_manifest)
     if gallery is not None:
         replace_directory(tmp / GALLERY_DIR, output.out_dir / GALLERY_DIR)

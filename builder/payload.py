@@ -9,6 +9,18 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class Component:
+    """One thing the package bundles, for the SBOM (builder.sbom): a distro package, which has a purl,
+    or a file (a Windows installer, a tarball), which has none."""
+
+    name: str
+    sha256: str
+    version: str | None = None
+    purl: str | None = None
+    license: str | None = None  # as the package's own header states it; None where it states none
+
+
+@dataclass(frozen=True)
 class Payload:
     """What a payload stage produced: the package in the temp dir, its strings and manifest sections."""
 
@@ -17,3 +29,4 @@ class Payload:
     sections: dict[str, Any]  # the payload's own manifest sections (application, recipe, distro, ...)
     contents: int  # bytes of the files inside
     files: int
+    components: tuple[Component, ...] = ()  # what the SBOM lists

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from builder.fetch import check_tarball_members, fetch
-from builder.payload import Payload
+from builder.payload import Component, Payload
 from builder.plan import BuildPlan
 from builder.render import Commands
 
@@ -27,4 +27,5 @@ def fetch_tarball(plan: BuildPlan, commands: Commands, tmp: Path) -> Payload:
         "tarball": {"source": tarball.source, "sha256": tarball.sha256, "directory": tarball.directory, "size": size},
         "discovery": {},
     }
-    return Payload(package, commands.as_dict(), sections, size, 1)
+    component = Component(name=plan.package_file_name, sha256=tarball.sha256.lower())  # checked against it by fetch
+    return Payload(package, commands.as_dict(), sections, size, 1, (component,))

@@ -12,7 +12,14 @@ from dataclasses import replace
 from azure.mgmt.compute import models as m
 
 from builder.azure.emit import DEFINITION_NAME, arm_template, definition_files
-from builder.azure.gallery import API_VERSION, TargetRegion, application_body, version_body
+from builder.azure.gallery import (
+    API_VERSION,
+    PACKAGE_SHA256_TAG,
+    SBOM_SHA256_TAG,
+    TargetRegion,
+    application_body,
+    version_body,
+)
 from tests.sdk_keys import nested_model, rest_fields, unknown_keys, unknown_resource_keys
 from tests.test_gallery_emit import definition
 
@@ -21,7 +28,10 @@ def test_every_key_emitted_is_one_the_sdk_models_define() -> None:
     """The round trips above hold for any key; this looks each one up in the SDK's attribute maps."""
     regions = (TargetRegion("westeurope", 1, "Standard_LRS", True, encryption=True),)
     d = definition(update=None, settings=replace(definition().settings, target_regions=regions, description="d"))
-    for candidate in (definition(), d):
+    tagged = definition(tags={PACKAGE_SHA256_TAG: "a" * 64, SBOM_SHA256_TAG: "b" * 64})  # the SBOM's tags
+    assert version_body(tagged)["tags"] == tagged.tags
+    assert arm_template(tagged)["resources"][1]["tags"] == tagged.tags
+    for candidate in (definition(), d, tagged):
         assert unknown_keys(m.GalleryApplication, application_body(candidate)) == []
         assert unknown_keys(m.GalleryApplicationVersion, version_body(candidate)) == []
         app, version = arm_template(candidate)["resources"]

@@ -12,6 +12,7 @@ import os
 import shlex
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +110,7 @@ def az_commands(d: VersionDefinition) -> list[list[str]]:
         *["--target-regions", json.dumps(regions, separators=(",", ":"))],
         *(["--end-of-life-date", s.end_of_life_date] if s.end_of_life_date else []),
         *["--exclude-from", "true" if s.exclude_from_latest else "false"],
+        *(["--tags", *(f"{name}={value}" for name, value in d.tags.items())] if d.tags else []),
         *subscription,
     ]
     return [create_app, create_version]
@@ -190,6 +192,7 @@ def _ps_version(d: VersionDefinition) -> list[tuple[str, str | None]]:
         ("ReplicaCount", str(s.replica_count)),
         ("PublishingProfileEndOfLifeDate", f"[datetime]{ps_quote(s.end_of_life_date)}" if s.end_of_life_date else None),
         ("PublishingProfileExcludeFromLatest", "$true" if s.exclude_from_latest else None),
+        ("Tag", _ps_hashtable([(ps_quote(k), ps_quote(v)) for k, v in d.tags.items()]) if d.tags else None),
         ("SubscriptionId", ps_quote(s.subscription) if s.subscription else None),
     ]
 
@@ -201,6 +204,11 @@ def _ps_region(r: TargetRegion) -> str:
         ("StorageAccountType", ps_quote(r.storage_account_type) if r.storage_account_type else None),
         ("ExcludeFromLatest", f"${str(r.exclude_from_latest).lower()}" if r.exclude_from_latest is not None else None),
     ]
+    return _ps_hashtable(entries)
+
+
+def _ps_hashtable(entries: Sequence[tuple[str, str | None]]) -> str:
+    """An inline hashtable of the entries that have a value (keys already PowerShell text)."""
     return "@{" + "; ".join(f"{key} = {value}" for key, value in entries if value is not None) + "}"
 
 

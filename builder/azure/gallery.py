@@ -21,6 +21,9 @@ OS_TYPES = ("Linux", "Windows")
 # Written into definitions emitted before `publish` has a blob URL: obviously not a link.
 UNPUBLISHED_LINK = "<run vmapp-build publish to fill in the package's SAS URL>"
 DEFAULT_SAS_HOURS = 24 * 7
+# Tag names on the application version (Azure: no < > % & \ ? / in a name, values up to 256 characters).
+PACKAGE_SHA256_TAG = "vmapp-build.package-sha256"
+SBOM_SHA256_TAG = "vmapp-build.sbom-sha256"
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,8 @@ class VersionDefinition:
     settings: GallerySettings
     media_link: str = UNPUBLISHED_LINK
     default_configuration_link: str | None = None
+    # The version resource's tags: the package's and the SBOM's sha256 (64 hex characters; Azure allows 256).
+    tags: dict[str, str] = field(default_factory=dict)
 
     @property
     def os_type(self) -> str:
@@ -139,7 +144,8 @@ def version_body(d: VersionDefinition) -> dict[str, Any]:
     }
     if s.end_of_life_date is not None:
         profile["endOfLifeDate"] = s.end_of_life_date
-    return {"location": s.location, "properties": {"publishingProfile": profile}}
+    tags = {"tags": dict(d.tags)} if d.tags else {}
+    return {"location": s.location, **tags, "properties": {"publishingProfile": profile}}
 
 
 def _region_body(r: TargetRegion) -> dict[str, Any]:
@@ -171,7 +177,16 @@ def definition_from_manifest(build_dir: Path, document: dict[str, Any], settings
         package_file_name=document["packageFileName"],
         package_path=build_dir / document["package"]["file"],
         settings=settings,
+        tags=version_tags(document),
     )
+
+
+def version_tags(document: dict[str, Any]) -> dict[str, str]:
+    """The tags naming what a version ships: its package's sha256 and its SBOM's (builds before the SBOM
+    have none)."""
+    sbom = document.get("sbom") or {}
+    tags = {PACKAGE_SHA256_TAG: document["package"]["sha256"], SBOM_SHA256_TAG: sbom.get("sha256")}
+    return {name: str(value) for name, value in tags.items() if value}
 
 
 def settings_from_json(document: dict[str, Any]) -> GallerySettings:

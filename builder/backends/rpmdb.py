@@ -11,7 +11,7 @@ from typing import NoReturn
 
 from builder.backends.base import PackageInfo, Request
 from builder.backends.repository import Repository, read_key
-from builder.backends.rpm_parse import QUERY_FORMAT, missing_requirements, parse_query, split_evr
+from builder.backends.rpm_parse import QUERY_FIELDS, QUERY_FORMAT, missing_requirements, parse_query, split_evr
 from builder.container import Container
 from builder.errors import BuildError, CommandFailed, InputError, PackageNotFound
 
@@ -74,9 +74,22 @@ def describe_rpms(container: Container, directory: str) -> dict[str, PackageInfo
     script = (
         'cd "$1" && for f in *.rpm; do [ -e "$f" ] || continue; printf "%s\\t" "$f"; rpm -qp --qf "$2\\n" "$f"; done'
     )
-    out = container.run(["sh", "-c", script, "sh", directory, QUERY_FORMAT], "read package headers").stdout
+    # The License tag rides between the file name and the query's fields (parse_query reads those from
+    # the end), for the SBOM; "(none)" is rpm's word for a header without one.
+    fmt = "%{LICENSE}\t" + QUERY_FORMAT
+    out = container.run(["sh", "-c", script, "sh", directory, fmt], "read package headers").stdout
+    licenses = {
+        parts[0]: "\t".join(parts[1 : -len(QUERY_FIELDS)]) for parts in (line.split("\t") for line in out.splitlines())
+    }
     return {
-        row["file"]: PackageInfo(row["name"], row["version"], row["arch"]) for row in parse_query(out) if "file" in row
+        row["file"]: PackageInfo(
+            row["name"],
+            row["version"],
+            row["arch"],
+            {"License": lic} if (lic := licenses[row["file"]]) != "(none)" else {},
+        )
+        for row in parse_query(out)
+        if "file" in row
     }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from builder.fetch import fetch
-from builder.payload import Payload
+from builder.payload import Component, Payload
 from builder.plan import WindowsPlan
 from builder.progress import byte_bar
 from builder.render import Commands
@@ -44,4 +44,7 @@ def bundle_installers(plan: WindowsPlan, commands: Commands, tmp: Path) -> Paylo
         "interpreter": INTERPRETER,
         "installers": installers,
     }
-    return Payload(package, commands.as_dict(), sections, sum(sizes), len(files))
+    components = tuple(
+        Component(name=inst.file_name, sha256=inst.sha256.lower()) for inst in plan.installers
+    )  # fetch checked
+    return Payload(package, commands.as_dict(), sections, sum(sizes), len(files), components)
