@@ -161,7 +161,11 @@ def test_cli_recipe_with_verify(rpm_env: RpmEnv, tmp_path: Path) -> None:
     proc = run_cli("recipe", recipe, "--distro", distro, "--image", rpm_env.image, "--out", tmp_path / "d", "--verify")
     assert proc.returncode == 0, proc.stderr
     assert "verified vt 1.0.0 offline" in proc.stdout
-    assert files_under(tmp_path / "d")[-2:] == [f"vt/1.0.0/{distro}/manifest.json", f"vt/1.0.0/{distro}/vt.tar.gz"]
+    assert files_under(tmp_path / "d")[-3:] == [
+        f"vt/1.0.0/{distro}/manifest.json",
+        f"vt/1.0.0/{distro}/sbom.cdx.json",
+        f"vt/1.0.0/{distro}/vt.tar.gz",
+    ]
     manifest = json.loads((tmp_path / "d" / "vt/1.0.0" / distro / "manifest.json").read_text())
     assert manifest["distro"]["name"] == distro
     proc = run_cli("verify", tmp_path / "d" / "vt/1.0.0" / distro)  # the verify command on its own

@@ -208,6 +208,7 @@ def dnf_env(docker_client: docker.DockerClient, tmp_path_factory: pytest.TempPat
 
 
 def dnf_build(env: RpmEnv, docker_client: docker.DockerClient, work: Path) -> BuildResult:
+    work.mkdir()
     plan = make_plan(load_recipe(env.recipe(work, ["vt-app"])), env.distro, work / "dist", env.image)
     return build(plan, docker_client)
 

@@ -66,8 +66,10 @@ def test_windows_and_linux_build_in_one_run_through_one_pipeline(tmp_path: Path)
         "debian-12",
         "debian-12/demo.tar.gz",
         "debian-12/manifest.json",
+        "debian-12/sbom.cdx.json",
         "windows",
         "windows/manifest.json",
+        "windows/sbom.cdx.json",
         "windows/setup.exe",
     ]
     windows = json.loads((out / "demo/1.0.0/windows/manifest.json").read_text())

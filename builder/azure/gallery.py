@@ -185,7 +185,7 @@ def version_tags(document: dict[str, Any]) -> dict[str, str]:
     """The tags naming what a version ships: its package's sha256 and its SBOM's (builds before the SBOM
     have none)."""
     sbom = document.get("sbom") or {}
-    tags = {PACKAGE_SHA256_TAG: document["package"]["sha256"], SBOM_SHA256_TAG: sbom.get("sha256")}
+    tags = {PACKAGE_SHA256_TAG: document["package"].get("sha256"), SBOM_SHA256_TAG: sbom.get("sha256")}
     return {name: str(value) for name, value in tags.items() if value}
 
 
