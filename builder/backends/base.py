@@ -66,7 +66,7 @@ class PackageInfo:
     name: str
     version: str
     architecture: str
-    # The family's own header fields, for its index only (apt: the control paragraph).
+    # The family's own header fields: apt's control paragraph (for its index), rpm's License (for the SBOM).
     fields: Mapping[str, str] = field(default_factory=dict)
 
 

@@ -70,7 +70,7 @@ def repo_file(repo: Repository, key_path: str, extra: dict[str, str] | None = No
 
 
 def describe_rpms(container: Container, directory: str) -> dict[str, PackageInfo]:
-    """Each .rpm's name, EVR and arch, by file name, read with the image's own `rpm -qp`."""
+    """Each .rpm's name, EVR, arch and License tag, by file name, read with the image's own `rpm -qp`."""
     script = (
         'cd "$1" && for f in *.rpm; do [ -e "$f" ] || continue; printf "%s\\t" "$f"; rpm -qp --qf "$2\\n" "$f"; done'
     )
