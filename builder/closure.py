@@ -9,7 +9,16 @@ from typing import Any
 import docker
 
 from builder.backends import backend_class
-from builder.backends.base import SKIPPED_LIST, Backend, Collected, Discovery, Download, PackageFile, Request
+from builder.backends.base import (
+    SKIPPED_LIST,
+    Backend,
+    Collected,
+    Discovery,
+    Download,
+    PackageFile,
+    Request,
+    Sources,
+)
 from builder.bundle import write_tar_gz
 from builder.container import Container
 from builder.engine import connect, ensure_image
@@ -73,6 +82,7 @@ def bundle_closure(plan: BuildPlan, commands: Commands, tmp: Path, client: docke
                 download = installer.download(container)
             with stages.stage("collect"):
                 collected = installer.collect(container, download.directory)
+                sources = installer.sources(container, collected)
                 files = container.copy_files_out(download.directory, files_dir, installer.suffix)
         if not files:
             raise InputError(
@@ -88,7 +98,22 @@ def bundle_closure(plan: BuildPlan, commands: Commands, tmp: Path, client: docke
                 write_tar_gz(package, files, members, bar.update)
     finally:
         stages.close()
-    return Payload(package, commands.as_dict(), _sections(plan, image_id, packages, discovery), *_totals(packages))
+    sections = _sections(plan, image_id, packages, discovery)
+    return Payload(package, commands.as_dict(), sections, *_totals(packages), lock=_lock(packages, sources))
+
+
+def _lock(packages: list[PackageFile], sources: Sources) -> dict[str, Any]:
+    """lock.json's packages (each file with its repository and suite) and repositories (builder.lock)."""
+    entries = []
+    for p in sorted(packages, key=lambda p: p.path.name):
+        origin = sources.packages.get(p.path.name)
+        where = {
+            "repository": origin.repository if origin else None,
+            "suite": origin.suite if origin else None,
+            "component": origin.component if origin else None,
+        }
+        entries.append(p.as_manifest() | where)
+    return {"packages": entries, "repositories": [r.as_lock() for r in sources.repositories]}
 
 
 def _members(

@@ -17,3 +17,5 @@ class Payload:
     sections: dict[str, Any]  # the payload's own manifest sections (application, recipe, distro, ...)
     contents: int  # bytes of the files inside
     files: int
+    # lock.json's packages and repositories, where the payload came from a package manager (builder.lock)
+    lock: dict[str, Any] | None = None

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import shlex
 
-from builder.backends.base import Collected, Discovery, Download, PackageFile, PackageInfo, Request
+from builder.backends.base import Collected, Discovery, Download, PackageFile, PackageInfo, Request, Sources
 from builder.backends.deb822 import (
     format_paragraph,
     parse_apt_show,
@@ -18,6 +18,7 @@ from builder.backends.deb822 import (
     virtual_providers,
 )
 from builder.backends.repository import Repository, read_key
+from builder.backends.sources import apt_sources
 from builder.container import Container
 from builder.errors import BuildError, CommandFailed, InputError, PackageNotFound
 
@@ -186,6 +187,10 @@ class AptInstaller:
             fields.update({"Filename": f"./{f.path.name}", "Size": str(f.size), "SHA256": f.sha256})
             paragraphs.append(format_paragraph(fields))
         return {"Packages": "\n".join(paragraphs).encode()}
+
+    def sources(self, container: Container, collected: Collected) -> Sources:
+        """Each .deb's repository and suite (apt-cache policy) and those repositories' Release files."""
+        return Sources(*apt_sources(container, collected))
 
     @staticmethod
     def installed_packages(container: Container) -> dict[str, str]:
