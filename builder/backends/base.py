@@ -37,6 +37,11 @@ class Request:
     recipe_path: Path | None = None
 
     @property
+    def urls(self) -> dict[str, str]:
+        """The recipe's repositories' URLs, by the id they are given in the image (their name)."""
+        return {repo.name: repo.url for repo in self.repositories}
+
+    @property
     def where(self) -> str:
         return f"on {self.distro} ({self.image})"
 

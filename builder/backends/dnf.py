@@ -219,7 +219,7 @@ class DnfInstaller(RpmBackend):
         nevras = {file: nevra(info) for file, info in collected.packages.items()}
         by_nevra = self._origins(container, sorted(set(nevras.values())))
         origins = {file: by_nevra.get(label, []) for file, label in nevras.items()}
-        return Sources(*rpm_sources(container, origins, ("/", EMPTY_ROOT)))
+        return Sources(*rpm_sources(container, origins, ("/", EMPTY_ROOT), self.request.urls))
 
 
 class YumInstaller(DnfInstaller):

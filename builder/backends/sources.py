@@ -5,6 +5,7 @@ outputs and files, and parsed here; nothing is resolved again."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from builder.backends.base import Collected, Origin, RepositoryState
 from builder.container import Container
@@ -19,7 +20,7 @@ cd "$1" || exit 0
 for f in *Release; do
     [ -f "$f" ] || continue
     printf '@@ %s\n' "$f"
-    sha256sum "$f"
+    sha256sum <"$f"
     grep -E '^(Origin|Suite|Codename|Date):' "$f" || true
 done
 """
@@ -29,7 +30,7 @@ for root in "$@"; do
     [ -d "$root" ] || continue
     find "$root" -name repomd.xml -type f | sort | while read -r f; do
         printf '@@ %s\n' "$f"
-        sha256sum "$f"
+        sha256sum <"$f"
         cat "$f"
         echo
     done
@@ -66,7 +67,8 @@ def parse_apt_policy(text: str) -> dict[tuple[str, str], list[tuple[str, str, st
         if line and not line[0].isspace() and line.rstrip().endswith(":"):
             name, version = line.rstrip()[:-1], ""
             continue
-        parts = line.replace("***", " ").split()
+        line = line.replace("***", "   ")  # the installed version's mark
+        parts = line.split()
         if len(parts) == 2 and line.startswith("     ") and parts[1].lstrip("-").isdigit():
             version = parts[0]
         elif len(parts) >= 3 and version and parts[0].lstrip("-").isdigit() and parts[-1] == "Packages":
@@ -163,13 +165,14 @@ def parse_repomds(text: str) -> dict[str, RepositoryState]:
 
 
 def rpm_sources(
-    container: Container, origins: dict[str, list[str]], roots: tuple[str, ...]
+    container: Container, origins: dict[str, list[str]], roots: tuple[str, ...], urls: dict[str, str]
 ) -> tuple[dict[str, Origin], tuple[RepositoryState, ...]]:
     """Each .rpm's repository (by file name, as the package manager reported it) and the state of
-    those repositories' repomd.xml, read from the caches under `roots`."""
+    those repositories' repomd.xml, read from the caches under `roots`; `urls`: the recipe's, by id."""
     caches = [f"{root.rstrip('/')}{cache}" for root in roots for cache in RPM_CACHES]
     listing = container.run(["sh", "-c", _REPOMDS, "sh", *caches], "repository metadata").stdout
     states = parse_repomds(listing)
     packages = {file: Origin(repos[0]) for file, repos in sorted(origins.items()) if repos}
     used = sorted({origin.repository for origin in packages.values()})
-    return packages, tuple(states.get(r, RepositoryState(r, "repomd.xml", None, None)) for r in used)
+    found = [states.get(r, RepositoryState(r, "repomd.xml", None, None)) for r in used]
+    return packages, tuple(replace(state, url=urls.get(state.id)) for state in found)

@@ -154,4 +154,4 @@ class ZypperInstaller(RpmBackend):
 
     def sources(self, container: Container, collected: Collected) -> Sources:
         """Each file's repository (the alias zypper's cache nested it under) and the repositories' repomd.xml."""
-        return Sources(*rpm_sources(container, self.origins, ("/", EMPTY_ROOT)))
+        return Sources(*rpm_sources(container, self.origins, ("/", EMPTY_ROOT), self.request.urls))
