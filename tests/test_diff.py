@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 
 from builder.diff import compare_versions, diff_builds
 from builder.lock import LOCK_NAME
-from tests.conftest import run_cli
+from builder.pipeline import build
+from builder.plan import make_plan
+from builder.recipe import load_recipe
+from tests.conftest import DISTRO, run_cli, write_recipe
+from tests.signed_repo import TOOLS_IMAGE, serve_signed_repo
 
 
 def _manifest(
@@ -160,3 +166,64 @@ def test_diff_reports_changed_tarball_source_from_the_lock(tmp_path: Path) -> No
         "a" * 12,
         "b" * 12,
     )
+
+
+# The repository gets vmapp-hello 1.1.0, which needs the newer vmapp-hello-data 1.1.0 and no more
+# libonig5: packages built, indexed and signed again like tests/signed_repo.py does.
+NEWER = r"""
+set -eu
+export GNUPGHOME=/root/gnupg
+newer() {  # NAME DEPENDS
+    d=/tmp/newer/$1
+    mkdir -p "$d/DEBIAN" "$d/usr/share/$1"
+    printf 'Package: %s\nVersion: 1.1.0\nArchitecture: all\nMaintainer: t <t@vmapp.test>\n' "$1" >"$d/DEBIAN/control"
+    [ -z "$2" ] || echo "Depends: $2" >>"$d/DEBIAN/control"
+    echo "Description: newer test package" >>"$d/DEBIAN/control"
+    head -c 4096 /dev/urandom >"$d/usr/share/$1/padding"
+    dpkg-deb --root-owner-group --build "$d" "/srv/repo/pool/main/$1_1.1.0_all.deb" >/dev/null
+}
+newer vmapp-hello-data ""
+newer vmapp-hello "vmapp-hello-data (>= 1.1.0)"
+cd /srv/repo
+apt-ftparchive packages pool/main >dists/vmapp/main/binary-amd64/Packages
+gzip -9kfn dists/vmapp/main/binary-amd64/Packages
+apt-ftparchive -o APT::FTPArchive::Release::Suite=vmapp -o APT::FTPArchive::Release::Codename=vmapp \
+    -o APT::FTPArchive::Release::Architectures=amd64 -o APT::FTPArchive::Release::Components=main \
+    release dists/vmapp >/tmp/Release
+mv /tmp/Release dists/vmapp/Release
+gpg -q --batch --yes -u repo@vmapp.test --clearsign -o dists/vmapp/InRelease dists/vmapp/Release
+"""
+
+
+@pytest.mark.docker
+def test_diff_of_two_real_builds_after_the_repository_got_a_newer_dependency(
+    docker_client: docker.DockerClient, tmp_path: Path
+) -> None:
+    with serve_signed_repo(docker_client, tmp_path / "keys") as repo:
+        shutil.copy(repo.key, tmp_path / "repo.asc")
+        recipe = load_recipe(write_recipe(tmp_path, repo.recipe()))
+        old = build(make_plan(recipe, DISTRO, tmp_path / "old"), docker_client).manifest.parent
+        host = repo.url.split("//")[1].split(":")[0]
+        (server,) = [
+            c
+            for c in docker_client.containers.list(filters={"ancestor": TOOLS_IMAGE})
+            if c.attrs["NetworkSettings"]["IPAddress"] == host
+        ]
+        code, output = server.exec_run(["sh", "-c", NEWER])
+        assert code == 0, output
+        new = build(make_plan(recipe, DISTRO, tmp_path / "new"), docker_client).manifest.parent
+    out = run_cli("diff", old, new, "--json")
+    assert out.returncode == 0, out.stderr
+    document = json.loads(out.stdout)
+    upgraded = {c["name"]: (c["old"]["version"], c["new"]["version"]) for c in document["upgraded"]}
+    assert upgraded == {"vmapp-hello": ("1.0.0", "1.1.0"), "vmapp-hello-data": ("1.0.0", "1.1.0")}
+    assert [c["name"] for c in document["removed"]] == ["libonig5"]
+    assert document["added"] == [] and document["downgraded"] == []
+    data = next(c for c in document["upgraded"] if c["name"] == "vmapp-hello-data")
+    assert data["size_change"] > 4000  # the newer data package carries 4 KiB of random bytes more
+    old_lock, new_lock = (json.loads((d / LOCK_NAME).read_text()) for d in (old, new))
+    (old_release,) = [r for r in old_lock["repositories"] if r["url"] == repo.url]
+    (new_release,) = [r for r in new_lock["repositories"] if r["url"] == repo.url]
+    assert old_release["sha256"] != new_release["sha256"]  # the lock saw the repository change
+    text = run_cli("diff", old, new)
+    assert "upgraded   vmapp-hello-data:all 1.0.0 -> 1.1.0" in text.stdout, text.stdout
