@@ -301,7 +301,12 @@ def test_shipped_windows_recipe_builds_and_verifies(
     proc = run_cli("recipe", "myapp-msi", "--distro", "windows", "--out", tmp_path, "--verify")
     assert proc.returncode == 0, proc.stderr
     assert "verified myapp-msi 1.0.0 under Wine" in proc.stdout
-    assert files_under(tmp_path / "myapp-msi" / "1.0.0") == ["windows", "windows/manifest.json", "windows/myapp.msi"]
+    assert files_under(tmp_path / "myapp-msi" / "1.0.0") == [
+        "windows",
+        "windows/lock.json",
+        "windows/manifest.json",
+        "windows/myapp.msi",
+    ]
     shipped = REPO / "recipes" / "windows" / "myapp.msi"
     assert (tmp_path / "myapp-msi/1.0.0/windows/myapp.msi").read_bytes() == shipped.read_bytes()
     assert shipped.stat().st_size < 100 * 1024
