@@ -45,6 +45,7 @@ def request_for(plan: BuildPlan) -> Request:
         recommends=plan.recommends,
         baseline=plan.baseline,
         recipe_path=plan.recipe_path,
+        locked=plan.locked,
     )
 
 

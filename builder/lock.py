@@ -45,8 +45,18 @@ def lock_bytes(document: dict[str, Any]) -> bytes:
 def load_lock(directory: Path) -> dict[str, Any] | None:
     """A build's lock.json, or None where the build has none (built before locks were written)."""
     file = directory / LOCK_NAME
+    return _read(file) if file.exists() else None
+
+
+def read_lock(path: Path) -> dict[str, Any]:
+    """The lock.json at `path` (the file, or a build directory holding it)."""
+    file = path / LOCK_NAME if path.is_dir() else path
     if not file.exists():
-        return None
+        raise InputError(f"{file}: no such lock", hint=f"give a build directory or its {LOCK_NAME}")
+    return _read(file)
+
+
+def _read(file: Path) -> dict[str, Any]:
     try:
         document = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
@@ -54,3 +64,14 @@ def load_lock(directory: Path) -> dict[str, Any] | None:
     if not isinstance(document, dict) or document.get("schema") != LOCK_SCHEMA:
         raise InputError(f"{file}: not a vmapp-build lock (schema {LOCK_SCHEMA})")
     return document
+
+
+def locked_packages(lock: dict[str, Any], app: str, distro: str, where: Path) -> tuple[tuple[str, str, str], ...]:
+    """The lock's (name, version, architecture), once it is the lock of this app for this distro."""
+    locked_app, locked_distro = lock.get("application", {}).get("name"), lock.get("distro", {}).get("name")
+    if (locked_app, locked_distro) != (app, distro):
+        raise InputError(
+            f"{where}: the lock of {locked_app} for {locked_distro}, not of {app} for {distro}",
+            hint="give the lock of a previous build of this app for this distro",
+        )
+    return tuple((p["name"], p["version"], p["architecture"]) for p in lock.get("packages", []))

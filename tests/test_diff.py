@@ -195,6 +195,18 @@ gpg -q --batch --yes -u repo@vmapp.test --clearsign -o dists/vmapp/InRelease dis
 """
 
 
+def repo_server(client: docker.DockerClient, url: str, script: str) -> None:
+    """Run a script in the container serving the signed repository at `url` (tests/signed_repo.py)."""
+    host = url.split("//")[1].split(":")[0]
+    (server,) = [
+        c
+        for c in client.containers.list(filters={"ancestor": TOOLS_IMAGE})
+        if c.attrs["NetworkSettings"]["IPAddress"] == host
+    ]
+    code, output = server.exec_run(["sh", "-c", script])
+    assert code == 0, output
+
+
 @pytest.mark.docker
 def test_diff_of_two_real_builds_after_the_repository_got_a_newer_dependency(
     docker_client: docker.DockerClient, tmp_path: Path
@@ -203,14 +215,7 @@ def test_diff_of_two_real_builds_after_the_repository_got_a_newer_dependency(
         shutil.copy(repo.key, tmp_path / "repo.asc")
         recipe = load_recipe(write_recipe(tmp_path, repo.recipe()))
         old = build(make_plan(recipe, DISTRO, tmp_path / "old"), docker_client).manifest.parent
-        host = repo.url.split("//")[1].split(":")[0]
-        (server,) = [
-            c
-            for c in docker_client.containers.list(filters={"ancestor": TOOLS_IMAGE})
-            if c.attrs["NetworkSettings"]["IPAddress"] == host
-        ]
-        code, output = server.exec_run(["sh", "-c", NEWER])
-        assert code == 0, output
+        repo_server(docker_client, repo.url, NEWER)
         new = build(make_plan(recipe, DISTRO, tmp_path / "new"), docker_client).manifest.parent
     out = run_cli("diff", old, new, "--json")
     assert out.returncode == 0, out.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,8 +22,10 @@ from builder.lock import LOCK_NAME, lock_document
 from builder.pipeline import BuildResult, build
 from builder.plan import make_plan
 from builder.recipe import load_recipe
-from tests.conftest import DISTRO, write_recipe
+from tests.conftest import DISTRO, files_under, run_cli, write_recipe
 from tests.rpm_images import extract_key, fixture_image, recipe_text
+from tests.signed_repo import serve_signed_repo
+from tests.test_diff import NEWER, repo_server
 from tests.test_tarball import make_tarball, tool_recipe
 
 # `apt-cache policy jq libc6` in debian:12 (one version from -security, one installed from dpkg's status)
@@ -174,3 +177,59 @@ def test_tarball_build_locks_its_source(tmp_path: Path) -> None:
         {"file": result.package.name, "source": str(tmp_path / "tool-1.0.0.tar.gz"), "sha256": sha}
     ]
     assert lock["packages"] == [] and lock["repositories"] == []
+
+
+# Drop vmapp-hello-data 1.0.0 from the repository (pool and index), re-signed: a locked version gone.
+DROP_OLD_DATA = r"""
+set -eu
+export GNUPGHOME=/root/gnupg
+rm /srv/repo/pool/main/vmapp-hello-data_1.0.0_all.deb
+cd /srv/repo
+apt-ftparchive packages pool/main >dists/vmapp/main/binary-amd64/Packages
+gzip -9kfn dists/vmapp/main/binary-amd64/Packages
+apt-ftparchive -o APT::FTPArchive::Release::Suite=vmapp -o APT::FTPArchive::Release::Codename=vmapp \
+    -o APT::FTPArchive::Release::Architectures=amd64 -o APT::FTPArchive::Release::Components=main \
+    release dists/vmapp >/tmp/Release
+mv /tmp/Release dists/vmapp/Release
+gpg -q --batch --yes -u repo@vmapp.test --clearsign -o dists/vmapp/InRelease dists/vmapp/Release
+"""
+
+
+@pytest.mark.docker
+def test_locked_rebuild_takes_the_locked_versions_or_names_those_gone(
+    docker_client: docker.DockerClient, tmp_path: Path
+) -> None:
+    with serve_signed_repo(docker_client, tmp_path / "keys") as repo:
+        shutil.copy(repo.key, tmp_path / "repo.asc")
+        recipe = write_recipe(tmp_path, repo.recipe())
+        first = build(make_plan(load_recipe(recipe), DISTRO, tmp_path / "first"), docker_client).manifest.parent
+        repo_server(docker_client, repo.url, NEWER)  # vmapp-hello 1.1.0 and its newer data package
+        out = run_cli("recipe", recipe, "--distro", DISTRO, "--out", tmp_path / "locked", "--locked", first)
+        assert out.returncode == 0, out.stderr
+        locked = next((tmp_path / "locked").rglob(LOCK_NAME))
+        versions = {p["name"]: p["version"] for p in json.loads(locked.read_text())["packages"]}
+        assert versions == {p["name"]: p["version"] for p in json.loads((first / LOCK_NAME).read_text())["packages"]}
+        assert versions["vmapp-hello"] == "1.0.0"
+        repo_server(docker_client, repo.url, DROP_OLD_DATA)
+        gone = run_cli("recipe", recipe, "--distro", DISTRO, "--out", tmp_path / "gone", "--locked", first / LOCK_NAME)
+    assert gone.returncode == 3, gone.stderr
+    assert "locked versions are gone from the repositories" in gone.stderr
+    assert "vmapp-hello-data 1.0.0" in gone.stderr and "vmapp-hello 1.0.0" not in gone.stderr
+    assert files_under(tmp_path / "gone") == []
+
+
+def test_locked_refuses_the_lock_of_another_app(tmp_path: Path) -> None:
+    lock = {"schema": 1, "application": {"name": "curl"}, "distro": {"name": DISTRO}, "packages": []}
+    (tmp_path / LOCK_NAME).write_text(json.dumps(lock))
+    out = run_cli("recipe", "jq", "--distro", DISTRO, "--out", tmp_path / "dist", "--locked", tmp_path)
+    assert out.returncode == 2 and "the lock of curl for debian-12, not of jq for debian-12" in out.stderr, out.stderr
+
+
+def test_locked_is_refused_for_rpm_families_before_any_container(tmp_path: Path) -> None:
+    package = {"name": "jq", "version": "1.6-8.el9", "architecture": "x86_64"}
+    lock = {"schema": 1, "application": {"name": "jq"}, "distro": {"name": "rhel-9"}, "packages": [package]}
+    (tmp_path / LOCK_NAME).write_text(json.dumps(lock))
+    out = run_cli("recipe", "jq", "--distro", "rhel-9", "--out", tmp_path / "dist", "--locked", tmp_path, "--dry-run")
+    assert out.returncode == 2 and "--locked rebuilds apt builds only so far, not dnf (rhel-9)" in out.stderr, (
+        out.stderr
+    )

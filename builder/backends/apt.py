@@ -31,6 +31,7 @@ _REPO_FAILURE = re.compile(
     r"404\s+Not Found|The following signatures couldn't be verified).*$",
     re.MULTILINE,
 )
+_VERSION_GONE = re.compile(r"^E: Version '([^']+)' for '([^':]+)(?::[^']*)?' was not found", re.MULTILINE)
 
 
 class AptInstaller:
@@ -153,6 +154,8 @@ class AptInstaller:
     def download(self, container: Container) -> Download:
         """The closure in DEB_DIR, and what apt was asked for: see _named_virtuals."""
         container.run(["mkdir", "-p", f"{DEB_DIR}/partial"], "create download directory")
+        if self.request.locked:
+            return self._download_locked(container)
         packages = self.request.packages
         result = container.run(self._download_argv(packages), "download", check=False)
         if result.exit_code != 0 and (named := self._named_virtuals(result.output)):
@@ -161,6 +164,24 @@ class AptInstaller:
         if result.exit_code != 0:
             self._raise_resolution_error(result.argv, result.exit_code, result.output)
         return Download(DEB_DIR, packages)
+
+    def _download_locked(self, container: Container) -> Download:
+        """--locked: exactly the lock's versions (NAME[:ARCH]=VERSION), or an error naming those gone."""
+        pins = tuple(
+            f"{name}{'' if arch == 'all' else ':' + arch}={version}" for name, version, arch in self.request.locked
+        )
+        result = container.run(self._download_argv(pins), "download the locked versions", check=False)
+        if result.exit_code != 0:
+            gone = [f"{name} {version}" for version, name in _VERSION_GONE.findall(result.output)]
+            if gone:
+                raise BuildError(
+                    f"locked versions are gone from the repositories {self.where}: {', '.join(gone)}",
+                    hint="rebuild without --locked to take the repositories' current versions",
+                )
+            raise CommandFailed(
+                result.argv, result.exit_code, result.output, f"apt cannot install the locked versions {self.where}"
+            )
+        return Download(DEB_DIR, self.request.packages)
 
     def collect(self, container: Container, directory: str) -> Collected:
         """Each .deb's control paragraph, by file name, read with the image's own dpkg-deb."""

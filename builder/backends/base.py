@@ -35,6 +35,8 @@ class Request:
     recommends: bool = False
     baseline: Baseline = field(default_factory=lambda: Baseline("image"))
     recipe_path: Path | None = None
+    # --locked: exactly these (name, version, architecture), from a previous build's lock.json
+    locked: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def urls(self) -> dict[str, str]:

@@ -187,6 +187,11 @@ class RpmBackend:
 
     def __init__(self, request: Request) -> None:
         check_rpm_request(request)
+        if request.locked:
+            raise InputError(
+                f"--locked rebuilds apt builds only so far, not {request.family} ({request.distro})",
+                hint="build without --locked",
+            )
         self.request = request
         self.where = request.where
 
