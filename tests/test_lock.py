@@ -151,13 +151,15 @@ def test_apt_build_locks_packages_and_releases_and_rebuilds_byte_identical(
 
 
 @pytest.mark.docker
-def test_dnf_build_locks_each_package_to_its_repository_and_repomd(
-    docker_client: docker.DockerClient, tmp_path: Path
+@pytest.mark.parametrize(("family", "distro"), [("dnf", "rhel-9"), ("zypper", "sles-15")])
+def test_rpm_build_locks_each_package_to_its_repository_and_repomd(
+    docker_client: docker.DockerClient, tmp_path: Path, family: str, distro: str
 ) -> None:
-    image = fixture_image(docker_client, "dnf")
+    """dnf: repoquery's %{repoid} and dnf's cache; zypper: its cache's aliases and raw metadata."""
+    image = fixture_image(docker_client, family)
     key = extract_key(docker_client, image, tmp_path / "key.asc")
-    recipe = write_recipe(tmp_path, recipe_text(["vt-app"], key), "vt-dnf.yaml")
-    result = build(make_plan(load_recipe(recipe), "rhel-9", tmp_path / "dist", image), docker_client)
+    recipe = write_recipe(tmp_path, recipe_text(["vt-app"], key), f"vt-{family}.yaml")
+    result = build(make_plan(load_recipe(recipe), distro, tmp_path / "dist", image), docker_client)
     lock = json.loads((result.manifest.parent / LOCK_NAME).read_text())
     assert {(p["name"], p["version"], p["sha256"]) for p in lock["packages"]} == {
         (p["name"], p["version"], p["sha256"]) for p in result.document["packages"]
