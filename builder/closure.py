@@ -9,7 +9,16 @@ from typing import Any
 import docker
 
 from builder.backends import backend_class
-from builder.backends.base import SKIPPED_LIST, Backend, Collected, Discovery, Download, PackageFile, Request
+from builder.backends.base import (
+    SKIPPED_LIST,
+    Backend,
+    Collected,
+    Discovery,
+    Download,
+    PackageFile,
+    Request,
+    Sources,
+)
 from builder.bundle import write_tar_gz
 from builder.container import Container
 from builder.engine import connect, ensure_image
@@ -37,6 +46,7 @@ def request_for(plan: BuildPlan) -> Request:
         recommends=plan.recommends,
         baseline=plan.baseline,
         recipe_path=plan.recipe_path,
+        locked=plan.locked,
     )
 
 
@@ -74,6 +84,7 @@ def bundle_closure(plan: BuildPlan, commands: Commands, tmp: Path, client: docke
                 download = installer.download(container)
             with stages.stage("collect"):
                 collected = installer.collect(container, download.directory)
+                sources = installer.sources(container, collected)
                 files = container.copy_files_out(download.directory, files_dir, installer.suffix)
         if not files:
             raise InputError(
@@ -90,7 +101,14 @@ def bundle_closure(plan: BuildPlan, commands: Commands, tmp: Path, client: docke
     finally:
         stages.close()
     sections = _sections(plan, image_id, packages, discovery)
-    return Payload(package, commands.as_dict(), sections, *_totals(packages), _components(plan, packages, collected))
+    return Payload(
+        package,
+        commands.as_dict(),
+        sections,
+        *_totals(packages),
+        _components(plan, packages, collected),
+        lock=_lock(packages, sources),
+    )
 
 
 def _components(plan: BuildPlan, packages: list[PackageFile], collected: Collected) -> tuple[Component, ...]:
@@ -106,6 +124,20 @@ def _components(plan: BuildPlan, packages: list[PackageFile], collected: Collect
         )
         for p in packages
     )
+
+
+def _lock(packages: list[PackageFile], sources: Sources) -> dict[str, Any]:
+    """lock.json's packages (each file with its repository and suite) and repositories (builder.lock)."""
+    entries = []
+    for p in sorted(packages, key=lambda p: p.path.name):
+        origin = sources.packages.get(p.path.name)
+        where = {
+            "repository": origin.repository if origin else None,
+            "suite": origin.suite if origin else None,
+            "component": origin.component if origin else None,
+        }
+        entries.append(p.as_manifest() | where)
+    return {"packages": entries, "repositories": [r.as_lock() for r in sources.repositories]}
 
 
 def _members(

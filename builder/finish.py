@@ -23,6 +23,7 @@ from builder.azure.gallery import GallerySettings
 from builder.azure.limits import check_limits, enforce
 from builder.errors import BuildError, InputError
 from builder.files import replace_atomically, sha256_file
+from builder.lock import LOCK_NAME, lock_bytes, lock_document
 from builder.manifest import MANIFEST_NAME, manifest_document, write_json_atomically
 from builder.owner import owned_temp_dir
 from builder.payload import Payload
@@ -83,11 +84,13 @@ def finish(output: Output, payload: Payload, tmp: Path, gallery: GallerySettings
         staged = stage_definitions(tmp / GALLERY_DIR, document, gallery, output.out_dir)
         document["limits"] += [r.as_manifest() for r in staged]
     write_json_atomically(tmp / MANIFEST_NAME, document)
+    (tmp / LOCK_NAME).write_bytes(lock_bytes(lock_document(document, payload.lock)))
     final_package = output.out_dir / output.package_file_name
     final_manifest = output.out_dir / MANIFEST_NAME
     replace_atomically(payload.package, final_package)
     replace_atomically(tmp / SBOM_NAME, output.out_dir / SBOM_NAME)  # before the manifest that names it
     replace_atomically(tmp / MANIFEST_NAME, final_manifest)
+    replace_atomically(tmp / LOCK_NAME, output.out_dir / LOCK_NAME)
     if gallery is not None:
         replace_directory(tmp / GALLERY_DIR, output.out_dir / GALLERY_DIR)
     return BuildResult(final_package, final_manifest, document)

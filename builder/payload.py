@@ -30,3 +30,5 @@ class Payload:
     contents: int  # bytes of the files inside
     files: int
     components: tuple[Component, ...] = ()  # what the SBOM lists
+    # lock.json's packages and repositories, where the payload came from a package manager (builder.lock)
+    lock: dict[str, Any] | None = None

@@ -179,6 +179,7 @@ def test_cli_recipe_with_verify(docker_client: docker.DockerClient, tmp_path: Pa
         "jq/1.0.0",
         "jq/1.0.0/debian-12",
         "jq/1.0.0/debian-12/jq.tar.gz",
+        "jq/1.0.0/debian-12/lock.json",
         "jq/1.0.0/debian-12/manifest.json",
         "jq/1.0.0/debian-12/sbom.cdx.json",
     ]

@@ -161,7 +161,8 @@ def test_cli_recipe_with_verify(rpm_env: RpmEnv, tmp_path: Path) -> None:
     proc = run_cli("recipe", recipe, "--distro", distro, "--image", rpm_env.image, "--out", tmp_path / "d", "--verify")
     assert proc.returncode == 0, proc.stderr
     assert "verified vt 1.0.0 offline" in proc.stdout
-    assert files_under(tmp_path / "d")[-3:] == [
+    assert files_under(tmp_path / "d")[-4:] == [
+        f"vt/1.0.0/{distro}/lock.json",
         f"vt/1.0.0/{distro}/manifest.json",
         f"vt/1.0.0/{distro}/sbom.cdx.json",
         f"vt/1.0.0/{distro}/vt.tar.gz",

@@ -180,7 +180,7 @@ def test_a_refused_build_writes_no_sbom(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "already built" in proc.stderr, proc.stderr
     assert (first.manifest.parent / SBOM_NAME).read_bytes() == sbom
     assert sorted(p.name for p in first.manifest.parent.iterdir()) == sorted(
-        ["manifest.json", SBOM_NAME, first.package.name]
+        ["lock.json", "manifest.json", SBOM_NAME, first.package.name]
     )
 
 

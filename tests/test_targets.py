@@ -65,9 +65,11 @@ def test_windows_and_linux_build_in_one_run_through_one_pipeline(tmp_path: Path)
     assert files_under(out / "demo" / "1.0.0") == [
         "debian-12",
         "debian-12/demo.tar.gz",
+        "debian-12/lock.json",
         "debian-12/manifest.json",
         "debian-12/sbom.cdx.json",
         "windows",
+        "windows/lock.json",
         "windows/manifest.json",
         "windows/sbom.cdx.json",
         "windows/setup.exe",

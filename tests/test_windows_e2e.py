@@ -303,6 +303,7 @@ def test_shipped_windows_recipe_builds_and_verifies(
     assert "verified myapp-msi 1.0.0 under Wine" in proc.stdout
     assert files_under(tmp_path / "myapp-msi" / "1.0.0") == [
         "windows",
+        "windows/lock.json",
         "windows/manifest.json",
         "windows/myapp.msi",
         "windows/sbom.cdx.json",

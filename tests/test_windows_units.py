@@ -356,6 +356,7 @@ def test_local_build_writes_package_and_manifest(tmp_path: Path) -> None:
         "demo/1.0.0",
         "demo/1.0.0/windows",
         "demo/1.0.0/windows/demo.zip",
+        "demo/1.0.0/windows/lock.json",
         "demo/1.0.0/windows/manifest.json",
         "demo/1.0.0/windows/sbom.cdx.json",
     ]

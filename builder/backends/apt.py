@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import shlex
 
-from builder.backends.base import Collected, Discovery, Download, PackageFile, PackageInfo, Request
+from builder.backends.base import Collected, Discovery, Download, PackageFile, PackageInfo, Request, Sources
 from builder.backends.deb822 import (
     format_paragraph,
     parse_apt_show,
@@ -18,6 +18,7 @@ from builder.backends.deb822 import (
     virtual_providers,
 )
 from builder.backends.repository import Repository, read_key
+from builder.backends.sources import apt_sources
 from builder.container import Container
 from builder.errors import BuildError, CommandFailed, InputError, PackageNotFound
 
@@ -30,6 +31,7 @@ _REPO_FAILURE = re.compile(
     r"404\s+Not Found|The following signatures couldn't be verified).*$",
     re.MULTILINE,
 )
+_VERSION_GONE = re.compile(r"^E: Version '([^']+)' for '([^':]+)(?::[^']*)?' was not found", re.MULTILINE)
 
 
 class AptInstaller:
@@ -152,6 +154,8 @@ class AptInstaller:
     def download(self, container: Container) -> Download:
         """The closure in DEB_DIR, and what apt was asked for: see _named_virtuals."""
         container.run(["mkdir", "-p", f"{DEB_DIR}/partial"], "create download directory")
+        if self.request.locked:
+            return self._download_locked(container)
         packages = self.request.packages
         result = container.run(self._download_argv(packages), "download", check=False)
         if result.exit_code != 0 and (named := self._named_virtuals(result.output)):
@@ -160,6 +164,24 @@ class AptInstaller:
         if result.exit_code != 0:
             self._raise_resolution_error(result.argv, result.exit_code, result.output)
         return Download(DEB_DIR, packages)
+
+    def _download_locked(self, container: Container) -> Download:
+        """--locked: exactly the lock's versions (NAME[:ARCH]=VERSION), or an error naming those gone."""
+        pins = tuple(
+            f"{name}{'' if arch == 'all' else ':' + arch}={version}" for name, version, arch in self.request.locked
+        )
+        result = container.run(self._download_argv(pins), "download the locked versions", check=False)
+        if result.exit_code != 0:
+            gone = [f"{name} {version}" for version, name in _VERSION_GONE.findall(result.output)]
+            if gone:
+                raise BuildError(
+                    f"locked versions are gone from the repositories {self.where}: {', '.join(gone)}",
+                    hint="rebuild without --locked to take the repositories' current versions",
+                )
+            raise CommandFailed(
+                result.argv, result.exit_code, result.output, f"apt cannot install the locked versions {self.where}"
+            )
+        return Download(DEB_DIR, self.request.packages)
 
     def collect(self, container: Container, directory: str) -> Collected:
         """Each .deb's control paragraph, by file name, read with the image's own dpkg-deb."""
@@ -186,6 +208,10 @@ class AptInstaller:
             fields.update({"Filename": f"./{f.path.name}", "Size": str(f.size), "SHA256": f.sha256})
             paragraphs.append(format_paragraph(fields))
         return {"Packages": "\n".join(paragraphs).encode()}
+
+    def sources(self, container: Container, collected: Collected) -> Sources:
+        """Each .deb's repository and suite (apt-cache policy) and those repositories' Release files."""
+        return Sources(*apt_sources(container, collected))
 
     @staticmethod
     def installed_packages(container: Container) -> dict[str, str]:

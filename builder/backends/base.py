@@ -35,6 +35,13 @@ class Request:
     recommends: bool = False
     baseline: Baseline = field(default_factory=lambda: Baseline("image"))
     recipe_path: Path | None = None
+    # --locked: exactly these (name, version, architecture), from a previous build's lock.json
+    locked: tuple[tuple[str, str, str], ...] = ()
+
+    @property
+    def urls(self) -> dict[str, str]:
+        """The recipe's repositories' URLs, by the id they are given in the image (their name)."""
+        return {repo.name: repo.url for repo in self.repositories}
 
     @property
     def where(self) -> str:
@@ -101,6 +108,48 @@ class PackageFile:
         }
 
 
+@dataclass(frozen=True)
+class Origin:
+    """Where the package manager took one package file from: its repository and (apt) suite."""
+
+    repository: str  # apt: the repository's URL; dnf, yum, zypper: the repository's id
+    suite: str | None = None  # apt's suite (./ for a flat repository); RPM repositories have none
+    component: str | None = None  # apt's component
+
+
+@dataclass(frozen=True)
+class RepositoryState:
+    """One repository's metadata as the refresh saw it: apt's InRelease/Release, or repomd.xml."""
+
+    id: str
+    metadata: str  # the metadata file's name: InRelease, Release or repomd.xml
+    sha256: str | None  # of that file, as the package manager stored it
+    date: str | None  # apt: the Release's Date; RPM: repomd.xml's newest timestamp (seconds since the epoch)
+    url: str | None = None
+    suite: str | None = None
+    revision: str | None = None  # repomd.xml's <revision>
+
+    def as_lock(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "url": self.url,
+            "suite": self.suite,
+            "metadata": self.metadata,
+            "sha256": self.sha256,
+            "date": self.date,
+            "revision": self.revision,
+        }
+
+
+@dataclass(frozen=True)
+class Sources:
+    """Where each downloaded file came from (by file name) and the state of every repository, read from
+    the package manager's own outputs after the download: what lock.json records."""
+
+    packages: dict[str, Origin]
+    repositories: tuple[RepositoryState, ...]
+
+
 class Backend(Protocol):
     """What the closure stage needs from a package-manager backend, in the order it calls them."""
 
@@ -114,6 +163,7 @@ class Backend(Protocol):
     def download(self, container: Container) -> Download: ...
     def collect(self, container: Container, directory: str) -> Collected: ...
     def index(self, files: list[PackageFile], collected: Collected) -> dict[str, bytes]: ...
+    def sources(self, container: Container, collected: Collected) -> Sources: ...
 
     # What verify and the lifecycle replay need of the family, on a container of the target image:
     @staticmethod

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import shlex
 
-from builder.backends.base import Collected, Discovery, Download, PackageFile, Request
+from builder.backends.base import Collected, Discovery, Download, PackageFile, Request, Sources
 from builder.backends.repository import check_refresh
 from builder.backends.rpm_parse import (
     NEVRA_FORMAT,
@@ -31,11 +31,13 @@ from builder.backends.rpmdb import (
     has_command,
     install_key,
     make_empty_root,
+    nevra,
     raise_resolution_error,
     register_baseline,
     repo_file,
     rpm_spec,
 )
+from builder.backends.sources import rpm_sources
 from builder.container import Container
 from builder.errors import BuildError, EnvironmentProblem
 
@@ -211,6 +213,13 @@ class DnfInstaller(RpmBackend):
     def index(self, files: list[PackageFile], collected: Collected) -> dict[str, bytes]:
         """The bundle's `repodata/`, as createrepo_c wrote it in collect."""
         return dict(collected.written)
+
+    def sources(self, container: Container, collected: Collected) -> Sources:
+        """Each file's repository as repoquery reports it; repomd.xml from the cache (or the --full root's)."""
+        nevras = {file: nevra(info) for file, info in collected.packages.items()}
+        by_nevra = self._origins(container, sorted(set(nevras.values())))
+        origins = {file: by_nevra.get(label, []) for file, label in nevras.items()}
+        return Sources(*rpm_sources(container, origins, ("/", EMPTY_ROOT), self.request.urls))
 
 
 class YumInstaller(DnfInstaller):

@@ -200,6 +200,11 @@ class RpmBackend:
 
     def __init__(self, request: Request) -> None:
         check_rpm_request(request)
+        if request.locked:
+            raise InputError(
+                f"--locked rebuilds apt builds only so far, not {request.family} ({request.distro})",
+                hint="build without --locked",
+            )
         self.request = request
         self.where = request.where
 
@@ -214,8 +219,10 @@ class RpmBackend:
 
 def file_nevras(container: Container, directory: str) -> dict[str, str]:
     """Each .rpm's `name-epoch:version-release.arch` (epoch 0 spelled out), as repoquery prints it."""
-    return {
-        file: f"{info.name}-{evr if ':' in evr else '0:' + evr}.{info.architecture}"
-        for file, info in describe_rpms(container, directory).items()
-        for evr in [info.version]
-    }
+    return {file: nevra(info) for file, info in describe_rpms(container, directory).items()}
+
+
+def nevra(info: PackageInfo) -> str:
+    """A package's `name-epoch:version-release.arch` (epoch 0 spelled out), as repoquery prints it."""
+    evr = info.version
+    return f"{info.name}-{evr if ':' in evr else '0:' + evr}.{info.architecture}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import shlex
 
-from builder.backends.base import Collected, Discovery, Download, PackageFile
+from builder.backends.base import Collected, Discovery, Download, PackageFile, Request, Sources
 from builder.backends.repository import check_refresh
 from builder.backends.rpm_parse import (
     parse_zypper_info,
@@ -31,6 +31,7 @@ from builder.backends.rpmdb import (
     register_baseline,
     repo_file,
 )
+from builder.backends.sources import rpm_sources
 from builder.container import Container
 
 REPOS_DIR = "/etc/zypp/repos.d"
@@ -52,6 +53,11 @@ EXIT_CAP_NOT_FOUND = 104
 
 class ZypperInstaller(RpmBackend):
     family = "zypper"
+
+    def __init__(self, request: Request) -> None:
+        super().__init__(request)
+        # file name -> repositories, read from zypper's cache at download (the files move out of it)
+        self.origins: dict[str, list[str]] = {}
 
     def base_argv(self) -> list[str]:
         return ["zypper", "--non-interactive"]
@@ -108,7 +114,7 @@ class ZypperInstaller(RpmBackend):
         result = container.run(argv, "download", check=False)
         if result.exit_code != 0:
             self._raise_resolution_error(container, argv, result.exit_code, result.output)
-        origins = self._origins(container)
+        origins = self.origins = self._origins(container)
         flatten_rpms(container, ZYPP_CACHE, RPM_DIR)
         checks = container.run([*self.base_argv(), "--xmlout", "repos"], "repository settings", check=False)
         repos = parse_zypper_repos_xml(checks.stdout)
@@ -145,3 +151,7 @@ class ZypperInstaller(RpmBackend):
     def index(self, files: list[PackageFile], collected: Collected) -> dict[str, bytes]:
         """Nothing: a plaindir repository is the directory of .rpm files itself."""
         return {}
+
+    def sources(self, container: Container, collected: Collected) -> Sources:
+        """Each file's repository (the alias zypper's cache nested it under) and the repositories' repomd.xml."""
+        return Sources(*rpm_sources(container, self.origins, ("/", EMPTY_ROOT), self.request.urls))

@@ -15,7 +15,7 @@ from typing import NoReturn
 import click
 
 from builder import __version__
-from builder.cli import build, gallery, gc, image, simulate, verify
+from builder.cli import build, diff, gallery, gc, image, simulate, verify
 from builder.errors import VmappError
 from builder.interrupts import Interrupted, install_handlers, received, settle_cleanups
 
@@ -35,6 +35,7 @@ for _command in (
     *gallery.GALLERY_COMMANDS,
     gc.gc_cmd,
     simulate.simulate_cmd,
+    diff.diff_cmd,
 ):
     cli.add_command(_command)
 

@@ -45,6 +45,11 @@ if TYPE_CHECKING:  # annotations only: the command line imports the pipeline whe
 )
 @click.option("--verify", "then_verify", is_flag=True, help="Verify each package offline after building it.")
 @click.option("--dry-run", is_flag=True, help="Print the plan and the command strings; build nothing.")
+@click.option(
+    "--locked",
+    type=click.Path(path_type=Path),
+    help="Rebuild exactly the versions of this lock.json (or build directory); fail if one is gone.",
+)
 def recipe_cmd(
     recipe: str,
     distros: tuple[str, ...],
@@ -57,6 +62,7 @@ def recipe_cmd(
     gallery_file: Path | None,
     then_verify: bool,
     dry_run: bool,
+    locked: Path | None,
 ) -> None:
     """Build RECIPE (a shipped recipe's name or a YAML path) for each --distro."""
     from builder.backends.baseline import FULL, IMAGE, load_baseline
@@ -70,6 +76,8 @@ def recipe_cmd(
     gallery = gallery_settings_checked(loaded.path, loaded.raw, gallery_file)
     limit = parse_size(max_size) if max_size else None
     plans = [make_plan(loaded, d, out, image, config, limit, state) for d in distros]
+    if locked:
+        plans = [_locked(plan, locked) for plan in plans]
     if dry_run:
         for plan in plans:
             _show(plan)
@@ -79,6 +87,19 @@ def recipe_cmd(
         click.echo(f"\n{'distro':<14} {'packages':>8} {'bytes':>12}  file")
         for row in rows:
             click.echo(f"{row[0]:<14} {row[1]:>8} {row[2]:>12}  {row[3]}")
+
+
+def _locked(plan: Plan, path: Path) -> Plan:
+    """The plan, pinned to the lock's versions (apt builds; the backend refuses another family)."""
+    from dataclasses import replace
+
+    from builder.errors import InputError
+    from builder.lock import locked_packages, read_lock
+    from builder.plan import BuildPlan
+
+    if not isinstance(plan, BuildPlan) or plan.tarball:
+        raise InputError(f"--locked rebuilds a package manager's closure, not a {plan.kind} payload")
+    return replace(plan, locked=locked_packages(read_lock(path), plan.app, plan.distro.name, path))
 
 
 def _show(plan: Plan) -> None:

@@ -21,6 +21,7 @@ class BuildPlan(PlanBase):
     recommends: bool
     baseline: Baseline = IMAGE
     tarball: Tarball | None = None
+    locked: tuple[tuple[str, str, str], ...] = ()  # --locked: (name, version, architecture) from lock.json
 
     @property
     def package_file_name(self) -> str:
