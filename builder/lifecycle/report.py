@@ -62,7 +62,7 @@ class LifecycleReport:
             "image": self.image,
             "versions": self.versions,
             "ok": self.ok,
-            "steps": [asdict(r) for r in self.rows],
+            "steps": [{**asdict(r), "seconds": round(r.seconds, 3)} for r in self.rows],
             "problems": self.problems,
             "notes": self.notes,
         }

@@ -17,7 +17,7 @@ from builder.lifecycle.replay import Replay
 from builder.lifecycle.report import LifecycleReport, Row
 from builder.lifecycle.sequence import Planned, earlier_builds, plan
 from builder.lifecycle.vm import Sh
-from builder.steps import verify_container
+from builder.steps import StepResult, verify_container
 
 
 def verify_lifecycle(
@@ -45,6 +45,9 @@ def verify_lifecycle(
         )
         replay = Replay.start(c, builds[0])
         run_steps(replay, {b.version: b for b in builds}, plan([b.version for b in builds[:-1]], build.version), report)
+    if replay.owner or replay.owner_tree:
+        kept = " ".join(sorted(replay.owner | replay.owner_tree))
+        report.notes.append(f"the owner's hand installs, which every later step had to keep: {kept}")
     if not report.ok:
         raise report.error()
     return report
@@ -66,7 +69,7 @@ def run_steps(replay: Replay, builds: dict[str, Build], steps: list[Planned], re
             report.problems.append(f"step {len(report.rows)} ({planned.label}): {exc.message}")
         row.seconds = time.monotonic() - start
         row.commands = [name for name, _ in replay.steps[commands:]]
-        row.exit_code = replay.steps[-1][1].exit_code if len(replay.steps) > commands else None
+        row.exit_code = _exit_code(replay.steps[commands:], failed)
         row.problems = replay.problems[problems:]
         if row.problems and row.outcome == "ok":
             row.outcome = "problems"
@@ -116,3 +119,9 @@ def _directory(planned: Planned, builds: dict[str, Build]) -> str:
     if planned.action == "remove-for-update":
         return f"{builds[planned.source].workdir}, {builds[planned.version].workdir}"
     return builds[planned.version].workdir
+
+
+def _exit_code(commands: list[tuple[str, StepResult]], failed: bool) -> int | None:
+    """The extension's command's exit code (the checks' are not the step's), or the failing command's."""
+    ran = commands if failed else [(name, r) for name, r in commands if not name.startswith("check")]
+    return ran[-1][1].exit_code if ran else None
