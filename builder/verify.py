@@ -19,6 +19,7 @@ from builder.lifecycle.report import LifecycleReport
 from builder.lifecycle.run import verify_lifecycle
 from builder.lifecycle.sequence import earlier_builds
 from builder.lifecycle.verify import verify_packages
+from builder.lifecycle.windows import verify_windows_lifecycle
 from builder.manifest import load_manifest
 from builder.steps import VerifyReport
 from builder.windows.verify import verify_windows
@@ -64,15 +65,9 @@ def verify_any(
         )
     _, manifest = load_manifest(path)
     if get_distro(str(manifest["distro"]["name"])).family == "windows":
-        raise InputError(
-            "--lifecycle is not replayed for Windows builds yet",
-            hint="verify each version on its own (--no-lifecycle)",
-        )
+        return verify_windows_lifecycle(path, image, client)
     return verify_lifecycle(path, image, client)
 
 
 def _has_earlier(path: Path) -> bool:
-    _, manifest = load_manifest(path)
-    if get_distro(str(manifest["distro"]["name"])).family == "windows":
-        return False  # not replayed yet: the default stays the one-version verify
     return bool(earlier_builds(load_build(path)))

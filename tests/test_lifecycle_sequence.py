@@ -11,7 +11,7 @@ import pytest
 from builder.errors import InputError
 from builder.lifecycle import load_build
 from builder.lifecycle.report import LifecycleReport, Row
-from builder.lifecycle.sequence import earlier_builds, plan, version_key
+from builder.lifecycle.sequence import earlier_builds, plan, version_key, without_update_string
 from builder.manifest import SCHEMA
 
 
@@ -143,3 +143,13 @@ def test_lifecycle_and_update_from_exclude_each_other(tmp_path: Path) -> None:
     older, build = fake_build(tmp_path, "jq", "1.0.0"), fake_build(tmp_path, "jq", "1.0.1")
     with pytest.raises(InputError, match="give one"):
         verify_any(build, update_from=older, lifecycle=True)
+
+
+def test_an_update_to_a_version_without_an_update_string_is_planned_as_remove_for_update() -> None:
+    steps = without_update_string(plan(["1.0.0", "1.0.1"], "1.0.2"), lambda version: version != "1.0.1")
+    assert [s.label for s in steps][:3] == [
+        "install 1.0.0",
+        "remove-for-update 1.0.0 -> 1.0.1",  # 1.0.1 has no update string
+        "update 1.0.1 -> 1.0.2",
+    ]
+    assert sum(s.action == "remove-for-update" for s in steps) == 2  # and the planned one at the end

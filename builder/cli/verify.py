@@ -27,7 +27,7 @@ from builder.verify import verify_any
     default=None,
     help="Replay the lifecycle across the earlier builds beside PATH (<root>/<app>/<version>/<distro>): "
     "install the oldest, update through each, from each, remove, reinstall, update, remove. "
-    "Default: on when there are earlier builds (Linux).",
+    "Default: on when there are earlier builds.",
 )
 @click.option("--json", "as_json", is_flag=True, help="With the lifecycle: print its steps as JSON.")
 def verify_cmd(path: Path, image: str | None, update_from: Path | None, lifecycle: bool | None, as_json: bool) -> None:

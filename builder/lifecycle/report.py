@@ -7,6 +7,7 @@ from typing import Any
 
 from builder.errors import VerifyError
 from builder.lifecycle.build import EXTENSION_DIR
+from builder.lifecycle.sequence import Planned
 
 
 @dataclass
@@ -33,6 +34,16 @@ class LifecycleReport:
     rows: list[Row] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    workdirs: dict[str, str] = field(default_factory=dict)  # each version's download directory
+    extension_dir: str = EXTENSION_DIR
+
+    def directory(self, planned: Planned) -> str:
+        """Where a step runs: the version's directory; both for a remove-for-update (old, then new)."""
+        if planned.action == "owner-installs":
+            return "/root"
+        if planned.action == "remove-for-update":
+            return f"{self.workdirs[planned.source]}, {self.workdirs[planned.version]}"
+        return self.workdirs[planned.version]
 
     @property
     def ok(self) -> bool:
@@ -41,13 +52,21 @@ class LifecycleReport:
     def table(self) -> str:
         header = ("#", "step", "version", "directory", "exit", "seconds", "outcome")
         lines = [
-            (str(i), r.step, r.version, _short(r.directory), _code(r.exit_code), f"{r.seconds:.1f}", r.outcome)
+            (
+                str(i),
+                r.step,
+                r.version,
+                r.directory.replace(self.extension_dir + "/", "").replace(self.extension_dir + "\\", ""),
+                _code(r.exit_code),
+                f"{r.seconds:.1f}",
+                r.outcome,
+            )
             for i, r in enumerate(self.rows, 1)
         ]
         widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
         text = [
             f"lifecycle of {self.app} {' -> '.join(self.versions)} on {self.distro}, offline in {self.image}"
-            f" (directories under {EXTENSION_DIR}):"
+            f" (directories under {self.extension_dir}):"
         ]
         text += [
             "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in [header, *lines]
@@ -83,10 +102,6 @@ class LifecycleFailed(VerifyError):
     def __init__(self, message: str, report: LifecycleReport) -> None:
         super().__init__(message)
         self.report = report
-
-
-def _short(directory: str) -> str:
-    return directory.replace(EXTENSION_DIR + "/", "")
 
 
 def _code(exit_code: int | None) -> str:

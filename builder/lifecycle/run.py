@@ -4,7 +4,9 @@ step by step in one network-less container (builder.lifecycle.replay), timed, ch
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 import docker
 
@@ -15,7 +17,7 @@ from builder.lifecycle.hand import HAND_INSTALL_DRY_RUN
 from builder.lifecycle.newer import newer_dependency
 from builder.lifecycle.replay import Replay
 from builder.lifecycle.report import LifecycleReport, Row
-from builder.lifecycle.sequence import Planned, earlier_builds, plan
+from builder.lifecycle.sequence import Planned, earlier_builds, plan, without_update_string
 from builder.lifecycle.vm import Sh
 from builder.steps import StepResult, verify_container
 
@@ -44,7 +46,10 @@ def verify_lifecycle(
             else "no pre-existing newer dependency mixed in: verify with --image of a VM that has one"
         )
         replay = Replay.start(c, builds[0])
-        run_steps(replay, {b.version: b for b in builds}, plan([b.version for b in builds[:-1]], build.version), report)
+        by_version = {b.version: b for b in builds}
+        report.workdirs = {b.version: b.workdir for b in builds}
+        steps = planned_steps(builds)
+        run_steps(replay, steps, report, lambda planned: _step(replay, planned, by_version))
     if replay.owner or replay.owner_tree:
         kept = " ".join(sorted(replay.owner | replay.owner_tree))
         report.notes.append(f"the owner's hand installs, which every later step had to keep: {kept}")
@@ -53,24 +58,32 @@ def verify_lifecycle(
     return report
 
 
-def run_steps(replay: Replay, builds: dict[str, Build], steps: list[Planned], report: LifecycleReport) -> None:
-    """Run each step and the checks after it; after a failed command the rest are `not run`."""
+class Machine(Protocol):
+    """What a lifecycle runs on (a Replay; Wine's replacement lifecycle): its commands and problems."""
+
+    steps: list[tuple[str, StepResult]]
+    problems: list[str]
+
+
+def run_steps(machine: Machine, steps: list[Planned], report: LifecycleReport, do: Callable[[Planned], str]) -> None:
+    """Run each step with `do` (the action and the checks after it; it returns the outcome) and time
+    it; after a failed command the rest are `not run`."""
     failed = False
     for planned in steps:
-        row = Row(planned.label, planned.version, _directory(planned, builds))
+        row = Row(planned.label, planned.version, report.directory(planned))
         report.rows.append(row)
         if failed:
             continue
-        commands, problems, start = len(replay.steps), len(replay.problems), time.monotonic()
+        commands, problems, start = len(machine.steps), len(machine.problems), time.monotonic()
         try:
-            row.outcome = _step(replay, planned, builds)
+            row.outcome = do(planned)
         except VerifyError as exc:
             failed, row.outcome = True, "failed"
             report.problems.append(f"step {len(report.rows)} ({planned.label}): {exc.message}")
         row.seconds = time.monotonic() - start
-        row.commands = [name for name, _ in replay.steps[commands:]]
-        row.exit_code = _exit_code(replay.steps[commands:], failed)
-        row.problems = replay.problems[problems:]
+        row.commands = [name for name, _ in machine.steps[commands:]]
+        row.exit_code = _exit_code(machine.steps[commands:], failed)
+        row.problems = machine.problems[problems:]
         if row.problems and row.outcome == "ok":
             row.outcome = "problems"
         report.problems += [f"step {len(report.rows)} ({planned.label}): {p}" for p in row.problems]
@@ -113,15 +126,15 @@ def _owner(replay: Replay, builds: dict[str, Build]) -> str:
     return "skipped"
 
 
-def _directory(planned: Planned, builds: dict[str, Build]) -> str:
-    if planned.action == "owner-installs":
-        return "/root"
-    if planned.action == "remove-for-update":
-        return f"{builds[planned.source].workdir}, {builds[planned.version].workdir}"
-    return builds[planned.version].workdir
-
-
 def _exit_code(commands: list[tuple[str, StepResult]], failed: bool) -> int | None:
     """The extension's command's exit code (the checks' are not the step's), or the failing command's."""
     ran = commands if failed else [(name, r) for name, r in commands if not name.startswith("check")]
     return ran[-1][1].exit_code if ran else None
+
+
+def planned_steps(builds: list[Build]) -> list[Planned]:
+    """sequence.plan for these builds (oldest first, this one last), an update to a version without an
+    update string planned as the RemoveForUpdate it is."""
+    by_version = {b.version: b for b in builds}
+    steps = plan([b.version for b in builds[:-1]], builds[-1].version)
+    return without_update_string(steps, lambda version: bool(by_version[version].command("update")))

@@ -19,7 +19,8 @@ and closer to the VM than a fresh one per update.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from itertools import pairwise
 from pathlib import Path
 
@@ -65,6 +66,14 @@ def plan(earlier: list[str], current: str) -> list[Planned]:
     last = earlier[-1]
     steps += [Planned("install", last), Planned("remove-for-update", current, last), Planned("remove", current)]
     return steps
+
+
+def without_update_string(steps: list[Planned], has_update: Callable[[str], bool]) -> list[Planned]:
+    """The updates to a version without an update string as what the extension runs instead: RemoveForUpdate."""
+    return [
+        replace(s, action="remove-for-update") if s.action == "update" and not has_update(s.version) else s
+        for s in steps
+    ]
 
 
 def earlier_builds(build: Build) -> list[Build]:
