@@ -8,33 +8,18 @@ import json
 import shutil
 from pathlib import Path
 
-import docker
 import pytest
 
-from builder.lifecycle import Build, load_build
+from builder.lifecycle import Build
 from builder.lifecycle.newer import SUFFIX
 from builder.lifecycle.sequence import plan
-from builder.pipeline import build
-from builder.plan import make_plan
-from builder.recipe import load_recipe
-from tests.conftest import DISTRO, run_cli, write_recipe
+from tests.conftest import DISTRO, run_cli
+from tests.test_lifecycle_apt import jqapp
 
 pytestmark = pytest.mark.docker
 
-VERSIONS = ["1.0.0", "1.0.1", "1.0.2"]
-
-
-@pytest.fixture(scope="module")
-def jqapp(docker_client: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Build]:
-    """Three versions of jq (its bundle also carries libjq1 and libonig5) in one --out root."""
-    root = tmp_path_factory.mktemp("lifecycle-sequence")
-    builds = {}
-    for version in VERSIONS:
-        text = f"name: jqapp\nversion: {version}\nlinux:\n  packages: [jq]\n  check: jq --version\n"
-        recipe = write_recipe(root, text, f"jqapp-{version}.yaml")
-        result = build(make_plan(load_recipe(recipe), DISTRO, root / "dist"), docker_client)
-        builds[version] = load_build(result.manifest.parent)
-    return builds
+__all__ = ["jqapp"]  # the session fixture, shared with test_lifecycle_apt: jqapp 1.0.0 ... 1.0.3 in one root
+VERSIONS = ["1.0.0", "1.0.1", "1.0.2"]  # verifying 1.0.2: the newer 1.0.3 beside it is not an earlier build
 
 
 def test_lifecycle_is_the_default_and_the_table_lists_every_step(jqapp: dict[str, Build]) -> None:
