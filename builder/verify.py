@@ -24,7 +24,7 @@ from builder.manifest import load_manifest
 from builder.steps import VerifyReport
 from builder.windows.verify import verify_windows
 
-__all__ = ["EXTENSION_DIR", "VERIFIERS", "LifecycleReport", "VerifyReport", "verify", "verify_any"]
+__all__ = ["EXTENSION_DIR", "VERIFIERS", "LifecycleReport", "VerifyReport", "verify", "verify_any", "wants_lifecycle"]
 
 Verifier = Callable[[Path, str | None, Path | None, docker.DockerClient | None], VerifyReport]
 
@@ -54,9 +54,7 @@ def verify_any(
 ) -> VerifyReport | LifecycleReport:
     """`verify`, or the lifecycle across the earlier builds beside `path` (builder.lifecycle.run):
     asked for with `lifecycle`, or by default (None) when there are earlier builds and no --update-from."""
-    if lifecycle is None:
-        lifecycle = update_from is None and _has_earlier(path)
-    if not lifecycle:
+    if not wants_lifecycle(path, update_from, lifecycle):
         return verify(path, image, update_from, client)
     if update_from is not None:
         raise InputError(
@@ -69,5 +67,8 @@ def verify_any(
     return verify_lifecycle(path, image, client)
 
 
-def _has_earlier(path: Path) -> bool:
-    return bool(earlier_builds(load_build(path)))
+def wants_lifecycle(path: Path, update_from: Path | None, lifecycle: bool | None) -> bool:
+    """--lifecycle, --no-lifecycle, or by default: earlier builds beside `path` and no --update-from."""
+    if lifecycle is None:
+        return update_from is None and bool(earlier_builds(load_build(path)))
+    return lifecycle

@@ -13,6 +13,8 @@ from builder.lifecycle import load_build
 from builder.lifecycle.report import LifecycleReport, Row
 from builder.lifecycle.sequence import earlier_builds, plan, version_key, without_update_string
 from builder.manifest import SCHEMA
+from builder.verify import verify_any
+from tests.conftest import run_cli
 
 
 def labels(earlier: list[str], current: str) -> list[str]:
@@ -138,8 +140,6 @@ def test_report_table_and_json_list_every_step() -> None:
 
 
 def test_lifecycle_and_update_from_exclude_each_other(tmp_path: Path) -> None:
-    from builder.verify import verify_any
-
     older, build = fake_build(tmp_path, "jq", "1.0.0"), fake_build(tmp_path, "jq", "1.0.1")
     with pytest.raises(InputError, match="give one"):
         verify_any(build, update_from=older, lifecycle=True)
@@ -153,3 +153,9 @@ def test_an_update_to_a_version_without_an_update_string_is_planned_as_remove_fo
         "update 1.0.1 -> 1.0.2",
     ]
     assert sum(s.action == "remove-for-update" for s in steps) == 2  # and the planned one at the end
+
+
+def test_json_needs_the_lifecycle(tmp_path: Path) -> None:
+    build = fake_build(tmp_path, "jq", "1.0.0")  # no earlier build: plain verify, which has no JSON
+    proc = run_cli("verify", build, "--json")
+    assert proc.returncode == 2 and "--json prints the lifecycle's steps" in proc.stderr, proc.stderr

@@ -9,7 +9,7 @@ import click
 
 from builder.cli.options import image_option
 from builder.lifecycle.report import LifecycleFailed, LifecycleReport
-from builder.verify import verify_any
+from builder.verify import verify_any, wants_lifecycle
 
 
 @click.command("verify")
@@ -29,7 +29,7 @@ from builder.verify import verify_any
     "install the oldest, update through each, from each, remove, reinstall, update, remove. "
     "Default: on when there are earlier builds.",
 )
-@click.option("--json", "as_json", is_flag=True, help="With the lifecycle: print its steps as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the lifecycle's steps as JSON (only with the lifecycle).")
 def verify_cmd(path: Path, image: str | None, update_from: Path | None, lifecycle: bool | None, as_json: bool) -> None:
     """Install, check and remove the package at PATH (a dist/... directory) with no network."""
     show_verify(path, image, update_from, lifecycle, as_json)
@@ -38,6 +38,8 @@ def verify_cmd(path: Path, image: str | None, update_from: Path | None, lifecycl
 def show_verify(
     path: Path, image: str | None, update_from: Path | None, lifecycle: bool | None = False, as_json: bool = False
 ) -> None:
+    if as_json and not wants_lifecycle(path, update_from, lifecycle):
+        raise click.UsageError("--json prints the lifecycle's steps: there are no earlier builds beside PATH to replay")
     try:
         report = verify_any(path, image=image, update_from=update_from, lifecycle=lifecycle)
     except LifecycleFailed as exc:  # the table (or JSON) first, then the error
