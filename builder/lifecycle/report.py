@@ -50,6 +50,7 @@ class LifecycleReport:
         return not self.problems
 
     def table(self) -> str:
+        """The steps (the problems are the error's, printed after it)."""
         header = ("#", "step", "version", "directory", "exit", "seconds", "outcome")
         lines = [
             (
@@ -71,7 +72,6 @@ class LifecycleReport:
         text += [
             "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in [header, *lines]
         ]
-        text += [f"problem: {p}" for p in self.problems]
         return "\n".join(text)
 
     def to_json(self) -> dict[str, Any]:
