@@ -12,13 +12,19 @@ from pathlib import Path
 import docker
 
 from builder.distros import DISTROS, get_distro
+from builder.errors import InputError
 from builder.lifecycle import EXTENSION_DIR
+from builder.lifecycle.build import load_build
+from builder.lifecycle.report import LifecycleReport
+from builder.lifecycle.run import verify_lifecycle
+from builder.lifecycle.sequence import earlier_builds
 from builder.lifecycle.verify import verify_packages
+from builder.lifecycle.windows import verify_windows_lifecycle
 from builder.manifest import load_manifest
 from builder.steps import VerifyReport
 from builder.windows.verify import verify_windows
 
-__all__ = ["EXTENSION_DIR", "VERIFIERS", "VerifyReport", "verify"]
+__all__ = ["EXTENSION_DIR", "VERIFIERS", "LifecycleReport", "VerifyReport", "verify", "verify_any", "wants_lifecycle"]
 
 Verifier = Callable[[Path, str | None, Path | None, docker.DockerClient | None], VerifyReport]
 
@@ -37,3 +43,32 @@ def verify(
     _, manifest = load_manifest(path)
     family = get_distro(str(manifest["distro"]["name"])).family
     return VERIFIERS[family](path, image, update_from, client)
+
+
+def verify_any(
+    path: Path,
+    image: str | None = None,
+    update_from: Path | None = None,
+    lifecycle: bool | None = None,
+    client: docker.DockerClient | None = None,
+) -> VerifyReport | LifecycleReport:
+    """`verify`, or the lifecycle across the earlier builds beside `path` (builder.lifecycle.run):
+    asked for with `lifecycle`, or by default (None) when there are earlier builds and no --update-from."""
+    if not wants_lifecycle(path, update_from, lifecycle):
+        return verify(path, image, update_from, client)
+    if update_from is not None:
+        raise InputError(
+            "--lifecycle and --update-from both choose the versions to replay: give one",
+            hint="--lifecycle replays every earlier build beside BUILD; --update-from one update from OLDER",
+        )
+    _, manifest = load_manifest(path)
+    if get_distro(str(manifest["distro"]["name"])).family == "windows":
+        return verify_windows_lifecycle(path, image, client)
+    return verify_lifecycle(path, image, client)
+
+
+def wants_lifecycle(path: Path, update_from: Path | None, lifecycle: bool | None) -> bool:
+    """--lifecycle, --no-lifecycle, or by default: earlier builds beside `path` and no --update-from."""
+    if lifecycle is None:
+        return update_from is None and bool(earlier_builds(load_build(path)))
+    return lifecycle

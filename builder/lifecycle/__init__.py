@@ -14,7 +14,10 @@ the owner's packages and files are left, and the ledger is gone.
 
 Modules: `build` (a built version and its directory), `vm` (the container's shell and files), `hand`
 (the owner's hand installs), `replay` (the lifecycle, checked step by step), `verify` (`verify` for
-the package families: install, check, remove; or the replay of an update).
+the package families: install, check, remove; or the replay of an update), `sequence` (the earlier
+builds beside a build and the steps `verify --lifecycle` plans across them), `newer` (the VM's
+pre-existing newer dependency), `run` (the planned steps replayed, timed and checked), `report`
+(their table and JSON), `windows` (the same plan under Wine, each update Azure's replacement).
 """
 
 from builder.lifecycle.build import EXTENSION_DIR, Build, bare, load_build, same_application

@@ -87,7 +87,7 @@ class Replay:
         """The owner installs, by hand, one of the bundle's dependencies (not a recipe package) that
         installs offline on its own: the first that does, in name order; what it added, or nothing."""
         recipe = {p.split("=", 1)[0].split(":", 1)[0] for p in build.manifest["recipe"]["packages"]}
-        for name in sorted(build.bundled - recipe):
+        for name in sorted(build.bundled - recipe - bare(self.packages())):
             file_name, content = build.bundled_file(name)
             self.c.put_bytes(content, "/root/owner", file_name)
             argv = [*HAND_INSTALL_DRY_RUN[self.family], f"/root/owner/{file_name}"]
@@ -140,7 +140,7 @@ class Replay:
         if self.current is None:
             expected = base | self.owner
             self._differs(where, "installed", sorted(names - expected))
-            self._differs(where, "missing", sorted(expected - names))
+            self._missing(where, sorted(expected - names))
             if self.ledger_exists():
                 self.problems.append(f"after {where}: the ledger {LEDGER_ROOT}/{self.app} is still there")
             # the owner's files stay, and so do the directories they are in
@@ -153,7 +153,7 @@ class Replay:
             return
         required = base | self.owner | self.current.bundled
         allowed = required | self.since_remove
-        self._differs(where, "missing", sorted(required - names))
+        self._missing(where, sorted(required - names))
         self._differs(
             where, "installed although no version since the last remove bundles them", sorted(names - allowed)
         )
@@ -201,3 +201,19 @@ class Replay:
     def _differs(self, where: str, what: str, names: list[str]) -> None:
         if names:
             self.problems.append(f"after {where}: {what}: {' '.join(names)}")
+
+    def _missing(self, where: str, names: list[str]) -> None:
+        """Packages that must be there and are not, with what the VM had: its own at a version, the
+        owner's hand installs, or the installed version's bundle."""
+        if not names:
+            return
+        had = {name.split(":", 1)[0]: version for name, version in self.base.items()}
+        whose = [
+            f"{n} {had[n]} before the first step"
+            if n in had
+            else f"{n} installed by its owner"
+            if n in self.owner
+            else f"{n} from the bundle of {self.current.version if self.current else '?'}"
+            for n in names
+        ]
+        self.problems.append(f"after {where}: missing: {' '.join(names)} (the VM had {', '.join(whose)})")
