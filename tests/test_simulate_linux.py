@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -172,7 +173,8 @@ def test_updates_removal_files_and_modes(docker_client: docker.DockerClient, hel
     assert outcomes(reports[3]) == [("hello", "remove", "success"), ("check", "install", "failed")]
     assert "No such file" in reports[3].commands[-1].stderr  # remove took /usr/local/hello out
     listing = inspection(reports)
-    modes = {line.split()[1]: line.split()[0] for line in listing if line.startswith(("7", "6"))}
+    # `stat -c '%a %n'` lines only: the listing also holds sha256sum lines, whose hash may start with a digit
+    modes = {line.split()[1]: line.split()[0] for line in listing if re.fullmatch(r"[0-7]{3,4} /\S+", line)}
     base = f"{EXTENSION_DIR}/hello"
     # older directories stay; the removed version's goes; the config arrives as <app>_config
     assert modes[f"{base}/1.0.0"] == "700" and modes[f"{base}/2.0.0"] == "700" and f"{base}/3.0.0" not in modes
