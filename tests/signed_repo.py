@@ -63,12 +63,17 @@ mkdir -p /tmp/build/vmapp-hello/usr/bin
 printf '#!/bin/sh\ncat /usr/share/vmapp-hello-data/greeting\n' >/tmp/build/vmapp-hello/usr/bin/vmapp-hello
 chmod 755 /tmp/build/vmapp-hello/usr/bin/vmapp-hello
 #PACKAGES
-
+"""
+# Index the pool and sign the Release: after the packages are built, and again after a test changes the
+# pool (SignedRepo.update), so every state of the repository is indexed and signed the same way.
+_INDEX = r"""
+set -eu
+export GNUPGHOME=/root/gnupg
 cd /srv/repo
 for suite in vmapp norelease; do
     mkdir -p "dists/$suite/main/binary-amd64"
     apt-ftparchive packages pool/main >"dists/$suite/main/binary-amd64/Packages"
-    gzip -9kn "dists/$suite/main/binary-amd64/Packages"
+    gzip -9kfn "dists/$suite/main/binary-amd64/Packages"
 done
 apt-ftparchive \
     -o APT::FTPArchive::Release::Origin=vmapp-test -o APT::FTPArchive::Release::Label=vmapp-test \
@@ -92,6 +97,11 @@ class SignedRepo:
     component: str
     key: Path  # the public half of the key that signed the repository (ASCII-armored)
     wrong_key: Path  # another key's public half
+    server: Container  # the container building and serving it (update)
+
+    def update(self, script: str) -> None:
+        """Change the pool (/srv/repo/pool/main) with a shell script, then re-index and re-sign it."""
+        _run(self.server, f"set -eu\n{script}\n{_INDEX}", "changing the signed test repository")
 
     def recipe(self, name: str = "hello", *, url: str = "", suite: str = "", key: str = "repo.asc") -> str:
         """A recipe installing vmapp-hello from this repository (key file relative to the recipe)."""
@@ -121,10 +131,7 @@ def serve_signed_repo(client: docker.DockerClient, keys_dir: Path) -> Iterator[S
         code, output = server.exec_run(["sh", "-c", f"mkdir -p /srv/repo && busybox httpd -p {PORT} -h /srv/repo"])
         assert code == 0, output
         calls = "".join(f"package {n} {v} {shlex.quote(d)}\n" for n, (v, d) in PACKAGES.items())
-        code, output = server.exec_run(["sh", "-c", _SCRIPT.replace("#PACKAGES\n", calls)])
-        assert isinstance(output, bytes)  # not streamed
-        if code != 0:
-            raise RuntimeError(f"building the signed test repository failed:\n{output.decode()}")
+        _run(box, _SCRIPT.replace("#PACKAGES\n", calls) + _INDEX, "building the signed test repository")
         keys_dir.mkdir(parents=True, exist_ok=True)
         for name in ("repo.asc", "wrong.asc"):
             code, data = server.exec_run(["cat", f"/srv/keys/{name}"])
@@ -141,4 +148,12 @@ def serve_signed_repo(client: docker.DockerClient, keys_dir: Path) -> Iterator[S
             component=COMPONENT,
             key=keys_dir / "repo.asc",
             wrong_key=keys_dir / "wrong.asc",
+            server=box,
         )
+
+
+def _run(box: Container, script: str, what: str) -> None:
+    code, output = box.handle.exec_run(["sh", "-c", script])
+    assert isinstance(output, bytes)  # not streamed
+    if code != 0:
+        raise RuntimeError(f"{what} failed:\n{output.decode()}")

@@ -16,7 +16,7 @@ from builder.pipeline import build
 from builder.plan import make_plan
 from builder.recipe import load_recipe
 from tests.conftest import DISTRO, run_cli, write_recipe
-from tests.signed_repo import TOOLS_IMAGE, serve_signed_repo
+from tests.signed_repo import serve_signed_repo
 
 
 def _manifest(
@@ -169,10 +169,8 @@ def test_diff_reports_changed_tarball_source_from_the_lock(tmp_path: Path) -> No
 
 
 # The repository gets vmapp-hello 1.1.0, which needs the newer vmapp-hello-data 1.1.0 and no more
-# libonig5: packages built, indexed and signed again like tests/signed_repo.py does.
+# libonig5: the packages built here; SignedRepo.update indexes and signs the pool again.
 NEWER = r"""
-set -eu
-export GNUPGHOME=/root/gnupg
 newer() {  # NAME DEPENDS
     d=/tmp/newer/$1
     mkdir -p "$d/DEBIAN" "$d/usr/share/$1"
@@ -184,27 +182,7 @@ newer() {  # NAME DEPENDS
 }
 newer vmapp-hello-data ""
 newer vmapp-hello "vmapp-hello-data (>= 1.1.0)"
-cd /srv/repo
-apt-ftparchive packages pool/main >dists/vmapp/main/binary-amd64/Packages
-gzip -9kfn dists/vmapp/main/binary-amd64/Packages
-apt-ftparchive -o APT::FTPArchive::Release::Suite=vmapp -o APT::FTPArchive::Release::Codename=vmapp \
-    -o APT::FTPArchive::Release::Architectures=amd64 -o APT::FTPArchive::Release::Components=main \
-    release dists/vmapp >/tmp/Release
-mv /tmp/Release dists/vmapp/Release
-gpg -q --batch --yes -u repo@vmapp.test --clearsign -o dists/vmapp/InRelease dists/vmapp/Release
 """
-
-
-def repo_server(client: docker.DockerClient, url: str, script: str) -> None:
-    """Run a script in the container serving the signed repository at `url` (tests/signed_repo.py)."""
-    host = url.split("//")[1].split(":")[0]
-    (server,) = [
-        c
-        for c in client.containers.list(filters={"ancestor": TOOLS_IMAGE})
-        if c.attrs["NetworkSettings"]["IPAddress"] == host
-    ]
-    code, output = server.exec_run(["sh", "-c", script])
-    assert code == 0, output
 
 
 @pytest.mark.docker
@@ -215,7 +193,7 @@ def test_diff_of_two_real_builds_after_the_repository_got_a_newer_dependency(
         shutil.copy(repo.key, tmp_path / "repo.asc")
         recipe = load_recipe(write_recipe(tmp_path, repo.recipe()))
         old = build(make_plan(recipe, DISTRO, tmp_path / "old"), docker_client).manifest.parent
-        repo_server(docker_client, repo.url, NEWER)
+        repo.update(NEWER)
         new = build(make_plan(recipe, DISTRO, tmp_path / "new"), docker_client).manifest.parent
     out = run_cli("diff", old, new, "--json")
     assert out.returncode == 0, out.stderr

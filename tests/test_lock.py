@@ -25,7 +25,7 @@ from builder.recipe import load_recipe
 from tests.conftest import DISTRO, files_under, run_cli, write_recipe
 from tests.rpm_images import extract_key, fixture_image, recipe_text
 from tests.signed_repo import serve_signed_repo
-from tests.test_diff import NEWER, repo_server
+from tests.test_diff import NEWER
 from tests.test_tarball import make_tarball, tool_recipe
 
 # `apt-cache policy jq libc6` in debian:12 (one version from -security, one installed from dpkg's status)
@@ -181,20 +181,8 @@ def test_tarball_build_locks_its_source(tmp_path: Path) -> None:
     assert lock["packages"] == [] and lock["repositories"] == []
 
 
-# Drop vmapp-hello-data 1.0.0 from the repository (pool and index), re-signed: a locked version gone.
-DROP_OLD_DATA = r"""
-set -eu
-export GNUPGHOME=/root/gnupg
-rm /srv/repo/pool/main/vmapp-hello-data_1.0.0_all.deb
-cd /srv/repo
-apt-ftparchive packages pool/main >dists/vmapp/main/binary-amd64/Packages
-gzip -9kfn dists/vmapp/main/binary-amd64/Packages
-apt-ftparchive -o APT::FTPArchive::Release::Suite=vmapp -o APT::FTPArchive::Release::Codename=vmapp \
-    -o APT::FTPArchive::Release::Architectures=amd64 -o APT::FTPArchive::Release::Components=main \
-    release dists/vmapp >/tmp/Release
-mv /tmp/Release dists/vmapp/Release
-gpg -q --batch --yes -u repo@vmapp.test --clearsign -o dists/vmapp/InRelease dists/vmapp/Release
-"""
+# Drop vmapp-hello-data 1.0.0 from the pool (SignedRepo.update re-indexes and re-signs): a locked version gone.
+DROP_OLD_DATA = "rm /srv/repo/pool/main/vmapp-hello-data_1.0.0_all.deb"
 
 
 @pytest.mark.docker
@@ -205,14 +193,14 @@ def test_locked_rebuild_takes_the_locked_versions_or_names_those_gone(
         shutil.copy(repo.key, tmp_path / "repo.asc")
         recipe = write_recipe(tmp_path, repo.recipe())
         first = build(make_plan(load_recipe(recipe), DISTRO, tmp_path / "first"), docker_client).manifest.parent
-        repo_server(docker_client, repo.url, NEWER)  # vmapp-hello 1.1.0 and its newer data package
+        repo.update(NEWER)  # vmapp-hello 1.1.0 and its newer data package
         out = run_cli("recipe", recipe, "--distro", DISTRO, "--out", tmp_path / "locked", "--locked", first)
         assert out.returncode == 0, out.stderr
         locked = next((tmp_path / "locked").rglob(LOCK_NAME))
         versions = {p["name"]: p["version"] for p in json.loads(locked.read_text())["packages"]}
         assert versions == {p["name"]: p["version"] for p in json.loads((first / LOCK_NAME).read_text())["packages"]}
         assert versions["vmapp-hello"] == "1.0.0"
-        repo_server(docker_client, repo.url, DROP_OLD_DATA)
+        repo.update(DROP_OLD_DATA)
         gone = run_cli("recipe", recipe, "--distro", DISTRO, "--out", tmp_path / "gone", "--locked", first / LOCK_NAME)
     assert gone.returncode == 3, gone.stderr
     assert "locked versions are gone from the repositories" in gone.stderr
