@@ -25,7 +25,7 @@ from tests.conftest import DISTRO, files_under, run_cli, write_recipe
 from tests.rpm_images import extract_key, fixture_image
 from tests.test_e2e_rpm import RpmEnv
 from tests.test_tarball import make_tarball, tool_recipe
-from tests.test_windows_units import GALLERY, installer_file, windows_recipe
+from tests.test_windows_units import GALLERY, build_too_long_command, installer_file, windows_recipe
 
 
 def read_sbom(result: BuildResult) -> dict[str, Any]:
@@ -163,12 +163,7 @@ def test_gallery_definitions_tag_the_version_with_the_package_and_sbom_hashes(tm
 def test_a_refused_build_writes_no_sbom(tmp_path: Path) -> None:
     """Refused by the limits (before the SBOM is made) or by the immutability check (after it is staged):
     nothing reaches the output directory, and an earlier build's SBOM stays as it was."""
-    _, sha = installer_file(tmp_path, "a.exe")
-    long_arg = "/X=" + "y" * 4100
-    path = windows_recipe(
-        tmp_path, f"    - source: a.exe\n      sha256: {sha}\n      arguments: [{long_arg}]\n      remove: x\n"
-    )
-    proc = run_cli("recipe", path, "--distro", "windows", "--out", tmp_path / "dist")
+    proc = build_too_long_command(tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert files_under(tmp_path / "dist") == []
 

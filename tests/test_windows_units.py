@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import json
+import subprocess
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -313,13 +314,18 @@ def test_shipped_windows_recipe_renders_within_limits(name: str, tmp_path: Path)
     assert all(Path(i.source).is_file() for i in plan.installers), "the shipped installer is in the repository"
 
 
-def test_too_long_command_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+def build_too_long_command(tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """`recipe` of a Windows installer whose install string is over Azure's 4096 characters, into tmp_path/dist."""
     _, sha = installer_file(tmp_path, "a.exe")
     long_arg = "/X=" + "y" * 4100
     path = windows_recipe(
         tmp_path, f"    - source: a.exe\n      sha256: {sha}\n      arguments: [{long_arg}]\n      remove: x\n"
     )
-    proc = run_cli("recipe", path, "--distro", "windows", "--out", tmp_path / "dist")
+    return run_cli("recipe", path, "--distro", "windows", "--out", tmp_path / "dist")
+
+
+def test_too_long_command_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    proc = build_too_long_command(tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert "manageActions.install is" in proc.stderr and "at most 4096" in proc.stderr
     assert files_under(tmp_path / "dist") == []
