@@ -24,14 +24,29 @@ from builder.manifest import load_manifest
 from builder.steps import VerifyReport
 from builder.windows.verify import verify_windows
 
-__all__ = ["EXTENSION_DIR", "VERIFIERS", "LifecycleReport", "VerifyReport", "verify", "verify_any", "wants_lifecycle"]
+__all__ = [
+    "EXTENSION_DIR",
+    "LIFECYCLES",
+    "VERIFIERS",
+    "LifecycleReport",
+    "VerifyReport",
+    "verify",
+    "verify_any",
+    "wants_lifecycle",
+]
 
 Verifier = Callable[[Path, str | None, Path | None, docker.DockerClient | None], VerifyReport]
 
-# Every family of the distro table, to its verify.
+Lifecycle = Callable[[Path, str | None, docker.DockerClient | None], LifecycleReport]
+
+# Every family of the distro table, to its verify and its lifecycle replay.
 VERIFIERS: dict[str, Verifier] = {
     "windows": verify_windows,
     **{d.family: verify_packages for d in DISTROS.values() if d.family != "windows"},
+}
+LIFECYCLES: dict[str, Lifecycle] = {
+    "windows": verify_windows_lifecycle,
+    **{d.family: verify_lifecycle for d in DISTROS.values() if d.family != "windows"},
 }
 
 
@@ -40,9 +55,7 @@ def verify(
 ) -> VerifyReport:
     """Verify the build at `path` as its target's VM runs it (`update_from`: an update from that older
     build); raise VerifyError on failure."""
-    _, manifest = load_manifest(path)
-    family = get_distro(str(manifest["distro"]["name"])).family
-    return VERIFIERS[family](path, image, update_from, client)
+    return VERIFIERS[_family(path)](path, image, update_from, client)
 
 
 def verify_any(
@@ -61,10 +74,7 @@ def verify_any(
             "--lifecycle and --update-from both choose the versions to replay: give one",
             hint="--lifecycle replays every earlier build beside BUILD; --update-from one update from OLDER",
         )
-    _, manifest = load_manifest(path)
-    if get_distro(str(manifest["distro"]["name"])).family == "windows":
-        return verify_windows_lifecycle(path, image, client)
-    return verify_lifecycle(path, image, client)
+    return LIFECYCLES[_family(path)](path, image, client)
 
 
 def wants_lifecycle(path: Path, update_from: Path | None, lifecycle: bool | None) -> bool:
@@ -72,3 +82,9 @@ def wants_lifecycle(path: Path, update_from: Path | None, lifecycle: bool | None
     if lifecycle is None:
         return update_from is None and bool(earlier_builds(load_build(path)))
     return lifecycle
+
+
+def _family(path: Path) -> str:
+    """The package family of the build at `path`, from its distro row."""
+    _, manifest = load_manifest(path)
+    return get_distro(str(manifest["distro"]["name"])).family

@@ -7,9 +7,11 @@ from pathlib import Path
 
 from builder.container import Result
 from builder.distros import DISTROS
+from builder.lifecycle.run import verify_lifecycle
 from builder.lifecycle.verify import PackageReport, verify_packages
+from builder.lifecycle.windows import verify_windows_lifecycle
 from builder.steps import StepResult, VerifyReport, tail
-from builder.verify import VERIFIERS
+from builder.verify import LIFECYCLES, VERIFIERS
 from builder.windows.verify import verify_windows
 from tests.conftest import run_cli
 
@@ -17,6 +19,11 @@ from tests.conftest import run_cli
 def test_every_family_of_the_distro_table_has_its_verify() -> None:
     assert set(VERIFIERS) == {d.family for d in DISTROS.values()}
     assert {family: v for family, v in VERIFIERS.items() if v is not verify_packages} == {"windows": verify_windows}
+
+
+def test_every_family_of_the_distro_table_has_its_lifecycle_replay() -> None:
+    assert set(LIFECYCLES) == {d.family for d in DISTROS.values()}
+    assert {f: v for f, v in LIFECYCLES.items() if v is not verify_lifecycle} == {"windows": verify_windows_lifecycle}
 
 
 def test_the_summary_says_how_and_where_the_steps_ran() -> None:
