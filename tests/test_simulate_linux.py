@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -187,6 +188,21 @@ def test_updates_removal_files_and_modes(docker_client: docker.DockerClient, hel
     package = root / "dist/hello/3.0.0" / DISTRO / "hello.tar.gz"
     digest = hashlib.sha256(package.read_bytes()).hexdigest()
     assert f"{digest}  {base}/2.0.0/hello.tar.gz" in listing
+
+
+def test_a_hostile_config_file_name_arrives_as_it_is(docker_client: docker.DockerClient, tmp_path: Path) -> None:
+    """configFileName with a space, %, &, quotes and $( ): saved under exactly that name, no shell between."""
+    name = "my app %PATH% & 'it' \"q\" $(touch pwned).conf"
+    (tmp_path / "settings.conf").write_text("value=1\n")
+    directory = probe_build(tmp_path, "cfg", "1.0.0", install=f"cat -- {shlex.quote(name)}; ls", remove="true")
+    entry = {"build": str(directory.relative_to(tmp_path)), "configurationReference": "settings.conf"}
+    (report,) = simulate(
+        load_plan(write_plan(tmp_path, [{"applications": [entry | {"configFileName": name}]}])), docker_client
+    )
+    assert report.status == "success", report.commands[0].stderr
+    assert report.commands[0].stdout.startswith("value=1\n")
+    listing = report.commands[0].stdout.splitlines()
+    assert name in listing and "pwned" not in listing  # the file, and no command substitution ran
 
 
 def probe_build_entry(root: Path, app: str, version: str, install: str) -> dict[str, Any]:
