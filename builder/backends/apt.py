@@ -8,7 +8,16 @@ from __future__ import annotations
 import re
 import shlex
 
-from builder.backends.base import Collected, Discovery, Download, PackageFile, PackageInfo, Request, Sources
+from builder.backends.base import (
+    Collected,
+    Discovery,
+    Download,
+    PackageFile,
+    PackageInfo,
+    Request,
+    Resolved,
+    Sources,
+)
 from builder.backends.deb822 import (
     format_paragraph,
     parse_apt_show,
@@ -30,6 +39,10 @@ _REPO_FAILURE = re.compile(
     r"Release file .* is not valid|BADSIG|EXPKEYSIG|Could not resolve|Unable to connect|"
     r"404\s+Not Found|The following signatures couldn't be verified).*$",
     re.MULTILINE,
+)
+# apt-get --simulate's line for each package it would fetch: `Inst NAME[:ARCH] [OLD] (VERSION ORIGINS [ARCH])`.
+_SIMULATED = re.compile(
+    r"^Inst (?P<name>[^\s:]+)(?::\S+)? (?:\[[^\]]*\] )?\((?P<version>\S+) .*\[(?P<arch>[^\]]+)\]\)", re.MULTILINE
 )
 _VERSION_GONE = re.compile(r"^E: Version '([^']+)' for '([^':]+)(?::[^']*)?' was not found", re.MULTILINE)
 
@@ -165,6 +178,17 @@ class AptInstaller:
             self._raise_resolution_error(result.argv, result.exit_code, result.output)
         return Download(DEB_DIR, packages)
 
+    def resolve(self, container: Container) -> frozenset[Resolved]:
+        """What download would fetch, from the same solver call with --simulate: nothing is downloaded."""
+        packages = self.request.packages
+        result = container.run(self._apt_get("--simulate", "install", *packages), "simulate", check=False)
+        if result.exit_code != 0 and (named := self._named_virtuals(result.output)):
+            packages = tuple(p for p in packages if p not in named)
+            result = container.run(self._apt_get("--simulate", "install", *packages), "simulate", check=False)
+        if result.exit_code != 0:
+            self._raise_resolution_error(result.argv, result.exit_code, result.output)
+        return parse_simulation(result.stdout)
+
     def _download_locked(self, container: Container) -> Download:
         """--locked: exactly the lock's versions (NAME[:ARCH]=VERSION), or an error naming those gone."""
         pins = tuple(
@@ -251,6 +275,11 @@ _PROBLEMS = (
         "check the url, and that the build container reaches it (DNS, proxy, firewall)",
     ),
 )
+
+
+def parse_simulation(output: str) -> frozenset[Resolved]:
+    """apt-get --simulate's Inst lines -> (name, version, architecture), as the .deb files say them."""
+    return frozenset((m["name"], m["version"], m["arch"]) for m in _SIMULATED.finditer(output))
 
 
 def repo_problem(apt_lines: str) -> tuple[str, str]:

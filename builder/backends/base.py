@@ -150,6 +150,11 @@ class Sources:
     repositories: tuple[RepositoryState, ...]
 
 
+# One package of a closure as the lock records it: name, version (the family's own form: apt's with its
+# epoch, rpm's [epoch:]version-release) and architecture.
+Resolved = tuple[str, str, str]
+
+
 class Backend(Protocol):
     """What the closure stage needs from a package-manager backend, in the order it calls them."""
 
@@ -164,6 +169,10 @@ class Backend(Protocol):
     def collect(self, container: Container, directory: str) -> Collected: ...
     def index(self, files: list[PackageFile], collected: Collected) -> dict[str, bytes]: ...
     def sources(self, container: Container, collected: Collected) -> Sources: ...
+
+    # What `rebuild` checks first (after prepare and refresh): the closure the download would fetch,
+    # from the solver's own simulation, nothing downloaded.
+    def resolve(self, container: Container) -> frozenset[Resolved]: ...
 
     # What verify and the lifecycle replay need of the family, on a container of the target image:
     @staticmethod
