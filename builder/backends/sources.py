@@ -92,6 +92,18 @@ def parse_apt_releases(text: str) -> dict[str, dict[str, str]]:
     return releases
 
 
+# `apt-cache policy`'s package files: " 500 URL SUITE/COMPONENT ARCH Packages", or " 500 URL ./ Packages".
+_PACKAGE_FILE = re.compile(r"^\s*-?\d+ (\S+) (\S+) (?:\S+ )?Packages$", re.MULTILINE)
+
+
+def parse_apt_package_files(text: str) -> set[tuple[str, str]]:
+    """`apt-cache policy` (no package) -> every (URL, suite) apt refreshed: what its solver chose from."""
+    return {
+        (url.rstrip("/"), "./" if suite.startswith("./") else suite.split("/")[0])
+        for url, suite in _PACKAGE_FILE.findall(text)
+    }
+
+
 def apt_release_for(url: str, dist: str, releases: dict[str, dict[str, str]]) -> tuple[str, dict[str, str]]:
     """The Release file apt stored for a repository's suite (./ for a flat one): (file name, its fields),
     or ("", {}) where apt keeps none (a file: repository is read in place)."""
@@ -104,7 +116,8 @@ def apt_release_for(url: str, dist: str, releases: dict[str, dict[str, str]]) ->
 
 
 def apt_sources(container: Container, collected: Collected) -> tuple[dict[str, Origin], tuple[RepositoryState, ...]]:
-    """Each .deb's repository and suite (apt-cache policy), and each used repository's Release."""
+    """Each .deb's repository and suite (apt-cache policy), and the Release of every repository apt refreshed
+    (the solver chose from all of them: `rebuild` tells an unchanged closure by their hashes)."""
     names = sorted({info.name for info in collected.packages.values()})
     policy = parse_apt_policy(container.run(["apt-cache", "policy", *names], "package origins").stdout) if names else {}
     script = ["sh", "-c", _APT_RELEASES, "sh", APT_LISTS]
@@ -120,16 +133,23 @@ def apt_sources(container: Container, collected: Collected) -> tuple[dict[str, O
         dist, _, component = suite.partition("/") if not suite.startswith("./") else ("./", "", "")
         origins[file] = Origin(url, dist, component or None)
         if (url, dist) not in used:
-            metadata, fields = apt_release_for(url, dist, releases)
-            used[(url, dist)] = RepositoryState(
-                id=f"{url} {dist}",
-                metadata=metadata or "Release",
-                sha256=fields.get("sha256"),
-                date=fields.get("Date"),
-                url=url,
-                suite=dist,
-            )
+            used[(url, dist)] = _release_state(url, dist, *apt_release_for(url, dist, releases))
+    listed = container.run(["apt-cache", "policy"], "package files").stdout
+    for url, dist in parse_apt_package_files(listed) - used.keys():
+        metadata, fields = apt_release_for(url, dist, releases)
+        used[(url, dist)] = _release_state(url, dist, metadata, fields)
     return origins, tuple(used[k] for k in sorted(used))
+
+
+def _release_state(url: str, dist: str, metadata: str, fields: dict[str, str]) -> RepositoryState:
+    return RepositoryState(
+        id=f"{url} {dist}",
+        metadata=metadata or "Release",
+        sha256=fields.get("sha256"),
+        date=fields.get("Date"),
+        url=url,
+        suite=dist,
+    )
 
 
 # -- RPM: dnf, yum, zypper ----------------------------------------------------------------------------

@@ -15,15 +15,16 @@ from typing import Any
 from builder.azure.limits import MAX_PACKAGE_BYTES
 from builder.backends.baseline import IMAGE, Baseline
 from builder.distros import Distro, get_distro, resolve_image
+from builder.files import sha256_file
 from builder.plan import linux, windows
-from builder.plan.base import PlanBase
+from builder.plan.base import PlanBase, Release
 from builder.plan.linux import BuildPlan
 from builder.plan.windows import WindowsPlan
 from builder.recipe import Recipe
 
 Plan = BuildPlan | WindowsPlan
 
-__all__ = ["KINDS", "BuildPlan", "Plan", "PlanBase", "WindowsPlan", "make_plan", "supported"]
+__all__ = ["KINDS", "BuildPlan", "Plan", "PlanBase", "Release", "WindowsPlan", "make_plan", "supported"]
 
 
 @dataclass(frozen=True)
@@ -48,20 +49,24 @@ def make_plan(
     config_path: Path | None = None,
     max_package_bytes: int | None = None,
     baseline: Baseline = IMAGE,
+    release: Release | None = None,
 ) -> Plan:
     """Combine a recipe, a row of the target table and the run's options into the plan of the row's kind.
-    Pure: no I/O besides config."""
+    No I/O besides the config and the recipe's hash. `release`: the version `rebuild` chose, and how."""
     distro = get_distro(distro_name)
     limit = MAX_PACKAGE_BYTES if max_package_bytes is None else min(max_package_bytes, MAX_PACKAGE_BYTES)
+    version = release.version if release else recipe.version
     shared = {
         "app": recipe.name,
-        "version": recipe.version,
+        "version": version,
         "description": recipe.description,
         "recipe_path": recipe.path,
         "distro": distro,
         "image": resolve_image(distro, image, config_path),
-        "out_dir": out_root / recipe.name / recipe.version / distro.name,
+        "out_dir": out_root / recipe.name / version / distro.name,
         "max_package_bytes": limit,
+        "recipe_sha256": sha256_file(recipe.path),
+        "release": release,
     }
     return KINDS[distro.kind].plan(recipe, shared, baseline)
 

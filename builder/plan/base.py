@@ -14,6 +14,20 @@ from builder.distros import Distro
 Row = tuple[str, str]  # one line of describe(): label, value
 
 
+@dataclass(frozen=True)
+class Release:
+    """The version `rebuild` chose, and how (recorded in the manifest): the policy, the recipe's version
+    it starts from, and the version it follows (None for the first build)."""
+
+    version: str
+    policy: str  # patch or date
+    base: str
+    previous: str | None
+
+    def as_manifest(self) -> dict[str, str | None]:
+        return {"policy": self.policy, "base": self.base, "previous": self.previous}
+
+
 @dataclass(frozen=True, kw_only=True)
 class PlanBase(ABC):
     app: str
@@ -24,6 +38,8 @@ class PlanBase(ABC):
     image: str  # Linux: the image the build runs in; Windows: the Wine image verify runs the strings in
     out_dir: Path  # dist/<app>/<version>/<row>
     max_package_bytes: int = MAX_PACKAGE_BYTES
+    recipe_sha256: str = ""  # of the recipe file: `rebuild` tells a changed recipe by it
+    release: Release | None = None  # set by `rebuild`; a plain build's version is the recipe's
 
     @property
     @abstractmethod
@@ -65,8 +81,9 @@ class PlanBase(ABC):
 
     def manifest_sections(self) -> dict[str, Any]:
         """The manifest sections the plan alone decides; the payload stage adds what it fetched."""
-        return {
+        sections = {
             "application": {"name": self.app, "version": self.version, "description": self.description},
-            "recipe": {"path": str(self.recipe_path), **self.recipe_section()},
+            "recipe": {"path": str(self.recipe_path), "sha256": self.recipe_sha256, **self.recipe_section()},
             "distro": {"name": self.distro.name, "family": self.distro.family},
         }
+        return sections | ({"release": self.release.as_manifest()} if self.release else {})

@@ -1,0 +1,68 @@
+"""`vmapp-build rebuild`: the catalogue (recipes x targets) rebuilt where something changed upstream."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from builder.rebuild.version import POLICIES
+
+
+@click.command("rebuild")
+@click.argument("recipes", nargs=-1)
+@click.option("--distro", "distros", multiple=True, help="Only these targets (repeatable); default: each recipe's.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("dist"),
+    show_default=True,
+    help="Output root: the last builds are read from it and new versions written to it.",
+)
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Entries handled at once.")
+@click.option(
+    "--version-policy",
+    "policy",
+    type=click.Choice(POLICIES),
+    default="patch",
+    show_default=True,
+    help="patch: 1.0.0 -> 1.0.1; date: Major.Minor.YYYYMMDDnn.",
+)
+@click.option("--report", type=click.Path(path_type=Path, dir_okay=False), help="Default: OUT/report.json.")
+@click.option("--verify/--no-verify", "then_verify", default=True, show_default=True, help="Verify each new version.")
+def rebuild_cmd(
+    recipes: tuple[str, ...],
+    distros: tuple[str, ...],
+    out: Path,
+    jobs: int,
+    policy: str,
+    report: Path | None,
+    then_verify: bool,
+) -> None:
+    """Rebuild RECIPES (default: every shipped recipe) for their targets where something changed.
+
+    Each (recipe, target) is checked against its last build under OUT (the recipe, the command strings,
+    and the solver's answer after a refresh, with no download): unchanged ones are skipped; changed ones
+    get the next version, built, verified with the lifecycle from the last one, and never overwrite a
+    version. A failing entry does not stop the others; the run exits with the highest failure's code.
+    """
+    from builder.catalogue import catalogue
+    from builder.distros import get_distro
+    from builder.rebuild.report import REPORT_NAME, table, write_report
+    from builder.rebuild.run import Options, rebuild
+
+    for name in distros:
+        get_distro(name)  # an unknown name is a usage error before anything runs
+    entries = catalogue(recipes, distros)
+    if not entries:
+        raise click.UsageError("no recipe targets any of the given --distro")
+    rows = rebuild(entries, Options(out, policy, then_verify, jobs), lambda line: click.echo(line, err=True))
+    path = report or out / REPORT_NAME
+    write_report(path, policy, rows)
+    click.echo(table(rows))
+    click.echo(f"report {path}")
+    code = max(r.exit_code for r in rows)
+    if code:
+        failed = sum(r.status == "failed" for r in rows)
+        click.echo(f"error: {failed} of {len(rows)} failed (exit {code}: the highest failure's code)", err=True)
+        raise click.exceptions.Exit(code)

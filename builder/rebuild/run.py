@@ -1,0 +1,120 @@
+"""One rebuild run: every catalogue entry checked, the changed ones built and verified, in parallel
+with --jobs; one entry's failure is its row, never the end of the run."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from builder.catalogue import Entry
+from builder.diff import diff_builds
+from builder.errors import VmappError
+from builder.manifest import load_manifest
+from builder.pipeline import build
+from builder.plan import Plan, Release, make_plan
+from builder.rebuild.check import check
+from builder.rebuild.history import failed_directory, is_taken, last_build
+from builder.rebuild.report import Row
+from builder.rebuild.version import next_version
+from builder.verify import verify_any
+
+
+@dataclass(frozen=True)
+class Options:
+    out: Path
+    policy: str = "patch"
+    verify: bool = True
+    jobs: int = 1
+
+
+Progress = Callable[[str], None]
+
+
+def rebuild(entries: list[Entry], options: Options, progress: Progress = lambda _: None) -> list[Row]:
+    """Each entry's row, in the entries' order; `jobs` entries at a time."""
+    with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
+        return list(pool.map(lambda e: _guarded(e, options, progress), entries))
+
+
+def _guarded(entry: Entry, options: Options, progress: Progress) -> Row:
+    try:
+        row = rebuild_one(entry, options)
+    except VmappError as exc:
+        row = Row(entry.recipe, entry.app, entry.target, "failed", error=str(exc), exit_code=exc.exit_code)
+    progress(f"{entry.app} for {entry.target}: {row.status}" + (f" ({row.error.splitlines()[0]})" if row.error else ""))
+    return row
+
+
+def rebuild_one(entry: Entry, options: Options) -> Row:
+    """Check the entry against its last build; build, verify and describe the next version if it changed."""
+    if entry.error is not None:
+        raise entry.error
+    assert entry.loaded is not None
+    recipe, out = entry.loaded, options.out
+    last = last_build(out, recipe.name, entry.target)
+    previous, previous_dir = last if last else (None, None)
+    row = Row(entry.recipe, entry.app, entry.target, "unchanged", previous, None, str(previous_dir or ""))
+    if previous is not None and previous_dir is not None:
+        verdict = check(_plan(entry, out, Release(previous, options.policy, recipe.version, None)), previous_dir)
+        if not verdict.changed:
+            return replace(row, reason=verdict.reason)
+        reason = verdict.reason
+    else:
+        reason = "no earlier build"
+    version = next_version(
+        options.policy, recipe.version, previous, lambda v: is_taken(out, recipe.name, entry.target, v)
+    )
+    plan = _plan(entry, out, Release(version, options.policy, recipe.version, previous))
+    result = build(plan)
+    if options.verify:
+        _verify(plan.out_dir, previous_dir)
+    return Row(
+        entry.recipe,
+        entry.app,
+        entry.target,
+        "built",
+        previous,
+        version,
+        str(plan.out_dir),
+        reason,
+        _changes(previous_dir, plan.out_dir),
+        int(result.document["package"]["size"]),
+    )
+
+
+def _plan(entry: Entry, out: Path, release: Release) -> Plan:
+    assert entry.loaded is not None
+    return make_plan(entry.loaded, entry.target, out, release=release)
+
+
+def _verify(build_dir: Path, previous_dir: Path | None) -> None:
+    """Verify with the lifecycle from the earlier builds when the last one's package is at hand (a CI
+    cache holds only locks and manifests); a build that fails is moved aside, never left as the last."""
+    lifecycle = previous_dir is not None and _has_package(previous_dir)
+    try:
+        verify_any(build_dir, lifecycle=lifecycle)
+    except BaseException:  # a failed check, a broken engine or a signal: unverified is never the last build
+        target = failed_directory(build_dir)
+        shutil.rmtree(target, ignore_errors=True)
+        build_dir.rename(target)
+        raise
+
+
+def _has_package(directory: Path) -> bool:
+    _, manifest = load_manifest(directory)
+    return (directory / str(manifest["package"]["file"])).is_file()
+
+
+def _changes(previous_dir: Path | None, build_dir: Path) -> dict[str, Any]:
+    if previous_dir is None:
+        return {}
+    diff = diff_builds(previous_dir, build_dir)
+    lines = [
+        f"{c.kind} {c.name} " + " -> ".join(v for v in (c.old_version, c.new_version) if v is not None)
+        for c in diff.changes
+    ]
+    return {**diff.as_json(), "lines": lines}
