@@ -60,7 +60,7 @@ def main() -> None:
 
 def _run() -> int:
     try:
-        cli.main(standalone_mode=False)
+        code = cli.main(standalone_mode=False)  # a command's click Exit(N) comes back as N
     except VmappError as exc:
         click.echo(f"error: {exc}", err=True)
         return exc.exit_code
@@ -72,7 +72,7 @@ def _run() -> int:
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return exc.exit_code
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 def _interrupted(code: int) -> NoReturn:

@@ -21,16 +21,21 @@ _REPACK = (
 )
 
 
-def newer_dependency(c: Container, build: Build) -> str:
+def newer_dependency(c: Container, build: Build, chain: list[Build] | None = None) -> str:
     """Make sure the VM has a newer dependency than `build`'s bundle: '<name> <version>' of the one it
-    has, or '' when there is none and none can be made."""
+    has, or '' when there is none and none can be made. Across a `chain` of versions, only a dependency
+    every version bundles at the same version is repacked: one an update moved may be pinned exactly
+    (`vmapp-hello-data (= 1.0.0)`), and no VM could then install the older version beside a newer one."""
     found = already_newer(c, build)
     if found or build.family != "apt":
         return found
     recipe = {p.split("=", 1)[0].split(":", 1)[0] for p in build.manifest["recipe"]["packages"]}
+    shared = set.intersection(
+        *({(str(p["name"]), str(p["version"])) for p in b.manifest.get("packages", [])} for b in chain or [build])
+    )
     for package in sorted(build.manifest.get("packages", []), key=lambda p: str(p["name"])):
         name = str(package["name"])
-        if name in recipe:
+        if name in recipe or (name, str(package["version"])) not in shared:
             continue
         file_name, content = build.bundled_file(name)
         c.put_bytes(content, "/root/newer", file_name)

@@ -39,7 +39,7 @@ def verify_lifecycle(
     report = LifecycleReport(build.app, str(build.manifest["distro"]["name"]), image_ref, [b.version for b in builds])
     report.problems += [p for b in builds for p in b.digest_problems()]
     with verify_container(client, image_ref) as c:
-        newer = newer_dependency(c, build)
+        newer = newer_dependency(c, build, builds)
         if newer:
             report.notes.append(f"the VM had a newer {newer} than the bundle before the first step (it must be kept)")
         elif build.bundled:
