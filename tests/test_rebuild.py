@@ -172,6 +172,7 @@ def test_rebuild_skips_unchanged_then_builds_the_next_version_when_a_dependency_
     code, report, text = _rebuild(out, recipe, "--distro", DISTRO)
     broken = _entries(report)["hello"]
     assert code == 4 and broken["status"] == "failed" and "vmapp-hello: not found" in broken["error"], text
+    assert broken["old_version"] == "1.0.0" and "1.0.0  " in text  # the table keeps the last good version
     assert (out / "hello/1.0.1" / f"{DISTRO}.failed/manifest.json").is_file()
     assert not (out / "hello/1.0.1" / DISTRO).exists()
 
@@ -185,6 +186,7 @@ def test_rebuild_skips_unchanged_then_builds_the_next_version_when_a_dependency_
     assert "1.0.0 -> 1.0.2" in text and "upgraded vmapp-hello-data 1.0.0 -> 1.1.0" in text
     manifest = json.loads((out / "hello/1.0.2" / DISTRO / "manifest.json").read_text())
     assert manifest["release"] == {"policy": "patch", "base": "1.0.0", "previous": "1.0.0"}
+    assert bumped["verified"].startswith("lifecycle over 1.0.0, 1.0.2 ("), bumped  # the failed 1.0.1 is no build
     assert _hashes(out / "hello/1.0.0") == built_first  # Azure versions are immutable: never rewritten
 
     code, report, text = _rebuild(out, recipe, "--distro", DISTRO)

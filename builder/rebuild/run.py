@@ -20,7 +20,7 @@ from builder.rebuild.check import check
 from builder.rebuild.history import failed_directory, is_taken, last_build
 from builder.rebuild.report import Row
 from builder.rebuild.version import next_version
-from builder.verify import verify_any
+from builder.verify import LifecycleReport, verify_any
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ class Options:
     policy: str = "patch"
     verify: bool = True
     jobs: int = 1
+    depth: int | None = 3  # the lifecycle from the newest that many earlier builds (None: all)
 
 
 Progress = Callable[[str], None]
@@ -41,21 +42,22 @@ def rebuild(entries: list[Entry], options: Options, progress: Progress = lambda 
 
 
 def _guarded(entry: Entry, options: Options, progress: Progress) -> Row:
+    last = last_build(options.out, entry.app, entry.target) if entry.error is None else None
     try:
-        row = rebuild_one(entry, options)
+        row = rebuild_one(entry, options, last)
     except VmappError as exc:
-        row = Row(entry.recipe, entry.app, entry.target, "failed", error=str(exc), exit_code=exc.exit_code)
+        previous = last[0] if last else None
+        row = Row(entry.recipe, entry.app, entry.target, "failed", previous, error=str(exc), exit_code=exc.exit_code)
     progress(f"{entry.app} for {entry.target}: {row.status}" + (f" ({row.error.splitlines()[0]})" if row.error else ""))
     return row
 
 
-def rebuild_one(entry: Entry, options: Options) -> Row:
-    """Check the entry against its last build; build, verify and describe the next version if it changed."""
+def rebuild_one(entry: Entry, options: Options, last: tuple[str, Path] | None) -> Row:
+    """Check the entry against its `last` build; build, verify and describe the next version if it changed."""
     if entry.error is not None:
         raise entry.error
     assert entry.loaded is not None
     recipe, out = entry.loaded, options.out
-    last = last_build(out, recipe.name, entry.target)
     previous, previous_dir = last if last else (None, None)
     row = Row(entry.recipe, entry.app, entry.target, "unchanged", previous, None, str(previous_dir or ""))
     if previous is not None and previous_dir is not None:
@@ -70,8 +72,7 @@ def rebuild_one(entry: Entry, options: Options) -> Row:
     )
     plan = _plan(entry, out, Release(version, options.policy, recipe.version, previous))
     result = build(plan)
-    if options.verify:
-        _verify(plan.out_dir, previous_dir)
+    verified = _verify(plan.out_dir, previous_dir, options.depth) if options.verify else "not verified (--no-verify)"
     return Row(
         entry.recipe,
         entry.app,
@@ -83,6 +84,7 @@ def rebuild_one(entry: Entry, options: Options) -> Row:
         reason,
         _changes(previous_dir, plan.out_dir),
         int(result.document["package"]["size"]),
+        verified=verified,
     )
 
 
@@ -91,17 +93,20 @@ def _plan(entry: Entry, out: Path, release: Release) -> Plan:
     return make_plan(entry.loaded, entry.target, out, release=release)
 
 
-def _verify(build_dir: Path, previous_dir: Path | None) -> None:
+def _verify(build_dir: Path, previous_dir: Path | None, depth: int | None) -> str:
     """Verify with the lifecycle from the earlier builds when the last one's package is at hand (a CI
     cache holds only locks and manifests); a build that fails is moved aside, never left as the last."""
     lifecycle = previous_dir is not None and _has_package(previous_dir)
     try:
-        verify_any(build_dir, lifecycle=lifecycle)
+        report = verify_any(build_dir, lifecycle=lifecycle, depth=depth)
     except BaseException:  # a failed check, a broken engine or a signal: unverified is never the last build
         target = failed_directory(build_dir)
         shutil.rmtree(target, ignore_errors=True)
         build_dir.rename(target)
         raise
+    if isinstance(report, LifecycleReport):
+        return f"lifecycle over {', '.join(report.versions)} ({len(report.rows)} steps)"
+    return "install, check, remove" + ("" if previous_dir is None else " (the last build's package is not at hand)")
 
 
 def _has_package(directory: Path) -> bool:
