@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -208,3 +209,65 @@ def test_publish_step_publishes_only_the_versions_built(tmp_path: Path) -> None:
     ]
     assert gallery.read_text() == env["VMAPP_GALLERY"] + "\n"
     assert "published 2 new version(s)" in proc.stdout
+
+
+def test_publish_step_goes_on_after_a_failure_and_fails_at_the_end(tmp_path: Path) -> None:
+    artifacts = tmp_path / "artifacts"
+    write_report(artifacts / "build-git-debian-12", [entry("git", "debian-12", "built", "1.0.1")])
+    write_report(artifacts / "build-jq-debian-12", [entry("jq", "debian-12", "built", "1.0.1")])
+    stand_in = tmp_path / "bin" / "vmapp-build"
+    stand_in.parent.mkdir()
+    stand_in.write_text('#!/bin/sh\nprintf "%s\\n" "$2" >> "$CALLS"\ncase "$2" in *git*) exit 3;; esac\n')
+    stand_in.chmod(0o755)
+    calls = tmp_path / "calls"
+    env = {
+        "CALLS": str(calls),
+        "RUNNER_TEMP": str(tmp_path),
+        "VMAPP_GALLERY": "name: g\n",
+        "PATH": f"{stand_in.parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    proc = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-e", "-o", "pipefail", "-c", publish_script()],
+        env={**os.environ, **env},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert calls.read_text().splitlines() == [
+        "artifacts/build-git-debian-12/git/1.0.1/debian-12",
+        "artifacts/build-jq-debian-12/jq/1.0.1/debian-12",
+    ]
+    assert "::error::publish failed: git 1.0.1 debian-12" in proc.stdout
+    assert "published 1 new version(s)" in proc.stdout
+
+
+def make_names() -> list[str]:
+    """Hostile strings make can carry on its command line: `$` is make's own expansion, a line break
+    ends a recipe line, and make strips an assignment's leading blanks."""
+    strings: list[str] = json.loads(Path("/work/shared/data/hostile-strings.json").read_text())["strings"]
+    return [s for s in strings if s.strip() and not s[0].isspace() and not set(s) & {"$", "\n", "\r", "\0"}]
+
+
+def test_makefile_quotes_every_value_it_passes(tmp_path: Path) -> None:
+    """`make -n` prints the rebuild command as the shell will get it: each value comes back as one word."""
+    for value in make_names():
+        variables = [f"RECIPE={value}", f"DISTRO={value}", f"OUT={value}", f"POLICY={value}", f"JOBS={value}"]
+        proc = subprocess.run(
+            ["make", "-n", "--no-print-directory", "package", *variables],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr
+        (line,) = [line for line in proc.stdout.splitlines() if " rebuild " in line]
+        argv = shlex.split(line)
+        assert argv[1:] == [
+            "rebuild",
+            *("--out", value, "--version-policy", value, "--jobs", value),
+            *("--distro", value, "--", value),
+        ], value
