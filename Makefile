@@ -8,6 +8,8 @@ OUT ?= dist
 POLICY ?= patch
 JOBS ?= 1
 REPORT ?= $(OUT)/report.json
+RECIPES ?=
+DISTROS ?=
 export TESTCONTAINERS_RYUK_DISABLED := true
 
 .PHONY: all setup venv engine image demo packages package nightly test test-fast lint bench bench-rpm bench-publish clean
@@ -16,6 +18,8 @@ export TESTCONTAINERS_RYUK_DISABLED := true
 quote = '$(subst ','\'',$(1))'
 REBUILD = $(BIN)/vmapp-build rebuild --out $(call quote,$(OUT)) --version-policy $(call quote,$(POLICY)) \
 	--jobs $(call quote,$(JOBS))
+# `make packages` and `make nightly` take RECIPES="jq git" and DISTROS="debian-12" (space-separated) to narrow.
+CATALOGUE = $(foreach d,$(DISTROS),--distro $(call quote,$(d))) -- $(foreach r,$(RECIPES),$(call quote,$(r)))
 
 all: demo
 
@@ -44,7 +48,7 @@ demo: setup
 # The catalogue (README, "Nightly catalogue"): rebuild skips every entry whose lock still matches, so a
 # second run builds nothing new. All recipes times their targets:
 packages: setup
-	$(REBUILD)
+	$(REBUILD) $(CATALOGUE)
 
 # One recipe for one target: make package RECIPE=git DISTRO=debian-11
 package: setup
@@ -53,7 +57,7 @@ package: setup
 # What the nightly workflow runs per entry, for the whole catalogue: rebuild, verify each new version
 # from the one before, then print report.json; the exit code is rebuild's.
 nightly: setup
-	status=0; $(REBUILD) --verify --report $(call quote,$(REPORT)) || status=$$?; \
+	status=0; $(REBUILD) --verify --report $(call quote,$(REPORT)) $(CATALOGUE) || status=$$?; \
 	if [ -f $(call quote,$(REPORT)) ]; then $(BIN)/python -m json.tool $(call quote,$(REPORT)); fi; \
 	exit "$$status"
 
