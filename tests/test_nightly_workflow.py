@@ -1,8 +1,9 @@
-"""The nightly workflow (.github/workflows/nightly.yml): actionlint and shellcheck pass on it, matrix
-values reach scripts only through env, and its matrix script really produces `vmapp-build matrix --json`.
+"""The nightly workflow (.github/workflows/nightly.yml) and the Makefile's catalogue targets: actionlint
+and shellcheck pass on the workflow, values reach its scripts only through env, its matrix and publish
+scripts really do their job, and `make package`/`make nightly` quote their values and build only once.
 
-No engine and no GitHub: actionlint and shellcheck are the test extra's binaries, the scripts run
-under bash here the way a runner runs them (`bash -e -o pipefail`).
+No GitHub: actionlint and shellcheck are the test extra's binaries, the scripts run under bash here the
+way a runner runs them (`bash -e -o pipefail`). Only the Makefile's builds need the engine.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 import yaml
 
@@ -271,3 +273,35 @@ def test_makefile_quotes_every_value_it_passes(tmp_path: Path) -> None:
             *("--out", value, "--version-policy", value, "--jobs", value),
             *("--distro", value, "--", value),
         ], value
+
+
+def make(target: str, *variables: str) -> dict[str, Any]:
+    """A Makefile target as a user runs it; its report.json."""
+    proc = subprocess.run(
+        ["make", "--no-print-directory", target, *variables], cwd=ROOT, capture_output=True, text=True, timeout=900
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = Path(next(v for v in variables if v.startswith("OUT=")).removeprefix("OUT="))
+    report: dict[str, Any] = json.loads((out / "report.json").read_text())
+    return report
+
+
+def statuses(report: dict[str, Any]) -> list[tuple[str, str, str | None]]:
+    return [(e["app"], e["status"], e["new_version"]) for e in report["entries"]]
+
+
+def test_make_package_and_nightly_build_once_then_nothing(docker_client: docker.DockerClient, tmp_path: Path) -> None:
+    """A second run builds nothing; nor does a run on an output root holding only the last build's lock
+    and manifest, the state the workflow's cache restores."""
+    out = tmp_path / "out dir"
+    first = make("package", f"OUT={out}", "RECIPE=jq", "DISTRO=debian-12")
+    assert statuses(first) == [("jq", "built", "1.0.0")]
+    again = make("nightly", f"OUT={out}", "RECIPES=jq", "DISTROS=debian-12")
+    assert statuses(again) == [("jq", "unchanged", None)]
+    cached = tmp_path / "cached"
+    (cached / "jq" / "1.0.0" / "debian-12").mkdir(parents=True)
+    for name in ("lock.json", "manifest.json"):
+        shutil.copy(out / "jq" / "1.0.0" / "debian-12" / name, cached / "jq" / "1.0.0" / "debian-12" / name)
+    from_cache = make("package", f"OUT={cached}", "RECIPE=jq", "DISTRO=debian-12")
+    assert statuses(from_cache) == [("jq", "unchanged", None)]
+    assert sorted(p.name for p in (cached / "jq").iterdir()) == ["1.0.0"]
