@@ -18,6 +18,7 @@ from builder.pipeline import build
 from builder.plan import Plan, Release, make_plan
 from builder.rebuild.check import check
 from builder.rebuild.history import failed_directory, is_taken, last_build
+from builder.rebuild.refreshed import Refreshed
 from builder.rebuild.report import Row
 from builder.rebuild.version import next_version
 from builder.verify import LifecycleReport, verify_any
@@ -37,14 +38,14 @@ Progress = Callable[[str], None]
 
 def rebuild(entries: list[Entry], options: Options, progress: Progress = lambda _: None) -> list[Row]:
     """Each entry's row, in the entries' order; `jobs` entries at a time."""
-    with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
-        return list(pool.map(lambda e: _guarded(e, options, progress), entries))
+    with Refreshed() as refreshed, ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
+        return list(pool.map(lambda e: _guarded(e, options, progress, refreshed), entries))
 
 
-def _guarded(entry: Entry, options: Options, progress: Progress) -> Row:
+def _guarded(entry: Entry, options: Options, progress: Progress, refreshed: Refreshed) -> Row:
     last = last_build(options.out, entry.app, entry.target) if entry.error is None else None
     try:
-        row = rebuild_one(entry, options, last)
+        row = rebuild_one(entry, options, last, refreshed)
     except VmappError as exc:
         previous = last[0] if last else None
         row = Row(entry.recipe, entry.app, entry.target, "failed", previous, error=str(exc), exit_code=exc.exit_code)
@@ -52,7 +53,7 @@ def _guarded(entry: Entry, options: Options, progress: Progress) -> Row:
     return row
 
 
-def rebuild_one(entry: Entry, options: Options, last: tuple[str, Path] | None) -> Row:
+def rebuild_one(entry: Entry, options: Options, last: tuple[str, Path] | None, refreshed: Refreshed) -> Row:
     """Check the entry against its `last` build; build, verify and describe the next version if it changed."""
     if entry.error is not None:
         raise entry.error
@@ -61,7 +62,8 @@ def rebuild_one(entry: Entry, options: Options, last: tuple[str, Path] | None) -
     previous, previous_dir = last if last else (None, None)
     row = Row(entry.recipe, entry.app, entry.target, "unchanged", previous, None, str(previous_dir or ""))
     if previous is not None and previous_dir is not None:
-        verdict = check(_plan(entry, out, Release(previous, options.policy, recipe.version, None)), previous_dir)
+        at_previous = _plan(entry, out, Release(previous, options.policy, recipe.version, None))
+        verdict = check(at_previous, previous_dir, refreshed=refreshed)
         if not verdict.changed:
             return replace(row, reason=verdict.reason)
         reason = verdict.reason
