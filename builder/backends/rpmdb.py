@@ -208,10 +208,6 @@ class RpmBackend:
         self.request = request
         self.where = request.where
 
-    def resolve(self, container: Container) -> frozenset[tuple[str, str, str]]:
-        """Until dnf and zypper simulate their solve here, `rebuild` cannot check an RPM build cheaply."""
-        raise BuildError(f"checking a {self.request.family} closure without downloading it is not supported yet")
-
     @staticmethod
     def installed_packages(container: Container) -> dict[str, str]:
         return installed_rpms(container)
