@@ -15,7 +15,7 @@ import docker
 import pytest
 
 from builder.backends.base import Backend
-from builder.backends.baseline import FULL, IMAGE, Baseline
+from builder.backends.baseline import FULL, IMAGE, Baseline, load_baseline
 from builder.backends.dnf import DnfInstaller, YumInstaller
 from builder.backends.rpm_parse import (
     dnf_unknown_packages,
@@ -25,8 +25,8 @@ from builder.backends.rpm_parse import (
     xml_stream_text,
     zypper_unknown_packages,
 )
-from builder.backends.rpmdb import RPM_DIR, describe_rpms
-from builder.backends.zypper import ZypperInstaller
+from builder.backends.rpmdb import BASELINE_RPMS, RPM_DIR, describe_rpms
+from builder.backends.zypper import BASELINE_CACHE, ZypperInstaller
 from builder.closure import installer_for
 from builder.container import Container
 from builder.errors import PackageNotFound, VmappError
@@ -222,19 +222,27 @@ def _backend(fx: RpmFixture, tmp_path: Path, packages: list[str], baseline: Base
     return installer_for(linux_plan(plan))
 
 
-# Every .rpm file on the container's disk but the fixture repository's: what a download would add.
-_RPMS_ON_DISK = "find / -xdev -path /srv -prune -o -type f -name '*.rpm' -print | sort"
+# Every .rpm file on the container's disk but the fixture repository's and a VM baseline's (which
+# resolve, like download, fetches to register it): what a download of the closure would add.
+_RPMS_ON_DISK = (
+    'find / -xdev \\( -path /srv -o -path "$1" -o -path "$2" \\) -prune -o -type f -name "*.rpm" -print | sort'
+)
 
 
 def _rpms_on_disk(c: Container) -> list[str]:
-    return c.run(["sh", "-c", _RPMS_ON_DISK], "list .rpm files").stdout.split()
+    argv = ["sh", "-c", _RPMS_ON_DISK, "sh", BASELINE_RPMS, BASELINE_CACHE]
+    return c.run(argv, "list .rpm files").stdout.split()
 
 
-@pytest.mark.parametrize("baseline", [IMAGE, FULL], ids=["image", "full"])
+@pytest.mark.parametrize("kind", ["image", "full", "file"])
 def test_resolve_is_what_the_download_fetches_and_downloads_nothing(
-    rpm_fixture: RpmFixture, docker_client: docker.DockerClient, tmp_path: Path, baseline: Baseline
+    rpm_fixture: RpmFixture, docker_client: docker.DockerClient, tmp_path: Path, kind: str
 ) -> None:
-    backend = _backend(rpm_fixture, tmp_path, ["vt-app", "vt-lib=1.1"], baseline)
+    """The file baseline is a VM that has vt-lib 1.2 (and vt-base): neither is fetched for it."""
+    (tmp_path / "rpm-qa.txt").write_text("vt-base-1.0-1.noarch\nvt-lib-1.2-1.noarch\n")
+    baseline = {"image": IMAGE, "full": FULL, "file": load_baseline(tmp_path / "rpm-qa.txt")}[kind]
+    packages = ["vt-app"] if kind == "file" else ["vt-app", "vt-lib=1.1"]
+    backend = _backend(rpm_fixture, tmp_path, packages, baseline)
     with Container(docker_client, rpm_fixture.image, "build") as c:
         before = _rpms_on_disk(c)
         backend.prepare(c)
@@ -243,10 +251,12 @@ def test_resolve_is_what_the_download_fetches_and_downloads_nothing(
         assert _rpms_on_disk(c) == before, "resolve downloaded packages"
         download = backend.download(c)
         fetched = {(p.name, p.version, p.architecture) for p in describe_rpms(c, download.directory).values()}
+        assert len(_rpms_on_disk(c)) == len(before) + len(fetched)  # the probe sees a download
     assert resolved == fetched
     names = {name for name, _, _ in resolved}
-    assert ("vt-lib", "1.1-1", "noarch") in resolved and {"vt-app", "vt-helper", "vt-keep"} <= names
-    assert ("vt-base" in names) is (baseline is FULL)  # the image has it; an empty root does not
+    assert {"vt-app", "vt-helper", "vt-keep"} <= names
+    assert ("vt-base" in names) is (kind == "full")  # the image has it, and so has the VM
+    assert ("vt-lib", "1.1-1", "noarch") in resolved if kind != "file" else "vt-lib" not in names
 
 
 def test_resolve_raises_the_downloads_errors(
