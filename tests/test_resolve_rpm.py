@@ -8,7 +8,7 @@ baseline, and the same errors as the download's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import docker
@@ -283,3 +283,19 @@ def test_resolve_raises_the_downloads_errors(
     )
     assert raised[broken, "resolve"] == raised[broken, "download"]
     assert "vt-broken-1.0-1.noarch needs vt-missing, which no repository provides" in raised[broken, "resolve"][1]
+
+
+def test_locked_download_and_resolve_ask_for_the_locks_exact_versions(tmp_path: Path) -> None:
+    """--locked: dnf and yum take NEVRAs (the epoch kept), zypper NAME.ARCH=EDITION; resolve asks the same."""
+    locked = (("vt-app", "1.0-1", "noarch"), ("vt-lib", "2:1.1-1", "x86_64"))
+    recipe = write_recipe(tmp_path, "name: vt\nversion: 1.0.0\nlinux:\n  packages: [vt-app]\n")
+    for distro in ("rhel-9", "rhel-7", "sles-15"):
+        plan = replace(linux_plan(make_plan(load_recipe(recipe), distro, tmp_path / "d", "img")), locked=locked)
+        installer = installer_for(plan)
+        if isinstance(installer, DnfInstaller):
+            pins = ["vt-app-1.0-1.noarch", "vt-lib-2:1.1-1.x86_64"]
+            assert installer.download_argv()[-2:] == pins and installer.resolve_argv()[-2:] == pins
+        else:
+            assert isinstance(installer, ZypperInstaller)
+            pins = ["vt-app.noarch=1.0-1", "vt-lib.x86_64=2:1.1-1"]
+            assert installer.download_argv()[-2:] == pins and installer.resolve_argv()[-2:] == pins

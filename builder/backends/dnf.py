@@ -33,6 +33,7 @@ from builder.backends.rpmdb import (
     install_key,
     make_empty_root,
     nevra,
+    raise_locked_gone,
     raise_resolution_error,
     register_baseline,
     repo_file,
@@ -83,6 +84,11 @@ class DnfInstaller(RpmBackend):
             return []
         return ["--installroot", EMPTY_ROOT, f"--releasever={releasever}", f"--setopt=reposdir={REPOS_DIR}"]
 
+    def solver_specs(self) -> list[str]:
+        """What download and resolve ask the solver for: the recipe's packages, or with --locked the
+        lock's exact versions."""
+        return list(self.locked_pins()) or self.specs
+
     def download_argv(self, releasever: str | None = None) -> list[str]:
         return [
             *self.base_argv(),
@@ -90,14 +96,14 @@ class DnfInstaller(RpmBackend):
             "install",
             "--downloadonly",
             f"--downloaddir={RPM_DIR}",
-            *self.specs,
+            *self.solver_specs(),
         ]
 
     def resolve_argv(self, releasever: str | None = None) -> list[str]:
         """The download's solver call, answered "no" before anything is fetched. Without -q, which
         hides the transaction table, and -y, which --assumeno replaces."""
         options = [o for o in self.base_argv() if o not in ("-q", "-y")]
-        return [*options, *self.root_argv(releasever), "install", "--assumeno", *self.specs]
+        return [*options, *self.root_argv(releasever), "install", "--assumeno", *self.solver_specs()]
 
     def repolist_argv(self) -> list[str]:
         return [self.tool, "-q", "repolist"]
@@ -178,6 +184,11 @@ class DnfInstaller(RpmBackend):
         self.check_signatures(container, RPM_DIR)
         return Download(RPM_DIR, self.request.packages)
 
+    def locked_pins(self) -> dict[str, tuple[str, str]]:
+        """--locked: each package of the lock as its NEVRA (`NAME-[EPOCH:]VERSION-RELEASE.ARCH`), to
+        its name and version."""
+        return {f"{name}-{version}.{arch}": (name, version) for name, version, arch in self.request.locked}
+
     def check_signatures(self, container: Container, directory: str) -> None:
         """Every downloaded package against its repository's key (builder.backends.rpm_signatures):
         yum 3 checks nothing when it only downloads, and dnf trusts every key in the rpm database."""
@@ -205,6 +216,9 @@ class DnfInstaller(RpmBackend):
             raise SignatureError(self.where, problems)
         failed = (argv, code, output)
         missing = dnf_unknown_packages(output)
+        pins = self.locked_pins()
+        if gone := [pins[spec] for spec in missing if spec in pins]:
+            raise_locked_gone(self.where, gone)
         raise_resolution_error(self.tool, self.request, self.where, failed, missing, self._repo_ids(container))
 
     def _repo_ids(self, container: Container) -> list[str]:

@@ -30,6 +30,7 @@ from builder.backends.rpmdb import (
     flatten_rpms,
     install_key,
     make_empty_root,
+    raise_locked_gone,
     raise_resolution_error,
     register_baseline,
     repo_file,
@@ -83,11 +84,16 @@ class ZypperInstaller(RpmBackend):
             "install",
             *options,
             recommends,
-            *self.request.packages,
+            *(tuple(self.locked_pins()) or self.request.packages),  # --locked: the lock's exact versions
         ]
 
     def download_argv(self, full: bool = False) -> list[str]:
         return self.install_argv(full, "--download-only")
+
+    def locked_pins(self) -> dict[str, tuple[str, str]]:
+        """--locked: each package of the lock as `NAME.ARCH=EDITION` (zypper's exact capability), to
+        its name and version."""
+        return {f"{name}.{arch}={version}": (name, version) for name, version, arch in self.request.locked}
 
     def resolve_argv(self, full: bool = False) -> list[str]:
         """--dry-run alone fetches nothing (with --download-only it would); --xmlout gives the summary
@@ -176,6 +182,9 @@ class ZypperInstaller(RpmBackend):
         if refused:  # pkg_gpgcheck: libzypp refused a package (exit 8, "Signature verification failed")
             raise SignatureError(self.where, [f"{p} from repository {r}: {why}" for p, r, why in refused])
         missing = zypper_unknown_packages(output)
+        pins = self.locked_pins()
+        if gone := [pins[spec] for spec in missing if spec in pins]:
+            raise_locked_gone(self.where, gone)
         if code == EXIT_CAP_NOT_FOUND and not missing:
             missing = list(self.request.packages)  # zypper said "not found" without naming the capability
         raise_resolution_error("zypper", self.request, self.where, (argv, code, output), missing, aliases)
