@@ -12,7 +12,7 @@ RECIPES ?=
 DISTROS ?=
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: all setup venv engine image demo packages package nightly test test-fast lint bench bench-rpm bench-publish clean
+.PHONY: all setup venv engine image demo packages package nightly test test-fast lint bench bench-rebuild bench-rpm bench-publish clean
 
 # A make value as one shell word: inside '...', each ' becomes '\''. Use it for every variable a user may set.
 quote = '$(subst ','\'',$(1))'
@@ -82,6 +82,9 @@ test-fast: venv
 bench: setup
 	PYTHONPATH=. $(BIN)/python benchmarks/bench_apt.py
 	PYTHONPATH=. $(BIN)/python benchmarks/bench_apt.py --memory
+
+bench-rebuild: setup
+	PYTHONPATH=. $(BIN)/python benchmarks/bench_rebuild.py
 
 bench-rpm: setup
 	PYTHONPATH=. $(BIN)/python benchmarks/bench_rpm.py
