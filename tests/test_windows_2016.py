@@ -1,0 +1,245 @@
+"""Windows Server 2016 has no tar.exe: the zip install strings choose on the VM between Windows'
+tar.exe and PowerShell 5.1's Expand-Archive.
+
+Wine's powershell.exe is a stub that does nothing and returns 0, so the Expand-Archive branch runs
+here against a stand-in (tests/data/windows-2016/powershell.go) that records the argv powershell.exe
+would get, reads the script's literals by PowerShell's quoting rules and extracts the zip. PowerShell's
+own Expand-Archive never runs in these tests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+
+import docker
+import pytest
+
+from builder.azure.limits import MAX_FIELD_CHARS
+from builder.cmdquote import CmdQuoteError, finalize, ps_command, ps_literal
+from builder.container import Container
+from builder.finish import BuildResult
+from builder.pipeline import build
+from builder.plan import make_plan
+from builder.recipe import load_recipe
+from builder.render import render_commands
+from builder.windows.wine import Wine, unix_path
+from tests.test_windows_e2e import WINE_IMAGE, vm, wine_image  # noqa: F401 (a fixture)
+
+TAR = r"C:\windows\system32\tar.exe"
+POWERSHELL = r"C:\windows\system32\WindowsPowerShell\v1.0\powershell.exe"
+RECORD = r"C:\vmapp-powershell.jsonl"
+FLAGS = ["-NoLogo", "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass", "-Command"]
+CHOSE_POWERSHELL = "vmapp: no tar.exe, using Expand-Archive"
+STAND_IN = Path(__file__).parent / "data" / "windows-2016" / "powershell.go"
+
+L, R, LOW, HIGH = "\u2018", "\u2019", "\u201a", "\u201b"  # PowerShell's other single quotes
+# Hostile names: cmd's specials, a literal %, PowerShell's quotes (typographic too), wildcards, non-ASCII.
+HOSTILE_ZIP = f"Tööl 100% & 'it's' {L}x{R} [v1] (2).zip"
+HOSTILE_DIR = rf"C:\Vmapp 50% & 'O'Brien' {L}q{R} [x] ^ 日本"
+# A literal % in the archive's name before a %NAME% in the directory: the PowerShell word needs its slot.
+SECOND_ZIP = "b 100%.zip"
+SECOND_DIR = r"%ProgramFiles%\Vmapp B (x) & y"
+SECOND_DIR_ON_VM = r"C:\Program Files\Vmapp B (x) & y"
+SHA = hashlib.sha256(b"x").hexdigest()
+
+
+def recipe(tmp_path: Path, installers: list[tuple[str, str]]) -> Path:
+    """A recipe of zip installers (file name, directory), JSON-quoted (JSON is YAML)."""
+    lines = "".join(
+        f"    - source: {json.dumps(name)}\n      sha256: {SHA}\n      directory: {json.dumps(directory)}\n"
+        for name, directory in installers
+    )
+    path = tmp_path / "vmapp-test.yaml"
+    path.write_text(f"name: vmapp-test\nversion: 1.2.3\nwindows:\n  installers:\n{lines}", encoding="utf-8")
+    return path
+
+
+def install_string(tmp_path: Path, installers: list[tuple[str, str]]) -> str:
+    return render_commands(make_plan(load_recipe(recipe(tmp_path, installers)), "windows", tmp_path / "d")).install
+
+
+# -- rendering ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "wildcard", "literal"),
+    [
+        ("a b.zip", False, "'a b.zip'"),
+        ("it's", False, "'it''s'"),
+        (f"{L}x{R} {LOW}y{HIGH}", False, f"'{L}{L}x{R}{R} {LOW}{LOW}y{HIGH}{HIGH}'"),
+        ("$env:x `n $(id) @a;b", False, "'$env:x `n $(id) @a;b'"),
+        ("[v1] *?`", False, "'[v1] *?`'"),
+        ("[v1] *?`", True, "'`[v1`] `*`?``'"),
+        ("", False, "''"),
+    ],
+)
+def test_ps_literal(value: str, wildcard: bool, literal: str) -> None:
+    assert finalize(ps_literal(value, wildcard=wildcard)) == literal
+
+
+def test_ps_literal_refuses_what_cmd_cannot_carry() -> None:
+    for value in ['a"b', "a\nb"]:
+        with pytest.raises(CmdQuoteError):
+            ps_literal(value)
+
+
+def test_ps_command_splits_at_each_literal_percent_like_cmd_quote() -> None:
+    word = ps_command(
+        "Expand-Archive -LiteralPath " + ps_literal("100% v2.zip") + " -DestinationPath " + ps_literal("x\\%y")
+    )
+    assert finalize(word) == '''"Expand-Archive -LiteralPath '100"%" v2.zip' -DestinationPath 'x\\\\"%"y'"'''
+
+
+def test_zip_install_string_chooses_tar_else_expand_archive(tmp_path: Path) -> None:
+    install = install_string(tmp_path, [("tool.zip", r"%ProgramFiles%\Tool")])
+    assert install.endswith(
+        r'& (if exist %windir%\system32\tar.exe (%windir%\system32\tar.exe -xf "tool.zip" -C "%ProgramFiles%\Tool")'
+        f" else (echo {CHOSE_POWERSHELL} & "
+        r"%windir%\System32\WindowsPowerShell\v1.0\powershell.exe " + " ".join(FLAGS) + " "
+        """"$ProgressPreference='SilentlyContinue';Expand-Archive -LiteralPath 'tool.zip' """
+        r"""-DestinationPath '%ProgramFiles%\Tool' -Force -ErrorAction Stop"))"""
+    )
+
+
+def test_bundle_and_each_zip_extract_through_the_same_choice(tmp_path: Path) -> None:
+    install = install_string(tmp_path, [(HOSTILE_ZIP, HOSTILE_DIR), (SECOND_ZIP, SECOND_DIR)])
+    assert install.count("(if exist %windir%\\system32\\tar.exe (") == 3  # the bundle, then each zip
+    assert install.count("-ExecutionPolicy Bypass -Command") == 3
+    # A literal % before %ProgramFiles% in the PowerShell word: balanced by an inline comment.
+    assert """-Command "<#"%"#>$ProgressPreference=""" in install
+    assert f"""'installers\\Tööl 100"%" & ''it''s'' {L}{L}x{R}{R} [v1] (2).zip'""" in install
+    assert f"""-DestinationPath 'C:\\Vmapp 50"%" & ''O''Brien'' {L}{L}q{R}{R} `[x`] ^ 日本'""" in install
+
+
+def test_chain_grows_within_azure_limit(tmp_path: Path) -> None:
+    """Each extraction adds about 380 characters: a bundle of six zips still fits in 4096."""
+    zips = [(f"tool {i}.zip", f"%ProgramFiles%\\Vmapp Tools\\Tool {i}") for i in range(6)]
+    install = install_string(tmp_path, zips)
+    assert len(install) <= MAX_FIELD_CHARS, len(install)
+
+
+# -- under Wine --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def powershell_stand_in(docker_client: docker.DockerClient, wine_image: str) -> bytes:  # noqa: F811
+    """tests/data/windows-2016/powershell.go, built with the image's Go for Windows."""
+    with Container(docker_client, wine_image, "build", network=False) as c:
+        c.put_file(STAND_IN, "/src/ps", "main.go")
+        c.run(
+            [
+                "sh",
+                "-c",
+                "cd /src/ps && GOOS=windows GOARCH=amd64 CGO_ENABLED=0 GOCACHE=/tmp/gocache "
+                "go build -trimpath -o powershell.exe main.go",
+            ],
+            "build the powershell.exe stand-in",
+        )
+        data = c.read_file("/src/ps/powershell.exe")
+    assert data
+    return data
+
+
+def build_zips(tmp_path: Path, installers: list[tuple[str, str]], content: bytes | None = None) -> BuildResult:
+    """A build of zip installers (file name, directory), each holding `<name>/file.txt`, or `content`."""
+    for name, _ in installers:
+        if content is None:
+            with zipfile.ZipFile(tmp_path / name, "w") as zf:
+                zf.writestr(f"{Path(name).stem}/file.txt", f"from {name}\r\n")
+        else:
+            (tmp_path / name).write_bytes(content)
+    path = recipe(tmp_path, installers)
+    text = path.read_text(encoding="utf-8")
+    for name, _ in installers:  # the real digests
+        sha = hashlib.sha256((tmp_path / name).read_bytes()).hexdigest()
+        text = text.replace(f"{json.dumps(name)}\n      sha256: {SHA}", f"{json.dumps(name)}\n      sha256: {sha}", 1)
+    path.write_text(text, encoding="utf-8")
+    return build(make_plan(load_recipe(path), "windows", tmp_path / "dist"))
+
+
+@pytest.fixture
+def vm_2016(
+    docker_client: docker.DockerClient,
+    wine_image: str,  # noqa: F811
+    powershell_stand_in: bytes,
+) -> Iterator[tuple[Wine, str]]:
+    """A Wine "VM" whose powershell.exe is the stand-in; `hide_tar` makes it a Server 2016."""
+    with vm(docker_client, wine_image) as (wine, workdir):
+        ps = PurePosixPath(unix_path(POWERSHELL))
+        wine.container.put_bytes(powershell_stand_in, str(ps.parent), ps.name, mode=0o755)
+        yield wine, workdir
+
+
+def hide_tar(wine: Wine) -> None:
+    wine.container.run(["mv", unix_path(TAR), unix_path(TAR) + ".hidden"], "hide tar.exe")
+    assert not wine.exists(TAR)
+
+
+def recorded(wine: Wine) -> list[list[str]]:
+    data = wine.read_bytes(unix_path(RECORD))
+    return [json.loads(line) for line in data.decode().splitlines()] if data else []
+
+
+def put_package(wine: Wine, workdir: str, result: BuildResult) -> None:
+    wine.container.put_file(result.package, unix_path(workdir), result.package.name)
+
+
+def expected_argv(archive: str, destination: str, slot: bool = False) -> list[str]:
+    """What powershell.exe gets, written out by hand: PowerShell's quoting, not the code under test."""
+    script = (
+        f"$ProgressPreference='SilentlyContinue';Expand-Archive -LiteralPath {archive} "
+        f"-DestinationPath {destination} -Force -ErrorAction Stop"
+    )
+    return [*FLAGS, ("<#%#>" if slot else "") + script]
+
+
+def test_tar_when_present_else_expand_archive_with_hostile_names(vm_2016: tuple[Wine, str], tmp_path: Path) -> None:
+    result = build_zips(tmp_path, [(HOSTILE_ZIP, HOSTILE_DIR), (SECOND_ZIP, SECOND_DIR)])
+    commands = result.document["commands"]
+    wine, workdir = vm_2016
+    put_package(wine, workdir, result)
+    hostile_file = HOSTILE_DIR + "\\" + HOSTILE_ZIP.removesuffix(".zip") + "\\file.txt"
+    second_file = SECOND_DIR_ON_VM + "\\b 100%\\file.txt"
+
+    install = wine.run(commands["install"], workdir)  # today's path: tar.exe is there
+    assert install.errorlevel == 0, install
+    assert CHOSE_POWERSHELL not in install.stdout and recorded(wine) == []
+    assert wine.read_bytes(unix_path(hostile_file)) == f"from {HOSTILE_ZIP}\r\n".encode()
+    assert wine.exists(second_file)
+    assert wine.run(commands["remove"], workdir).errorlevel == 0
+    assert not wine.exists(HOSTILE_DIR) and not wine.exists(SECOND_DIR_ON_VM)
+
+    hide_tar(wine)  # Windows Server 2016
+    wine.container.run(["rm", "-rf", unix_path(workdir + "\\installers")], "a fresh download directory")
+    install = wine.run(commands["install"], workdir)
+    assert install.errorlevel == 0, install
+    assert install.stdout.count(CHOSE_POWERSHELL) == 3, install
+    assert recorded(wine) == [
+        expected_argv("'vmapp-test.zip'", "'installers'"),
+        expected_argv(
+            f"'installers\\Tööl 100% & ''it''s'' {L}{L}x{R}{R} [v1] (2).zip'",
+            f"'C:\\Vmapp 50% & ''O''Brien'' {L}{L}q{R}{R} `[x`] ^ 日本'",
+        ),
+        expected_argv("'installers\\b 100%.zip'", "'C:\\Program Files\\Vmapp B (x) & y'", slot=True),
+    ]
+    assert wine.read_bytes(unix_path(hostile_file)) == f"from {HOSTILE_ZIP}\r\n".encode()
+    assert wine.exists(second_file)
+    assert wine.run(commands["remove"], workdir).errorlevel == 0
+    assert not wine.exists(HOSTILE_DIR) and not wine.exists(SECOND_DIR_ON_VM)
+
+
+def test_failed_extraction_fails_the_install_in_both_branches(vm_2016: tuple[Wine, str], tmp_path: Path) -> None:
+    result = build_zips(tmp_path, [("broken.zip", r"C:\Vmapp Broken")], content=b"not a zip\r\n" * 64)
+    wine, workdir = vm_2016
+    put_package(wine, workdir, result)
+    with_tar = wine.run(result.document["commands"]["install"], workdir)
+    assert with_tar.errorlevel != 0, with_tar
+    assert recorded(wine) == []
+    hide_tar(wine)
+    without_tar = wine.run(result.document["commands"]["install"], workdir)
+    assert without_tar.errorlevel == 1, without_tar
+    assert CHOSE_POWERSHELL in without_tar.stdout and len(recorded(wine)) == 1
