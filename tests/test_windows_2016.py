@@ -27,7 +27,8 @@ from builder.plan import make_plan
 from builder.recipe import load_recipe
 from builder.render import render_commands
 from builder.windows.wine import Wine, unix_path
-from tests.test_windows_e2e import WINE_IMAGE, vm, wine_image  # noqa: F401 (a fixture)
+from tests.conftest import REPO
+from tests.test_windows_e2e import vm, wine_image  # noqa: F401 (wine_image: a fixture)
 
 TAR = r"C:\windows\system32\tar.exe"
 POWERSHELL = r"C:\windows\system32\WindowsPowerShell\v1.0\powershell.exe"
@@ -47,10 +48,15 @@ SECOND_DIR_ON_VM = r"C:\Program Files\Vmapp B (x) & y"
 SHA = hashlib.sha256(b"x").hexdigest()
 
 
-def recipe(tmp_path: Path, installers: list[tuple[str, str]]) -> Path:
+def recipe(tmp_path: Path, installers: list[tuple[str, str]], shas: dict[str, str] | None = None) -> Path:
     """A recipe of zip installers (file name, directory), JSON-quoted (JSON is YAML)."""
+
+    def quoted(value: str) -> str:
+        return json.dumps(value, ensure_ascii=False)
+
     lines = "".join(
-        f"    - source: {json.dumps(name)}\n      sha256: {SHA}\n      directory: {json.dumps(directory)}\n"
+        f"    - source: {quoted(name)}\n      sha256: {(shas or {}).get(name, SHA)}\n"
+        f"      directory: {quoted(directory)}\n"
         for name, directory in installers
     )
     path = tmp_path / "vmapp-test.yaml"
@@ -127,20 +133,23 @@ def test_chain_grows_within_azure_limit(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="session")
 def powershell_stand_in(docker_client: docker.DockerClient, wine_image: str) -> bytes:  # noqa: F811
-    """tests/data/windows-2016/powershell.go, built with the image's Go for Windows."""
+    """tests/data/windows-2016/powershell.go, built with the image's Go for Windows (kept in .cache/)."""
+    source = STAND_IN.read_bytes()
+    cached = REPO / ".cache" / "windows-2016" / f"powershell-{hashlib.sha256(source).hexdigest()[:16]}.exe"
+    if cached.is_file():
+        return cached.read_bytes()
     with Container(docker_client, wine_image, "build", network=False) as c:
-        c.put_file(STAND_IN, "/src/ps", "main.go")
-        c.run(
-            [
-                "sh",
-                "-c",
-                "cd /src/ps && GOOS=windows GOARCH=amd64 CGO_ENABLED=0 GOCACHE=/tmp/gocache "
-                "go build -trimpath -o powershell.exe main.go",
-            ],
-            "build the powershell.exe stand-in",
+        c.put_bytes(source, "/src/ps", "main.go")
+        build_it = (
+            "cd /src/ps && GOOS=windows GOARCH=amd64 CGO_ENABLED=0 GOCACHE=/tmp/gocache go build -o ps.exe main.go"
         )
-        data = c.read_file("/src/ps/powershell.exe")
+        c.run(["sh", "-c", build_it], "build the powershell.exe stand-in")
+        data = c.read_file("/src/ps/ps.exe")
     assert data
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_suffix(".tmp")
+    tmp.write_bytes(data)
+    tmp.rename(cached)
     return data
 
 
@@ -152,12 +161,8 @@ def build_zips(tmp_path: Path, installers: list[tuple[str, str]], content: bytes
                 zf.writestr(f"{Path(name).stem}/file.txt", f"from {name}\r\n")
         else:
             (tmp_path / name).write_bytes(content)
-    path = recipe(tmp_path, installers)
-    text = path.read_text(encoding="utf-8")
-    for name, _ in installers:  # the real digests
-        sha = hashlib.sha256((tmp_path / name).read_bytes()).hexdigest()
-        text = text.replace(f"{json.dumps(name)}\n      sha256: {SHA}", f"{json.dumps(name)}\n      sha256: {sha}", 1)
-    path.write_text(text, encoding="utf-8")
+    shas = {name: hashlib.sha256((tmp_path / name).read_bytes()).hexdigest() for name, _ in installers}
+    path = recipe(tmp_path, installers, shas)
     return build(make_plan(load_recipe(path), "windows", tmp_path / "dist"))
 
 
@@ -243,3 +248,34 @@ def test_failed_extraction_fails_the_install_in_both_branches(vm_2016: tuple[Win
     without_tar = wine.run(result.document["commands"]["install"], workdir)
     assert without_tar.errorlevel == 1, without_tar
     assert CHOSE_POWERSHELL in without_tar.stdout and len(recorded(wine)) == 1
+
+
+# Names from the project's hostile strings that Windows allows in a file name (no reference-like %NAME%
+# in a directory, where it would expand): each a zip's name and its directory, tar.exe hidden.
+HOSTILE_NAMES = [
+    "semi;colon amp&ersand",
+    "back`tick` $(id) ${HOME} $HOME $1",
+    "single'quote both ' quotes [bracket] {brace,expansion}",
+    "tilde~ ~root hash#comment !bang -leading-dash --option=like",
+    "percent% 100% v2 caret^ paren(s) A & B (x64) ^ 7",
+    "unicode-éè \u0661.\u0660.\u0660 \uff11.\uff10.\uff10 emoji-😀 日本語",
+]
+
+
+@pytest.mark.parametrize("names", [HOSTILE_NAMES[:3], HOSTILE_NAMES[3:]], ids=["part1", "part2"])
+def test_expand_archive_branch_extracts_hostile_names_in_place(
+    vm_2016: tuple[Wine, str], tmp_path: Path, names: list[str]
+) -> None:
+    zips = [(f"{name}.zip", f"C:\\Vmapp H\\{name}") for name in names]
+    result = build_zips(tmp_path, zips)
+    wine, workdir = vm_2016
+    put_package(wine, workdir, result)
+    hide_tar(wine)
+    install = wine.run(result.document["commands"]["install"], workdir)
+    assert install.errorlevel == 0, install
+    assert len(recorded(wine)) == len(zips) + 1  # the bundle, then each zip
+    for name, directory in zips:
+        content = wine.read_bytes(unix_path(f"{directory}\\{name.removesuffix('.zip')}\\file.txt"))
+        assert content == f"from {name}\r\n".encode(), name
+    assert wine.run(result.document["commands"]["remove"], workdir).errorlevel == 0
+    assert wine.run(r'dir /b "C:\Vmapp H"', workdir).stdout.strip() == ""
