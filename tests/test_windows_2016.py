@@ -17,10 +17,13 @@ from pathlib import Path, PurePosixPath
 
 import docker
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from builder.azure.limits import MAX_FIELD_CHARS
 from builder.cmdquote import CmdQuoteError, finalize, ps_command, ps_literal
 from builder.container import Container
+from builder.errors import RecipeError
 from builder.finish import BuildResult
 from builder.pipeline import build
 from builder.plan import make_plan
@@ -38,6 +41,7 @@ CHOSE_POWERSHELL = "vmapp: no tar.exe, using Expand-Archive"
 STAND_IN = Path(__file__).parent / "data" / "windows-2016" / "powershell.go"
 
 L, R, LOW, HIGH = "\u2018", "\u2019", "\u201a", "\u201b"  # PowerShell's other single quotes
+PS_QUOTES = "'" + L + R + LOW + HIGH
 # Hostile names: cmd's specials, a literal %, PowerShell's quotes (typographic too), wildcards, non-ASCII.
 HOSTILE_ZIP = f"Tööl 100% & 'it's' {L}x{R} [v1] (2).zip"
 HOSTILE_DIR = rf"C:\Vmapp 50% & 'O'Brien' {L}q{R} [x] ^ 日本"
@@ -87,6 +91,66 @@ def test_ps_literal(value: str, wildcard: bool, literal: str) -> None:
     assert finalize(ps_literal(value, wildcard=wildcard)) == literal
 
 
+def ps_unquote(literal: str) -> str:
+    """PowerShell's reading of one '...' literal: two single quotes in a row are one (the second);
+    a lone one would end the literal, which must then be the whole text."""
+    assert literal[0] in PS_QUOTES
+    out, i = [], 1
+    while True:
+        if literal[i] in PS_QUOTES:
+            if i + 1 < len(literal) and literal[i + 1] in PS_QUOTES:
+                out.append(literal[i + 1])
+                i += 2
+                continue
+            assert i == len(literal) - 1, f"the literal ends early at {i}: {literal!r}"
+            return "".join(out)
+        out.append(literal[i])
+        i += 1
+
+
+def msvc_argv(line: str) -> list[str]:
+    """The MSVC (2008) argv rules powershell.exe splits its command line by, for a test's model."""
+    args: list[str] = []
+    current: list[str] | None = None
+    quoted, i = False, 0
+    while i < len(line):
+        c = line[i]
+        if c == "\\":
+            run = len(line[i:]) - len(line[i:].lstrip("\\"))
+            at_quote = line[i + run : i + run + 1] == '"'
+            current = (current or []) + ["\\" * (run // 2 if at_quote else run)]
+            i += run
+            if at_quote and run % 2:
+                current.append('"')
+                i += 1
+            continue
+        if c == '"':
+            current = current or []
+            if quoted and line[i + 1 : i + 2] == '"':
+                current.append('"')
+                i += 2
+                continue
+            quoted = not quoted
+        elif c in " \t" and not quoted:
+            if current is not None:
+                args.append("".join(current))
+            current = None
+        else:
+            current = (current or []) + [c]
+        i += 1
+    if current is not None:
+        args.append("".join(current))
+    return args
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.sampled_from([*PS_QUOTES, "%", "`", "[", "]", "$", " ", "a", "\\", "&", "é", "😀"]), max_size=30))
+def test_ps_literal_reads_back_exactly(value: str) -> None:
+    """A value as powershell.exe gets it (cmd's % aside): one argv word, whose literal reads back."""
+    [script] = msvc_argv(finalize(ps_command(ps_literal(value))))
+    assert ps_unquote(script) == value
+
+
 def test_ps_literal_refuses_what_cmd_cannot_carry() -> None:
     for value in ['a"b', "a\nb"]:
         with pytest.raises(CmdQuoteError):
@@ -119,6 +183,15 @@ def test_bundle_and_each_zip_extract_through_the_same_choice(tmp_path: Path) -> 
     assert """-Command "<#"%"#>$ProgressPreference=""" in install
     assert f"""'installers\\Tööl 100"%" & ''it''s'' {L}{L}x{R}{R} [v1] (2).zip'""" in install
     assert f"""-DestinationPath 'C:\\Vmapp 50"%" & ''O''Brien'' {L}{L}q{R}{R} `[x`] ^ 日本'""" in install
+
+
+def test_every_zip_is_named_zip_as_expand_archive_requires(tmp_path: Path) -> None:
+    """Expand-Archive 1.0.1.0 refuses another extension; the recipe's check keeps the branch safe."""
+    path = recipe(tmp_path, [("tools.bin", r"C:\Tools")])
+    path.write_text(path.read_text().replace("      directory:", "      type: zip\n      directory:"))
+    with pytest.raises(RecipeError, match=r"'tools\.bin' does not end in \.zip"):
+        load_recipe(path)
+    assert install_string(tmp_path, [("Tools.ZIP", r"C:\Tools")]).count("-LiteralPath 'Tools.ZIP'") == 1
 
 
 def test_chain_grows_within_azure_limit(tmp_path: Path) -> None:
