@@ -1,11 +1,20 @@
-"""The Docker engine and its images: the client every container runs on, and the image it starts from."""
+"""The Docker engines and their images: the client every container runs on, and the image it starts from.
+
+One engine by default (DOCKER_HOST, else the local socket); with --engine, a pool that builds are
+spread over in turn, each engine given the local-only images it lacks (provide_image)."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import docker
+from docker.context import ContextAPI
 from docker.errors import DockerException, ImageNotFound
+from docker.tls import TLSConfig
 
 from builder.errors import EnvironmentProblem
 
@@ -36,3 +45,109 @@ def ensure_image(client: docker.DockerClient, image: str, bootstrap_hint: str = 
     except (DockerException, OSError) as exc:
         hint = bootstrap_hint or "pull or build it, or pass --image"
         raise EnvironmentProblem(f"image {image!r} is not present locally and cannot be pulled: {exc}", hint) from exc
+
+
+# Connecting and pinging must fail fast on a dead address; builds then get the usual long timeout.
+PING_TIMEOUT = 15
+BUILD_TIMEOUT = 600
+
+
+@dataclass(eq=False)
+class Engine:
+    """One Docker engine builds run on: the name it was given (a URL or a docker context) and its client."""
+
+    name: str
+    client: docker.DockerClient
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)  # one image copy at a time
+
+
+def engines(names: Sequence[str]) -> list[Engine]:
+    """One engine per name (`--engine`), each answering a ping before any build starts, in the order given.
+
+    A name is a URL (tcp://HOST:2375, ssh://USER@HOST, unix:///PATH) or a docker context's name.
+    No names: an empty list, and each stage connects to DOCKER_HOST or the default socket itself (connect()).
+    """
+    return [_open(name) for name in names]
+
+
+def engine_for(pool: Sequence[Engine], index: int, image: str | None) -> docker.DockerClient | None:
+    """The client of the index-th build's engine (round robin over the pool), with `image` copied there
+    from the first engine when only that one has it; None without engines (connect() then)."""
+    if not pool:
+        return None
+    engine = pool[index % len(pool)]
+    if image is not None:
+        provide_image(engine, image, pool[0])
+    return engine.client
+
+
+def provide_image(engine: Engine, image: str, source: Engine) -> None:
+    """Give `engine` the source engine's copy of `image` when it has none: `docker save` streamed into
+    `docker load`, so the image keeps its id (manifests and rebuild checks compare it).
+
+    Base images are debootstrapped locally and test images built locally: no registry holds them, so
+    the usual pull cannot reach a second engine. An image on neither engine is left to ensure_image,
+    which pulls it; an engine that has the tag already keeps its own image.
+    """
+    if engine is source:
+        return
+    with engine.lock:  # two builds for one engine must not load the same image twice
+        if _has_image(engine.client, image) or not _has_image(source.client, image):
+            return
+        try:
+            engine.client.images.load(source.client.api.get_image(image))
+        except (DockerException, OSError) as exc:
+            raise EnvironmentProblem(
+                f"cannot copy image {image!r} from the engine {source.name} to {engine.name}: {exc}",
+                hint=f"load it there yourself (docker save {image} | docker -H ENGINE load), or pass --image",
+            ) from exc
+
+
+def _has_image(client: docker.DockerClient, image: str) -> bool:
+    try:
+        client.images.get(image)
+    except ImageNotFound:
+        return False
+    return True
+
+
+def _open(name: str) -> Engine:
+    """A client for one --engine, pinged; a failure names the engine (exit 5) before anything is built."""
+    hint = (
+        "give a running engine's URL (tcp://HOST:2375, ssh://USER@HOST, unix:///PATH) or a name from "
+        "`docker context ls`; ssh:// needs the ssh command and key access to the host"
+    )
+    try:
+        client = _client(name)
+        client.ping()
+    except (DockerException, OSError) as exc:
+        raise EnvironmentProblem(f"the Docker engine {name} does not answer: {exc}", hint) from exc
+    client.api.timeout = BUILD_TIMEOUT
+    return Engine(name, client)
+
+
+def _client(name: str) -> docker.DockerClient:
+    """A URL as is; a context by its endpoint and TLS material ("default": DOCKER_HOST or the socket)."""
+    if "://" in name:
+        return _url_client(name, None)
+    if name == "default":
+        return docker.from_env(timeout=PING_TIMEOUT)
+    context = ContextAPI.get_context(name)
+    if context is None or not context.Host:
+        raise EnvironmentProblem(
+            f"--engine {name!r} is neither a URL (it has no scheme://) nor a docker context",
+            hint="give tcp://HOST:2375, ssh://USER@HOST, unix:///PATH, or a name from `docker context ls`",
+        )
+    return _url_client(str(context.Host), context.TLSConfig or None)
+
+
+def _url_client(url: str, tls: TLSConfig | None) -> docker.DockerClient:
+    """ssh:// goes through the ssh command (use_ssh_client), which reads ~/.ssh/config and the agent;
+    docker-py's own paramiko transport is not installed."""
+    ssh = url.startswith("ssh://")
+    if ssh and shutil.which("ssh") is None:
+        raise EnvironmentProblem(
+            f"the Docker engine {url} needs the ssh command, which is not on PATH",
+            hint="install openssh-client, or reach the engine over tcp:// or a docker context",
+        )
+    return docker.DockerClient(base_url=url, tls=tls or False, timeout=PING_TIMEOUT, use_ssh_client=ssh)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from builder.cli.options import engine_option
 from builder.rebuild.version import POLICIES
 
 
@@ -30,6 +31,7 @@ from builder.rebuild.version import POLICIES
 )
 @click.option("--report", type=click.Path(path_type=Path, dir_okay=False), help="Default: OUT/report.json.")
 @click.option("--verify/--no-verify", "then_verify", default=True, show_default=True, help="Verify each new version.")
+@engine_option
 def rebuild_cmd(
     recipes: tuple[str, ...],
     distros: tuple[str, ...],
@@ -38,6 +40,7 @@ def rebuild_cmd(
     policy: str,
     report: Path | None,
     then_verify: bool,
+    engine_names: tuple[str, ...],
 ) -> None:
     """Rebuild RECIPES (default: every shipped recipe) for their targets where something changed.
 
@@ -48,6 +51,7 @@ def rebuild_cmd(
     """
     from builder.catalogue import catalogue
     from builder.distros import get_distro
+    from builder.engine import engines
     from builder.rebuild.report import REPORT_NAME, table, write_report
     from builder.rebuild.run import Options, rebuild
 
@@ -56,7 +60,8 @@ def rebuild_cmd(
     entries = catalogue(recipes, distros)
     if not entries:
         raise click.UsageError("no recipe targets any of the given --distro")
-    rows = rebuild(entries, Options(out, policy, then_verify, jobs), lambda line: click.echo(line, err=True))
+    pool = tuple(engines(engine_names))  # each pinged: a bad engine stops the run before any entry
+    rows = rebuild(entries, Options(out, policy, then_verify, jobs, pool), lambda line: click.echo(line, err=True))
     path = report or out / REPORT_NAME
     write_report(path, policy, rows)
     click.echo(table(rows))

@@ -10,12 +10,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import docker
+
 from builder.catalogue import Entry
 from builder.diff import diff_builds
+from builder.engine import Engine, engine_for
 from builder.errors import VmappError
 from builder.manifest import load_manifest
 from builder.pipeline import build
-from builder.plan import Plan, Release, make_plan
+from builder.plan import Plan, Release, WindowsPlan, make_plan
 from builder.rebuild.check import check
 from builder.rebuild.history import failed_directory, is_taken, last_build
 from builder.rebuild.report import Row
@@ -29,6 +32,7 @@ class Options:
     policy: str = "patch"
     verify: bool = True
     jobs: int = 1
+    engines: tuple[Engine, ...] = ()  # --engine: entries go to each in turn; none: the default engine
 
 
 Progress = Callable[[str], None]
@@ -37,29 +41,33 @@ Progress = Callable[[str], None]
 def rebuild(entries: list[Entry], options: Options, progress: Progress = lambda _: None) -> list[Row]:
     """Each entry's row, in the entries' order; `jobs` entries at a time."""
     with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
-        return list(pool.map(lambda e: _guarded(e, options, progress), entries))
+        return list(pool.map(lambda i, e: _guarded(i, e, options, progress), range(len(entries)), entries))
 
 
-def _guarded(entry: Entry, options: Options, progress: Progress) -> Row:
+def _guarded(index: int, entry: Entry, options: Options, progress: Progress) -> Row:
     try:
-        row = rebuild_one(entry, options)
+        row = rebuild_one(entry, options, index)
     except VmappError as exc:
         row = Row(entry.recipe, entry.app, entry.target, "failed", error=str(exc), exit_code=exc.exit_code)
     progress(f"{entry.app} for {entry.target}: {row.status}" + (f" ({row.error.splitlines()[0]})" if row.error else ""))
     return row
 
 
-def rebuild_one(entry: Entry, options: Options) -> Row:
-    """Check the entry against its last build; build, verify and describe the next version if it changed."""
+def rebuild_one(entry: Entry, options: Options, index: int = 0) -> Row:
+    """Check the entry against its last build; build, verify and describe the next version if it changed.
+    The index-th entry runs on the index-th engine in turn (builder.engine.engine_for)."""
     if entry.error is not None:
         raise entry.error
     assert entry.loaded is not None
     recipe, out = entry.loaded, options.out
+    client = _client(entry, options, index)
     last = last_build(out, recipe.name, entry.target)
     previous, previous_dir = last if last else (None, None)
     row = Row(entry.recipe, entry.app, entry.target, "unchanged", previous, None, str(previous_dir or ""))
     if previous is not None and previous_dir is not None:
-        verdict = check(_plan(entry, out, Release(previous, options.policy, recipe.version, None)), previous_dir)
+        verdict = check(
+            _plan(entry, out, Release(previous, options.policy, recipe.version, None)), previous_dir, client
+        )
         if not verdict.changed:
             return replace(row, reason=verdict.reason)
         reason = verdict.reason
@@ -69,9 +77,9 @@ def rebuild_one(entry: Entry, options: Options) -> Row:
         options.policy, recipe.version, previous, lambda v: is_taken(out, recipe.name, entry.target, v)
     )
     plan = _plan(entry, out, Release(version, options.policy, recipe.version, previous))
-    result = build(plan)
+    result = build(plan, client)
     if options.verify:
-        _verify(plan.out_dir, previous_dir)
+        _verify(plan.out_dir, previous_dir, client)
     return Row(
         entry.recipe,
         entry.app,
@@ -91,12 +99,20 @@ def _plan(entry: Entry, out: Path, release: Release) -> Plan:
     return make_plan(entry.loaded, entry.target, out, release=release)
 
 
-def _verify(build_dir: Path, previous_dir: Path | None) -> None:
+def _client(entry: Entry, options: Options, index: int) -> docker.DockerClient | None:
+    """The entry's engine, with the target's image there; a Windows entry needs it only to verify (Wine)."""
+    assert entry.loaded is not None
+    plan = make_plan(entry.loaded, entry.target, options.out)
+    needs_image = options.verify or not isinstance(plan, WindowsPlan)
+    return engine_for(options.engines, index, plan.image if needs_image else None)
+
+
+def _verify(build_dir: Path, previous_dir: Path | None, client: docker.DockerClient | None) -> None:
     """Verify with the lifecycle from the earlier builds when the last one's package is at hand (a CI
     cache holds only locks and manifests); a build that fails is moved aside, never left as the last."""
     lifecycle = previous_dir is not None and _has_package(previous_dir)
     try:
-        verify_any(build_dir, lifecycle=lifecycle)
+        verify_any(build_dir, lifecycle=lifecycle, client=client)
     except BaseException:  # a failed check, a broken engine or a signal: unverified is never the last build
         target = failed_directory(build_dir)
         shutil.rmtree(target, ignore_errors=True)
