@@ -1,7 +1,7 @@
 """The Docker engines and their images: the client every container runs on, and the image it starts from.
 
 One engine by default (DOCKER_HOST, else the local socket); with --engine, a pool that builds are
-spread over in turn, each engine given the local-only images it lacks (provide_image)."""
+spread over in turn, each given the default engine's local-only images it lacks (provide_image)."""
 
 from __future__ import annotations
 
@@ -61,23 +61,48 @@ class Engine:
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)  # one image copy at a time
 
 
-def engines(names: Sequence[str]) -> list[Engine]:
+class Pool:
+    """The engines builds are spread over (--engine), in turn. Empty: each stage connects to the default
+    engine itself (connect()), as without --engine."""
+
+    def __init__(self, members: Sequence[Engine]) -> None:
+        self.members = tuple(members)
+        self._lock = threading.Lock()
+        self._source: Engine | None = None
+        self._looked = False
+
+    def engine(self, index: int) -> Engine | None:
+        """The index-th build's engine: round robin over the members."""
+        return self.members[index % len(self.members)] if self.members else None
+
+    def source(self) -> Engine | None:
+        """The default engine (DOCKER_HOST, else the local socket), where images are bootstrapped and
+        built; None when it does not answer (a builder with remote engines only)."""
+        with self._lock:
+            if not self._looked:
+                self._looked = True
+                try:
+                    self._source = _open("default")
+                except EnvironmentProblem:
+                    self._source = None
+            return self._source
+
+
+def engines(names: Sequence[str]) -> Pool:
     """One engine per name (`--engine`), each answering a ping before any build starts, in the order given.
 
     A name is a URL (tcp://HOST:2375, ssh://USER@HOST, unix:///PATH) or a docker context's name.
-    No names: an empty list, and each stage connects to DOCKER_HOST or the default socket itself (connect()).
     """
-    return [_open(name) for name in names]
+    return Pool([_open(name) for name in names])
 
 
-def engine_for(pool: Sequence[Engine], index: int, image: str | None) -> docker.DockerClient | None:
-    """The client of the index-th build's engine (round robin over the pool), with `image` copied there
-    from the first engine when only that one has it; None without engines (connect() then)."""
-    if not pool:
+def engine_for(pool: Pool | None, index: int, image: str | None) -> docker.DockerClient | None:
+    """The client of the index-th build's engine, with `image` copied there from the default engine when
+    it lacks it (provide_image); None without --engine: the stages connect() themselves."""
+    if pool is None or (engine := pool.engine(index)) is None:
         return None
-    engine = pool[index % len(pool)]
-    if image is not None:
-        provide_image(engine, image, pool[0])
+    if image is not None and not _has_image(engine.client, image) and (source := pool.source()) is not None:
+        provide_image(engine, image, source)
     return engine.client
 
 
@@ -86,11 +111,9 @@ def provide_image(engine: Engine, image: str, source: Engine) -> None:
     `docker load`, so the image keeps its id (manifests and rebuild checks compare it).
 
     Base images are debootstrapped locally and test images built locally: no registry holds them, so
-    the usual pull cannot reach a second engine. An image on neither engine is left to ensure_image,
+    the usual pull cannot reach another engine. An image on neither engine is left to ensure_image,
     which pulls it; an engine that has the tag already keeps its own image.
     """
-    if engine is source:
-        return
     with engine.lock:  # two builds for one engine must not load the same image twice
         if _has_image(engine.client, image) or not _has_image(source.client, image):
             return

@@ -20,7 +20,7 @@ from builder.errors import VmappError
 if TYPE_CHECKING:  # annotations only: the command line imports the pipeline when a command runs
     from docker import DockerClient
 
-    from builder.engine import Engine
+    from builder.engine import Pool
     from builder.plan import Plan
 
 Row = tuple[str, int, int, str]
@@ -123,7 +123,7 @@ def recipe_cmd(
 
 
 def _build_all(
-    plans: list[Plan], gallery: GallerySettings | None, then_verify: bool, pool: list[Engine], jobs: int
+    plans: list[Plan], gallery: GallerySettings | None, then_verify: bool, pool: Pool, jobs: int
 ) -> list[Outcome]:
     """Every plan built, `jobs` at a time, each on its engine in turn; each one's output printed in the
     plans' order as soon as it and those before it are done (serially: as each finishes)."""
@@ -144,7 +144,7 @@ def _build_all(
 
 
 def _attempt(
-    index: int, plan: Plan, gallery: GallerySettings | None, then_verify: bool, pool: list[Engine], progress: bool
+    index: int, plan: Plan, gallery: GallerySettings | None, then_verify: bool, pool: Pool, progress: bool
 ) -> Outcome:
     """One plan's build on its engine; a failure is its outcome, never the end of the others."""
     from builder.engine import engine_for
@@ -158,7 +158,8 @@ def _attempt(
     except VmappError as exc:
         outcome.error = exc
     if progress:  # stderr, as it happens: stdout stays the serial run's
-        where = f" on {pool[index % len(pool)].name}" if pool else ""
+        engine = pool.engine(index)
+        where = f" on {engine.name}" if engine else ""
         status = "built" if outcome.error is None else f"failed (exit {outcome.error.exit_code})"
         click.echo(f"{plan.app} for {plan.distro.name}{where}: {status}", err=True)
     return outcome

@@ -60,7 +60,7 @@ def rebuild_cmd(
     entries = catalogue(recipes, distros)
     if not entries:
         raise click.UsageError("no recipe targets any of the given --distro")
-    pool = tuple(engines(engine_names))  # each pinged: a bad engine stops the run before any entry
+    pool = engines(engine_names)  # each pinged: a bad engine stops the run before any entry
     rows = rebuild(entries, Options(out, policy, then_verify, jobs, pool), lambda line: click.echo(line, err=True))
     path = report or out / REPORT_NAME
     write_report(path, policy, rows)

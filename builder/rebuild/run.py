@@ -14,7 +14,7 @@ import docker
 
 from builder.catalogue import Entry
 from builder.diff import diff_builds
-from builder.engine import Engine, engine_for
+from builder.engine import Pool, engine_for
 from builder.errors import VmappError
 from builder.manifest import load_manifest
 from builder.pipeline import build
@@ -32,7 +32,7 @@ class Options:
     policy: str = "patch"
     verify: bool = True
     jobs: int = 1
-    engines: tuple[Engine, ...] = ()  # --engine: entries go to each in turn; none: the default engine
+    engines: Pool | None = None  # --engine: entries go to each in turn; None: the default engine
 
 
 Progress = Callable[[str], None]
