@@ -5,6 +5,7 @@ builds on the local engine."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 import uuid
@@ -17,7 +18,8 @@ import pytest
 from docker.errors import DockerException
 
 from builder.container import LABEL, Container
-from tests.conftest import REPO, SESSION, run_cli
+from tests.conftest import REPO, SESSION, run_cli, write_recipe
+from tests.test_tarball import make_tarball
 
 DIND_IMAGE = "vmapp-test/dind:12"
 DISTROS = ("debian-12", "debian-11")
@@ -140,10 +142,10 @@ def _package(out: Path, distro: str) -> bytes:
     return package.read_bytes()
 
 
-def _built_from(client: docker.DockerClient, since: float) -> list[str]:
-    """The images of the build containers this session created on the engine since `since`.
+def _started(client: docker.DockerClient, since: float, purpose: str = "build") -> list[str]:
+    """The images of the containers for `purpose` this session created on the engine since `since`.
     Only for the test's own engine: a shared engine keeps just its last 256 events."""
-    label = [f"{LABEL}.purpose=build", f"{LABEL}.session={SESSION}"]
+    label = [f"{LABEL}.purpose={purpose}", f"{LABEL}.session={SESSION}"]
     filters = {"type": "container", "event": "create", "label": label}
     events = client.events(since=int(since), until=int(time.time()) + 1, filters=filters, decode=True)
     return [str(event["Actor"]["Attributes"]["image"]) for event in events]
@@ -166,10 +168,13 @@ def test_jobs_prints_a_serial_runs_output_and_builds_the_same_packages(
 def test_builds_on_a_second_engine(serial: tuple[Path, str], dind: Dind, tmp_path: Path) -> None:
     reference, _ = serial
     since = time.time()
-    stdout, _ = _recipe(tmp_path, "--distro", "debian-12", "--engine", dind.url)
+    stdout, _ = _recipe(tmp_path, "--distro", "debian-12", "--engine", dind.url, "--verify")
     assert "built OUT/jq/" in stdout
-    # the build ran there, from the local debian:12 copied over (no registry has it), with the same id
-    assert _built_from(dind.client, since) == [_image_id(dind.client, "debian:12")]
+    assert "verified jq 1.0.0" in stdout
+    # build and verify ran there, from the local debian:12 copied over (no registry has it), with its id
+    image = _image_id(dind.client, "debian:12")
+    assert _started(dind.client, since) == [image]
+    assert _started(dind.client, since, "verify") == [image]
     assert _package(tmp_path, "debian-12") == _package(reference, "debian-12")
 
 
@@ -180,7 +185,7 @@ def test_spreads_builds_over_two_engines(
     since = time.time()
     stdout, stderr = _recipe(tmp_path, *_distro_args(), "--jobs", "2", "--engine", "default", "--engine", dind.url)
     assert stdout == serial_stdout
-    assert _built_from(dind.client, since) == [_image_id(docker_client, "debian:11")]  # the second target only
+    assert _started(dind.client, since) == [_image_id(docker_client, "debian:11")]  # the second target only
     assert "jq for debian-12 on default: built" in stderr  # one progress line each
     assert f"jq for debian-11 on {dind.url}: built" in stderr
     for distro in DISTROS:
@@ -197,3 +202,49 @@ def test_an_engine_that_does_not_answer_stops_the_run_before_any_build(engine: s
     assert engine in proc.stderr
     assert "built" not in proc.stdout
     assert not (tmp_path / "out").exists()
+
+
+# -- --jobs without an engine: tarball and Windows payloads need none -----------------------------------
+
+
+def _tarball_recipe(directory: Path, sha256: str | None = None, windows: bool = False) -> Path:
+    """A recipe whose Linux payload is a tarball (sha256: its own, or the one given); with `windows`,
+    an installer too."""
+    make_tarball(directory / "tool.tar.gz", {"tool/bin/tool": "#!/bin/sh\necho tool\n"})
+    sha = sha256 or hashlib.sha256((directory / "tool.tar.gz").read_bytes()).hexdigest()
+    text = f'name: tool\nversion: 1.0.0\nlinux:\n  tarball:\n    source: tool.tar.gz\n    sha256: "{sha}"\n'
+    text += "    directory: /opt/vendor\n"
+    if windows:
+        (directory / "setup.exe").write_bytes(b"MZ installer bytes")
+        exe_sha = hashlib.sha256(b"MZ installer bytes").hexdigest()
+        text += f'windows:\n  installers:\n    - source: setup.exe\n      sha256: "{exe_sha}"\n'
+        text += "      arguments: [/S]\n      remove: 'uninstall.exe /S'\n"
+    return write_recipe(directory, text)
+
+
+def test_jobs_output_is_a_serial_runs_without_an_engine(tmp_path: Path) -> None:
+    recipe = _tarball_recipe(tmp_path)
+    runs = {}
+    for jobs in ("1", "2"):
+        out = tmp_path / f"out-{jobs}"
+        proc = run_cli("recipe", recipe, *_distro_args(), "--jobs", jobs, "--out", out)
+        assert proc.returncode == 0, proc.stderr
+        runs[jobs] = proc.stdout.replace(str(out), "OUT")
+        assert ("tool for debian-11: built" in proc.stderr) == (jobs == "2")  # progress lines: parallel runs
+    assert runs["1"] == runs["2"]
+    assert runs["1"].count("built OUT/tool/1.0.0/") == 2
+    for distro in DISTROS:
+        serial, parallel = (tmp_path / f"out-{j}/tool/1.0.0/{distro}/tool.tar.gz" for j in ("1", "2"))
+        assert serial.read_bytes() == parallel.read_bytes()
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_failing_target_does_not_stop_the_others(tmp_path: Path, jobs: str) -> None:
+    recipe = _tarball_recipe(tmp_path, sha256="0" * 64, windows=True)
+    out = tmp_path / "out"
+    proc = run_cli("recipe", recipe, "--distro", "debian-12", "--distro", "windows", "--jobs", jobs, "--out", out)
+    assert proc.returncode == 2, proc.stderr  # the tarball's sha256 mismatch: bad input
+    assert (out / "tool/1.0.0/windows/setup.exe").is_file()  # the target after it was built all the same
+    assert re.search(r"^debian-12 +- +- +failed \(exit 2\)$", proc.stdout, re.M)
+    assert "error: debian-12: " in proc.stderr
+    assert "error: 1 of 2 failed (exit 2: the highest failure's code)" in proc.stderr
