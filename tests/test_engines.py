@@ -192,12 +192,12 @@ def test_spreads_builds_over_two_engines(
         assert _package(tmp_path, distro) == _package(reference, distro)
 
 
-@pytest.mark.parametrize(
-    "engine",
-    ["tcp://127.0.0.1:1", "ssh://nobody@127.0.0.1:1", "no-such-context"],
-)
-def test_an_engine_that_does_not_answer_stops_the_run_before_any_build(engine: str, tmp_path: Path) -> None:
-    proc = run_cli("recipe", "jq", "--distro", "debian-12", "--engine", engine, "--out", tmp_path / "out", timeout=120)
+@pytest.mark.parametrize("command", ["recipe", "rebuild"])
+@pytest.mark.parametrize("engine", ["tcp://127.0.0.1:1", "ssh://nobody@127.0.0.1:1", "no-such-context"])
+def test_an_engine_that_does_not_answer_stops_the_run_before_any_build(
+    command: str, engine: str, tmp_path: Path
+) -> None:
+    proc = run_cli(command, "jq", "--distro", "debian-12", "--engine", engine, "--out", tmp_path / "out", timeout=120)
     assert proc.returncode == 5, proc.stderr
     assert engine in proc.stderr
     assert "built" not in proc.stdout

@@ -148,6 +148,7 @@ def _attempt(
 ) -> Outcome:
     """One plan's build on its engine; a failure is its outcome, never the end of the others."""
     from builder.engine import engine_for
+    from builder.interrupts import received
     from builder.plan import WindowsPlan
 
     outcome = Outcome(live=not progress)
@@ -157,7 +158,7 @@ def _attempt(
         outcome.row = _build(plan, gallery, then_verify, client, outcome.echo)
     except VmappError as exc:
         outcome.error = exc
-    if progress:  # stderr, as it happens: stdout stays the serial run's
+    if progress and received() is None:  # stderr, as it happens: stdout stays the serial run's
         engine = pool.engine(index)
         where = f" on {engine.name}" if engine else ""
         status = "built" if outcome.error is None else f"failed (exit {outcome.error.exit_code})"
