@@ -192,6 +192,15 @@ def test_spreads_builds_over_two_engines(
         assert _package(tmp_path, distro) == _package(reference, distro)
 
 
+def test_rebuild_builds_on_the_engine_given(serial: tuple[Path, str], dind: Dind, tmp_path: Path) -> None:
+    reference, _ = serial
+    since = time.time()
+    proc = run_cli("rebuild", "jq", "--distro", "debian-12", "--engine", dind.url, "--no-verify", "--out", tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert _started(dind.client, since) == [_image_id(dind.client, "debian:12")]
+    assert _package(tmp_path, "debian-12") == _package(reference, "debian-12")
+
+
 @pytest.mark.parametrize("command", ["recipe", "rebuild"])
 @pytest.mark.parametrize("engine", ["tcp://127.0.0.1:1", "ssh://nobody@127.0.0.1:1", "no-such-context"])
 def test_an_engine_that_does_not_answer_stops_the_run_before_any_build(
