@@ -56,11 +56,18 @@ class Container:
     """A running disposable container; use as a context manager.
 
     `labelled=False` leaves out the labels, for containers committed into images (their labels would
-    pass to every container of the image).
+    pass to every container of the image). `host` adds fields to the engine's HostConfig (capabilities
+    and masked paths, for a test's nested engine).
     """
 
     def __init__(
-        self, client: docker.DockerClient, image: str, purpose: str, network: bool = True, labelled: bool = True
+        self,
+        client: docker.DockerClient,
+        image: str,
+        purpose: str,
+        network: bool = True,
+        labelled: bool = True,
+        host: dict[str, Any] | None = None,
     ) -> None:
         self.client = client
         self.image = image
@@ -68,6 +75,7 @@ class Container:
         self.name = f"vmapp-build-{purpose}-{uuid.uuid4().hex[:10]}"
         self.network = network
         self.labelled = labelled
+        self.host = host or {}
         self.verbose = bool(os.environ.get(VERBOSE_ENV))
         self.keep = bool(os.environ.get(KEEP_ENV))
         self._container: DockerContainer | None = None
@@ -105,6 +113,7 @@ class Container:
             auto_remove=not self.keep,
             network_mode=None if self.network else "none",
         )
+        host_config.update(self.host)
         self._requested = True
         owe_cleanup(self, self.remove)
         try:

@@ -1,8 +1,12 @@
 """`vmapp-build recipe`: plan, build and (with --verify) verify a recipe for each target, Linux or
-Windows alike: one plan each (builder.plan), one pipeline (builder.pipeline)."""
+Windows alike: one plan each (builder.plan), one pipeline (builder.pipeline). With --jobs, several
+targets build at once, and the output is what a serial run prints."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -10,11 +14,33 @@ import click
 
 from builder.azure.gallery import GallerySettings
 from builder.cli.gallery import gallery_settings_checked
-from builder.cli.options import image_option, parse_size
-from builder.cli.verify import show_verify
+from builder.cli.options import engine_option, image_option, jobs_option, parse_size
+from builder.errors import VmappError
 
 if TYPE_CHECKING:  # annotations only: the command line imports the pipeline when a command runs
+    from docker import DockerClient
+
+    from builder.engine import Pool
     from builder.plan import Plan
+
+Row = tuple[str, int, int, str]
+Echo = Callable[[str, bool], None]  # a line, and whether it goes to stderr
+
+
+@dataclass
+class Outcome:
+    """One target's build: its output lines (printed in the targets' order after), its row or its error."""
+
+    live: bool = False  # a serial run prints each line as it comes
+    lines: list[tuple[str, bool]] = field(default_factory=list)
+    row: Row | None = None
+    error: VmappError | None = None
+
+    def echo(self, text: str, err: bool = False) -> None:
+        if self.live:
+            click.echo(text, err=err)
+        else:
+            self.lines.append((text, err))
 
 
 @click.command("recipe")
@@ -50,6 +76,8 @@ if TYPE_CHECKING:  # annotations only: the command line imports the pipeline whe
     type=click.Path(path_type=Path),
     help="Rebuild exactly the versions of this lock.json (or build directory); fail if one is gone.",
 )
+@jobs_option("Targets built at once, each in its own container; the output is a serial run's.")
+@engine_option
 def recipe_cmd(
     recipe: str,
     distros: tuple[str, ...],
@@ -63,6 +91,8 @@ def recipe_cmd(
     then_verify: bool,
     dry_run: bool,
     locked: Path | None,
+    jobs: int,
+    engine_names: tuple[str, ...],
 ) -> None:
     """Build RECIPE (a shipped recipe's name or a YAML path) for each --distro."""
     from builder.backends.baseline import FULL, IMAGE, load_baseline
@@ -82,11 +112,76 @@ def recipe_cmd(
         for plan in plans:
             _show(plan)
         return
-    rows = [_build(plan, gallery, then_verify) for plan in plans]
-    if len(rows) > 1:
-        click.echo(f"\n{'distro':<14} {'packages':>8} {'bytes':>12}  file")
-        for row in rows:
+    from builder.engine import engines
+
+    pool = engines(engine_names)  # each pinged: a bad engine stops the run before any build
+    outcomes = _build_all(plans, gallery, then_verify, pool, jobs)
+    if len(plans) == 1 and outcomes[0].error is not None:
+        raise outcomes[0].error  # one target: its error is the run's, as always
+    if len(plans) > 1:
+        _summary(plans, outcomes)
+
+
+def _build_all(
+    plans: list[Plan], gallery: GallerySettings | None, then_verify: bool, pool: Pool, jobs: int
+) -> list[Outcome]:
+    """Every plan built, `jobs` at a time, each on its engine in turn; each one's output printed in the
+    plans' order as soon as it and those before it are done (serially: as each finishes)."""
+    executor = ThreadPoolExecutor(max_workers=jobs)
+    progress = len(plans) > 1 and jobs > 1  # else serial: each line printed as it comes
+    futures: list[Future[Outcome]] = [
+        executor.submit(_attempt, i, plan, gallery, then_verify, pool, progress) for i, plan in enumerate(plans)
+    ]
+    outcomes: list[Outcome] = []
+    try:
+        for future in futures:
+            outcomes.append(future.result())
+            for text, err in outcomes[-1].lines:
+                click.echo(text, err=err)
+    finally:  # an interruption does not wait for the other builds: their containers go with the process
+        executor.shutdown(wait=len(outcomes) == len(plans), cancel_futures=True)
+    return outcomes
+
+
+def _attempt(
+    index: int, plan: Plan, gallery: GallerySettings | None, then_verify: bool, pool: Pool, progress: bool
+) -> Outcome:
+    """One plan's build on its engine; a failure is its outcome, never the end of the others."""
+    from builder.engine import engine_for
+    from builder.interrupts import received
+    from builder.plan import WindowsPlan
+
+    outcome = Outcome(live=not progress)
+    try:
+        needs_image = then_verify or not isinstance(plan, WindowsPlan)  # Windows builds need no container
+        client = engine_for(pool, index, plan.image if needs_image else None)
+        outcome.row = _build(plan, gallery, then_verify, client, outcome.echo)
+    except VmappError as exc:
+        outcome.error = exc
+    if progress and received() is None:  # stderr, as it happens: stdout stays the serial run's
+        engine = pool.engine(index)
+        where = f" on {engine.name}" if engine else ""
+        status = "built" if outcome.error is None else f"failed (exit {outcome.error.exit_code})"
+        click.echo(f"{plan.app} for {plan.distro.name}{where}: {status}", err=True)
+    return outcome
+
+
+def _summary(plans: list[Plan], outcomes: list[Outcome]) -> None:
+    """The table of every target; failures named, and the run's exit code the highest failure's."""
+    click.echo(f"\n{'distro':<14} {'packages':>8} {'bytes':>12}  file")
+    for plan, outcome in zip(plans, outcomes, strict=True):
+        if outcome.row is not None:
+            row = outcome.row
             click.echo(f"{row[0]:<14} {row[1]:>8} {row[2]:>12}  {row[3]}")
+        elif outcome.error is not None:
+            click.echo(f"{plan.distro.name:<14} {'-':>8} {'-':>12}  failed (exit {outcome.error.exit_code})")
+    failed = [(p, o.error) for p, o in zip(plans, outcomes, strict=True) if o.error is not None]
+    for plan, error in failed:
+        click.echo(f"error: {plan.distro.name}: {error}", err=True)
+    if failed:
+        code = max(error.exit_code for _, error in failed)
+        click.echo(f"error: {len(failed)} of {len(plans)} failed (exit {code}: the highest failure's code)", err=True)
+        raise click.exceptions.Exit(code)
 
 
 def _locked(plan: Plan, path: Path) -> Plan:
@@ -112,16 +207,22 @@ def _show(plan: Plan) -> None:
         click.echo(f"--- {name} ({len(text)} characters) ---\n{text}")
 
 
-def _build(plan: Plan, gallery: GallerySettings | None, then_verify: bool) -> tuple[str, int, int, str]:
-    """Build (and verify) one plan; its row of the summary table."""
+def _build(
+    plan: Plan, gallery: GallerySettings | None, then_verify: bool, client: DockerClient | None, echo: Echo
+) -> Row:
+    """Build (and verify) one plan on `client` (None: the default engine); its row of the summary table."""
     from builder.pipeline import build
+    from builder.verify import verify
 
-    result = build(plan, gallery=gallery)
+    result = build(plan, client, gallery=gallery)
     for warning in result.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        echo(f"warning: {warning}", True)
     sizes = result.document["sizes"]
-    click.echo(f"built {result.package} ({sizes['package']} bytes, {sizes['files']} {plan.unit})")
-    click.echo(f"manifest {result.manifest}")
+    echo(f"built {result.package} ({sizes['package']} bytes, {sizes['files']} {plan.unit})", False)
+    echo(f"manifest {result.manifest}", False)
     if then_verify:
-        show_verify(plan.out_dir, None, None)
+        report = verify(plan.out_dir, client=client)  # what `vmapp-build verify BUILD --no-lifecycle` prints
+        echo(report.summary(), False)
+        for note in report.notes:
+            echo(f"note: {note}", False)
     return plan.distro.name, sizes["files"], sizes["package"], str(result.package)

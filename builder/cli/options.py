@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
@@ -25,3 +27,22 @@ def image_option(ctx: click.Context, param: click.Parameter, value: str | None) 
     if value is not None and not IMAGE_RE.fullmatch(value):
         raise click.BadParameter(f"{value!r} is not an image reference, {IMAGE_HINT}")
     return value
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def jobs_option(help_text: str) -> Callable[[F], F]:
+    return click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, help=help_text)
+
+
+def engine_option(command: F) -> F:
+    """--engine, repeatable: the Docker engines builds are spread over, in turn (builder.engine)."""
+    return click.option(
+        "--engine",
+        "engine_names",
+        multiple=True,
+        metavar="URL|CONTEXT",
+        help="Build on this Docker engine (repeatable: builds go to each in turn): tcp://HOST:2375, "
+        "ssh://USER@HOST, unix:///PATH, or a docker context's name. Default: DOCKER_HOST, else the local socket.",
+    )(command)

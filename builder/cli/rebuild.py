@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from builder.cli.options import engine_option
 from builder.rebuild.version import POLICIES
 
 
@@ -38,6 +39,7 @@ from builder.rebuild.version import POLICIES
     show_default=True,
     help="Prove updates from the newest N earlier builds (0: every one; the replay grows with N).",
 )
+@engine_option
 def rebuild_cmd(
     recipes: tuple[str, ...],
     distros: tuple[str, ...],
@@ -47,6 +49,7 @@ def rebuild_cmd(
     report: Path | None,
     then_verify: bool,
     depth: int,
+    engine_names: tuple[str, ...],
 ) -> None:
     """Rebuild RECIPES (default: every shipped recipe) for their targets where something changed.
 
@@ -57,6 +60,7 @@ def rebuild_cmd(
     """
     from builder.catalogue import catalogue
     from builder.distros import get_distro
+    from builder.engine import engines
     from builder.rebuild.report import REPORT_NAME, table, write_report
     from builder.rebuild.run import Options, rebuild
 
@@ -65,7 +69,8 @@ def rebuild_cmd(
     entries = catalogue(recipes, distros)
     if not entries:
         raise click.UsageError("no recipe targets any of the given --distro")
-    options = Options(out, policy, then_verify, jobs, depth or None)
+    pool = engines(engine_names)  # each pinged: a bad engine stops the run before any entry
+    options = Options(out, policy, then_verify, jobs, depth or None, pool)
     rows = rebuild(entries, options, lambda line: click.echo(line, err=True))
     path = report or out / REPORT_NAME
     write_report(path, policy, rows)

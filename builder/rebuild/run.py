@@ -10,12 +10,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import docker
+
 from builder.catalogue import Entry
 from builder.diff import diff_builds
+from builder.engine import Pool, engine_for
 from builder.errors import VmappError
 from builder.manifest import load_manifest
 from builder.pipeline import build
-from builder.plan import Plan, Release, make_plan
+from builder.plan import Plan, Release, WindowsPlan, make_plan
 from builder.rebuild.check import check
 from builder.rebuild.history import failed_directory, is_taken, last_build
 from builder.rebuild.refreshed import Refreshed
@@ -31,6 +34,7 @@ class Options:
     verify: bool = True
     jobs: int = 1
     depth: int | None = 3  # the lifecycle from the newest that many earlier builds (None: all)
+    engines: Pool | None = None  # --engine: entries go to each in turn; None: the default engine
 
 
 Progress = Callable[[str], None]
@@ -39,13 +43,14 @@ Progress = Callable[[str], None]
 def rebuild(entries: list[Entry], options: Options, progress: Progress = lambda _: None) -> list[Row]:
     """Each entry's row, in the entries' order; `jobs` entries at a time."""
     with Refreshed() as refreshed, ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
-        return list(pool.map(lambda e: _guarded(e, options, progress, refreshed), entries))
+        work = enumerate(entries)
+        return list(pool.map(lambda ie: _guarded(ie[0], ie[1], options, progress, refreshed), work))
 
 
-def _guarded(entry: Entry, options: Options, progress: Progress, refreshed: Refreshed) -> Row:
+def _guarded(index: int, entry: Entry, options: Options, progress: Progress, refreshed: Refreshed) -> Row:
     last = last_build(options.out, entry.app, entry.target) if entry.error is None else None
     try:
-        row = rebuild_one(entry, options, last, refreshed)
+        row = rebuild_one(entry, options, last, refreshed, index)
     except VmappError as exc:
         previous = last[0] if last else None
         row = Row(entry.recipe, entry.app, entry.target, "failed", previous, error=str(exc), exit_code=exc.exit_code)
@@ -53,17 +58,21 @@ def _guarded(entry: Entry, options: Options, progress: Progress, refreshed: Refr
     return row
 
 
-def rebuild_one(entry: Entry, options: Options, last: tuple[str, Path] | None, refreshed: Refreshed) -> Row:
-    """Check the entry against its `last` build; build, verify and describe the next version if it changed."""
+def rebuild_one(
+    entry: Entry, options: Options, last: tuple[str, Path] | None, refreshed: Refreshed, index: int = 0
+) -> Row:
+    """Check the entry against its `last` build; build, verify and describe the next version if it changed.
+    The index-th entry runs on the index-th engine in turn (builder.engine.engine_for)."""
     if entry.error is not None:
         raise entry.error
     assert entry.loaded is not None
     recipe, out = entry.loaded, options.out
+    client = _client(entry, options, index)
     previous, previous_dir = last if last else (None, None)
     row = Row(entry.recipe, entry.app, entry.target, "unchanged", previous, None, str(previous_dir or ""))
     if previous is not None and previous_dir is not None:
         at_previous = _plan(entry, out, Release(previous, options.policy, recipe.version, None))
-        verdict = check(at_previous, previous_dir, refreshed=refreshed)
+        verdict = check(at_previous, previous_dir, client, refreshed)
         if not verdict.changed:
             return replace(row, reason=verdict.reason)
         reason = verdict.reason
@@ -73,8 +82,10 @@ def rebuild_one(entry: Entry, options: Options, last: tuple[str, Path] | None, r
         options.policy, recipe.version, previous, lambda v: is_taken(out, recipe.name, entry.target, v)
     )
     plan = _plan(entry, out, Release(version, options.policy, recipe.version, previous))
-    result = build(plan)
-    verified = _verify(plan.out_dir, previous_dir, options.depth) if options.verify else "not verified (--no-verify)"
+    result = build(plan, client)
+    verified = (
+        _verify(plan.out_dir, previous_dir, options.depth, client) if options.verify else "not verified (--no-verify)"
+    )
     return Row(
         entry.recipe,
         entry.app,
@@ -95,12 +106,20 @@ def _plan(entry: Entry, out: Path, release: Release) -> Plan:
     return make_plan(entry.loaded, entry.target, out, release=release)
 
 
-def _verify(build_dir: Path, previous_dir: Path | None, depth: int | None) -> str:
+def _client(entry: Entry, options: Options, index: int) -> docker.DockerClient | None:
+    """The entry's engine, with the target's image there; a Windows entry needs it only to verify (Wine)."""
+    assert entry.loaded is not None
+    plan = make_plan(entry.loaded, entry.target, options.out)
+    needs_image = options.verify or not isinstance(plan, WindowsPlan)
+    return engine_for(options.engines, index, plan.image if needs_image else None)
+
+
+def _verify(build_dir: Path, previous_dir: Path | None, depth: int | None, client: docker.DockerClient | None) -> str:
     """Verify with the lifecycle from the earlier builds when the last one's package is at hand (a CI
     cache holds only locks and manifests); a build that fails is moved aside, never left as the last."""
     lifecycle = previous_dir is not None and _has_package(previous_dir)
     try:
-        report = verify_any(build_dir, lifecycle=lifecycle, depth=depth)
+        report = verify_any(build_dir, lifecycle=lifecycle, client=client, depth=depth)
     except BaseException:  # a failed check, a broken engine or a signal: unverified is never the last build
         target = failed_directory(build_dir)
         shutil.rmtree(target, ignore_errors=True)
