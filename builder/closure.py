@@ -3,6 +3,8 @@ disposable container of the target release, then bundled into a deterministic ta
 
 from __future__ import annotations
 
+import sys
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from builder.backends.base import (
     Sources,
 )
 from builder.bundle import write_tar_gz
+from builder.cache import Feeding, PackageCache, Wanted, feed, keep
 from builder.container import Container
 from builder.engine import connect, ensure_image
 from builder.errors import BuildError, InputError
@@ -63,9 +66,17 @@ def bootstrap_hint(plan: BuildPlan) -> str:
     )
 
 
-def bundle_closure(plan: BuildPlan, commands: Commands, tmp: Path, client: docker.DockerClient | None) -> Payload:
+def bundle_closure(
+    plan: BuildPlan,
+    commands: Commands,
+    tmp: Path,
+    client: docker.DockerClient | None,
+    cache: PackageCache | None = None,
+) -> Payload:
     """The package manager's closure, resolved and downloaded in a disposable container. The commands
-    were rendered from the plan before: what the download left out travels in the bundle (SKIPPED_LIST)."""
+    were rendered from the plan before: what the download left out travels in the bundle (SKIPPED_LIST).
+    With a package cache, the container gets the cached files first and the cache what was downloaded;
+    the payload is the same bytes either way."""
     installer = installer_for(plan)
     client = client or connect()
     image_id = ensure_image(client, plan.image, bootstrap_hint(plan))
@@ -81,6 +92,7 @@ def bundle_closure(plan: BuildPlan, commands: Commands, tmp: Path, client: docke
             with stages.stage("discover"):
                 discovery = installer.discover(container)
             with stages.stage("download"):
+                feeding = _feed(installer, container, cache)
                 download = installer.download(container)
             with stages.stage("collect"):
                 collected = installer.collect(container, download.directory)
@@ -93,6 +105,8 @@ def bundle_closure(plan: BuildPlan, commands: Commands, tmp: Path, client: docke
                 hint="the target VM already has them; no package is needed",
             )
         packages = [_describe(f, collected) for f in files]
+        if cache is not None:
+            _keep(cache, feeding, packages)
         with stages.stage("bundle"):
             package = tmp / plan.package_file_name
             members = _members(installer, plan, packages, collected, download)
@@ -109,6 +123,22 @@ def bundle_closure(plan: BuildPlan, commands: Commands, tmp: Path, client: docke
         _components(plan, packages, collected),
         lock=_lock(packages, sources),
     )
+
+
+def _feed(installer: Backend, container: Container, cache: PackageCache | None) -> Feeding:
+    """Cached files into the download directory. `wanted` is optional on a backend (apt has it; the RPM
+    families not yet, and download everything); an empty cache has nothing to look up."""
+    wanted = getattr(installer, "wanted", None)
+    if cache is None or wanted is None or cache.is_empty():
+        return Feeding()
+    return feed(container, cache, [Wanted(*w) for w in wanted(container)])
+
+
+def _keep(cache: PackageCache, feeding: Feeding, packages: list[PackageFile]) -> None:
+    """The downloaded files into the cache (the build's hits and bytes go to stderr, never the manifest)."""
+    summary = keep(cache, feeding, [(p.path, p.sha256) for p in packages])
+    with suppress(OSError, ValueError):  # stderr may be a terminal that is gone
+        print(summary.line(), file=sys.stderr)
 
 
 def _components(plan: BuildPlan, packages: list[PackageFile], collected: Collected) -> tuple[Component, ...]:

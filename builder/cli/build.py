@@ -9,11 +9,13 @@ from typing import TYPE_CHECKING
 import click
 
 from builder.azure.gallery import GallerySettings
+from builder.cli.cache import cache_options
 from builder.cli.gallery import gallery_settings_checked
 from builder.cli.options import image_option, parse_size
 from builder.cli.verify import show_verify
 
 if TYPE_CHECKING:  # annotations only: the command line imports the pipeline when a command runs
+    from builder.cache import PackageCache
     from builder.plan import Plan
 
 
@@ -50,6 +52,7 @@ if TYPE_CHECKING:  # annotations only: the command line imports the pipeline whe
     type=click.Path(path_type=Path),
     help="Rebuild exactly the versions of this lock.json (or build directory); fail if one is gone.",
 )
+@cache_options
 def recipe_cmd(
     recipe: str,
     distros: tuple[str, ...],
@@ -63,6 +66,7 @@ def recipe_cmd(
     then_verify: bool,
     dry_run: bool,
     locked: Path | None,
+    cache: PackageCache | None,
 ) -> None:
     """Build RECIPE (a shipped recipe's name or a YAML path) for each --distro."""
     from builder.backends.baseline import FULL, IMAGE, load_baseline
@@ -82,7 +86,7 @@ def recipe_cmd(
         for plan in plans:
             _show(plan)
         return
-    rows = [_build(plan, gallery, then_verify) for plan in plans]
+    rows = [_build(plan, gallery, then_verify, cache) for plan in plans]
     if len(rows) > 1:
         click.echo(f"\n{'distro':<14} {'packages':>8} {'bytes':>12}  file")
         for row in rows:
@@ -112,11 +116,13 @@ def _show(plan: Plan) -> None:
         click.echo(f"--- {name} ({len(text)} characters) ---\n{text}")
 
 
-def _build(plan: Plan, gallery: GallerySettings | None, then_verify: bool) -> tuple[str, int, int, str]:
+def _build(
+    plan: Plan, gallery: GallerySettings | None, then_verify: bool, cache: PackageCache | None
+) -> tuple[str, int, int, str]:
     """Build (and verify) one plan; its row of the summary table."""
     from builder.pipeline import build
 
-    result = build(plan, gallery=gallery)
+    result = build(plan, gallery=gallery, cache=cache)
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     sizes = result.document["sizes"]

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+from builder.cli.cache import cache_options
 from builder.rebuild.version import POLICIES
+
+if TYPE_CHECKING:  # annotations only: the command line imports the cache when a command runs
+    from builder.cache import PackageCache
 
 
 @click.command("rebuild")
@@ -30,6 +35,7 @@ from builder.rebuild.version import POLICIES
 )
 @click.option("--report", type=click.Path(path_type=Path, dir_okay=False), help="Default: OUT/report.json.")
 @click.option("--verify/--no-verify", "then_verify", default=True, show_default=True, help="Verify each new version.")
+@cache_options
 def rebuild_cmd(
     recipes: tuple[str, ...],
     distros: tuple[str, ...],
@@ -38,6 +44,7 @@ def rebuild_cmd(
     policy: str,
     report: Path | None,
     then_verify: bool,
+    cache: PackageCache | None,
 ) -> None:
     """Rebuild RECIPES (default: every shipped recipe) for their targets where something changed.
 
@@ -56,7 +63,7 @@ def rebuild_cmd(
     entries = catalogue(recipes, distros)
     if not entries:
         raise click.UsageError("no recipe targets any of the given --distro")
-    rows = rebuild(entries, Options(out, policy, then_verify, jobs), lambda line: click.echo(line, err=True))
+    rows = rebuild(entries, Options(out, policy, then_verify, jobs, cache), lambda line: click.echo(line, err=True))
     path = report or out / REPORT_NAME
     write_report(path, policy, rows)
     click.echo(table(rows))

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from builder.cache import PackageCache
 from builder.catalogue import Entry
 from builder.diff import diff_builds
 from builder.errors import VmappError
@@ -29,6 +30,7 @@ class Options:
     policy: str = "patch"
     verify: bool = True
     jobs: int = 1
+    cache: PackageCache | None = None  # the host's package cache (builder.cache), shared by the jobs
 
 
 Progress = Callable[[str], None]
@@ -69,7 +71,7 @@ def rebuild_one(entry: Entry, options: Options) -> Row:
         options.policy, recipe.version, previous, lambda v: is_taken(out, recipe.name, entry.target, v)
     )
     plan = _plan(entry, out, Release(version, options.policy, recipe.version, previous))
-    result = build(plan)
+    result = build(plan, cache=options.cache)
     if options.verify:
         _verify(plan.out_dir, previous_dir)
     return Row(
