@@ -60,7 +60,8 @@ class Summary:
             f"package cache: {self.hits} of {self.files} files from the cache ({human(self.bytes_hit)}), "
             f"{self.files - self.hits} downloaded ({human(self.bytes_fetched)})"
         )
-        return text + (f"; {self.bad} cached files did not match their index hash: dropped" if self.bad else "")
+        bad = f"; {self.bad} cached {'file' if self.bad == 1 else 'files'} did not match the index hash: dropped"
+        return text + (bad if self.bad else "")
 
 
 def feed(container: Container, cache: PackageCache, wanted: list[Wanted]) -> Feeding:
