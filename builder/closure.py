@@ -92,8 +92,8 @@ def bundle_closure(
             with stages.stage("discover"):
                 discovery = installer.discover(container)
             with stages.stage("download"):
-                feeding = _feed(installer, container, cache)
-                download = installer.download(container)
+                feeding, fed = _feed(installer, container, cache)
+                download = fed or installer.download(container)
             with stages.stage("collect"):
                 collected = installer.collect(container, download.directory)
                 sources = installer.sources(container, collected)
@@ -125,13 +125,17 @@ def bundle_closure(
     )
 
 
-def _feed(installer: Backend, container: Container, cache: PackageCache | None) -> Feeding:
-    """Cached files into the download directory. `wanted` is optional on a backend (apt has it; the RPM
-    families not yet, and download everything); an empty cache has nothing to look up."""
+def _feed(installer: Backend, container: Container, cache: PackageCache | None) -> tuple[Feeding, Download | None]:
+    """Cached files into the download directory; and the download itself when the cache had every file
+    (apt would fetch nothing: its second solve is skipped). `wanted` is optional on a backend (apt has
+    it; the RPM families not yet, and download everything); an empty cache has nothing to look up."""
     wanted = getattr(installer, "wanted", None)
     if cache is None or wanted is None or cache.is_empty():
-        return Feeding()
-    return feed(container, cache, [Wanted(*w) for w in wanted(container)])
+        return Feeding(), None
+    download, files = wanted(container)
+    feeding = feed(container, cache, [Wanted(*f) for f in files])
+    complete = download is not None and files and len(feeding.served) == len(files)
+    return feeding, download if complete else None
 
 
 def _keep(cache: PackageCache, feeding: Feeding, packages: list[PackageFile]) -> None:

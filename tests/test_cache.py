@@ -40,8 +40,11 @@ PRINTED_SHA256 = """\
 """  # noqa: E501
 
 
-def test_print_uris_gives_file_size_and_sha256_and_skips_other_hashes() -> None:
-    assert parse_print_uris(PRINTED_DEFAULT) == []
+def test_print_uris_gives_file_size_and_sha256_and_none_for_other_hashes() -> None:
+    assert parse_print_uris(PRINTED_DEFAULT) == [
+        ("libonig5_6.9.8-1_amd64.deb", 187828, None),
+        ("libjq1_1.6-2.1+deb12u3_amd64.deb", 136460, None),
+    ]
     assert parse_print_uris(PRINTED_SHA256) == [
         ("libonig5_6.9.8-1_amd64.deb", 187828, "59ecfce6d88c7c4b09496ce182b3b8303e8e8477664e009b16ae83a09cd12be7"),
         (
@@ -51,8 +54,9 @@ def test_print_uris_gives_file_size_and_sha256_and_skips_other_hashes() -> None:
         ),
         ("jq_1.6-2.1+deb12u3_amd64.deb", 64432, "c25f3fda201207ed98b1d63686f2d81b9dfeb99f1ab2d1d35fb3f7b6a1c107dc"),
     ]
-    # A file name that would leave the download directory is never taken.
-    assert parse_print_uris(f"'http://x/a' ../evil.deb 3 SHA256:{'0' * 64}\n'http://x/b' .. 3 SHA256:{'0' * 64}") == []
+    # A file name that would leave the download directory is never fed (and so never skips the download).
+    evil = f"'http://x/a' ../evil.deb 3 SHA256:{'0' * 64}\n'http://x/b' .. 3 SHA256:{'0' * 64}\n"
+    assert parse_print_uris(evil) == [("../evil.deb", 3, None), ("..", 3, None)]
 
 
 # -- the store --------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ flock every index change holds, so concurrent builds (processes, or threads of o
 written to `DIR/tmp/` and renamed into place: a partial write never enters, and a blob only ever moves
 inside the cache directory, so the cache may sit on another filesystem than the builds' output.
 
-A blob's name is its content's hash, and every reader checks that again before use (builder.cache.feed):
+A blob's name is its content's hash, and every reader checks that again before use (builder.cache.feeding):
 a damaged or tampered blob is dropped, never served. That check is also why a write needs no fsync.
 """
 
