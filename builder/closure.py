@@ -25,7 +25,7 @@ from builder.bundle import write_tar_gz
 from builder.cache import Feeding, PackageCache, Wanted, feed, keep
 from builder.container import Container
 from builder.engine import connect, ensure_image
-from builder.errors import BuildError, InputError
+from builder.errors import BuildError, EnvironmentProblem, InputError
 from builder.files import sha256_file
 from builder.payload import Component, Payload
 from builder.plan import BuildPlan
@@ -128,9 +128,16 @@ def bundle_closure(
 def _feed(installer: Backend, container: Container, cache: PackageCache | None) -> tuple[Feeding, Download | None]:
     """Cached files into the download directory; and the download itself when the cache had every file
     (apt would fetch nothing: its second solve is skipped). `wanted` is optional on a backend (apt has
-    it; the RPM families not yet, and download everything); an empty cache has nothing to look up."""
+    it; the RPM families not yet, and download everything); an empty cache has nothing to look up. A
+    cache that cannot be read is a warning: the build downloads everything, as without one."""
     wanted = getattr(installer, "wanted", None)
-    if cache is None or wanted is None or cache.is_empty():
+    if cache is None or wanted is None:
+        return Feeding(), None
+    try:
+        if cache.is_empty():
+            return Feeding(), None
+    except EnvironmentProblem as exc:
+        _say(f"warning: {exc.message}; building without it")
         return Feeding(), None
     download, files = wanted(container)
     feeding = feed(container, cache, [Wanted(*f) for f in files])
@@ -139,10 +146,19 @@ def _feed(installer: Backend, container: Container, cache: PackageCache | None) 
 
 
 def _keep(cache: PackageCache, feeding: Feeding, packages: list[PackageFile]) -> None:
-    """The downloaded files into the cache (the build's hits and bytes go to stderr, never the manifest)."""
-    summary = keep(cache, feeding, [(p.path, p.sha256) for p in packages])
+    """The downloaded files into the cache (the build's hits and bytes go to stderr, never the manifest).
+    A cache that cannot be written (a full disk) is a warning: the build itself is whole."""
+    try:
+        summary = keep(cache, feeding, [(p.path, p.sha256) for p in packages])
+    except (OSError, EnvironmentProblem) as exc:
+        _say(f"warning: package cache {cache.directory} not updated: {exc}")
+        return
+    _say(summary.line())
+
+
+def _say(line: str) -> None:
     with suppress(OSError, ValueError):  # stderr may be a terminal that is gone
-        print(summary.line(), file=sys.stderr)
+        print(line, file=sys.stderr)
 
 
 def _components(plan: BuildPlan, packages: list[PackageFile], collected: Collected) -> tuple[Component, ...]:

@@ -17,13 +17,16 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
 
-from builder.backends.apt import parse_print_uris
-from builder.cache import PackageCache
+from builder.backends.apt import AptInstaller, parse_print_uris
+from builder.backends.base import PackageFile, Request
+from builder.cache import Feeding, PackageCache
 from builder.cache.store import BLOBS, INDEX, STALE_TEMP_SECONDS, TEMP
+from builder.closure import _feed, _keep
 from builder.errors import EnvironmentProblem
 from tests.conftest import DISTRO, REPO, run_cli
 
@@ -236,6 +239,24 @@ def test_an_unreadable_index_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(EnvironmentProblem, match=r"cannot read .*index\.json") as caught:
         PackageCache(tmp_path).info()
     assert "remove" in (caught.value.hint or "")
+
+
+def test_a_cache_that_cannot_be_used_is_a_warning_not_a_failed_build(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An unreadable index: the build downloads everything (no container is touched before that answer);
+    an unwritable cache directory: the finished download is not stored, and the build goes on."""
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / INDEX).write_text("{not json")
+    installer = AptInstaller(Request("jq", DISTRO, "apt", "debian:12", ("jq",), ("jq",)))
+    no_container: Any = None
+    assert _feed(installer, no_container, PackageCache(tmp_path / "broken")) == (Feeding(), None)
+    assert "cannot read" in capsys.readouterr().err
+    path, sha = _file(tmp_path, "jq_1_amd64.deb", b"jq")
+    (tmp_path / "a-file").write_text("")
+    package = PackageFile(path, "jq", "1", "amd64", 2, sha)
+    _keep(PackageCache(tmp_path / "a-file" / "cache"), Feeding(), [package])
+    assert "not updated" in capsys.readouterr().err
 
 
 def test_cache_info_and_prune_on_the_command_line(tmp_path: Path) -> None:
