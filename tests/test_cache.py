@@ -270,6 +270,8 @@ def test_cache_info_and_prune_on_the_command_line(tmp_path: Path) -> None:
     pruned = run_cli("cache", "prune", "--max-size", "1K", env=env)
     assert pruned.returncode == 0, pruned.stderr
     assert "removed 1 packages" in pruned.stdout and len(cache.entries()) == 1
+    assert run_cli("cache", "prune", "--cache-dir", tmp_path / "none").returncode == 0
+    assert not (tmp_path / "none").exists()
     bad = run_cli("cache", "prune", "--max-size", "lots", env=env)
     assert bad.returncode == 2 and "--max-size" in bad.stderr
 

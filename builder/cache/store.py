@@ -124,6 +124,8 @@ class PackageCache:
         """Remove the least recently used blobs until the cache holds at most max_size bytes (default:
         the cache's limit); first reconcile the index with the blobs on disk. Returns what was removed."""
         limit = self.max_size if max_size is None else max_size
+        if not self.directory.exists():
+            return []  # nothing to evict, and pruning creates no cache
         removed = []
         with self._index() as index:
             self._reconcile(index)
