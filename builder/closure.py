@@ -3,6 +3,8 @@ disposable container of the target release, then bundled into a deterministic ta
 
 from __future__ import annotations
 
+import sys
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +22,10 @@ from builder.backends.base import (
     Sources,
 )
 from builder.bundle import write_tar_gz
+from builder.cache import Feeding, PackageCache, Wanted, feed, keep
 from builder.container import Container
 from builder.engine import connect, ensure_image
-from builder.errors import BuildError, InputError
+from builder.errors import BuildError, EnvironmentProblem, InputError
 from builder.files import sha256_file
 from builder.payload import Component, Payload
 from builder.plan import BuildPlan
@@ -63,9 +66,17 @@ def bootstrap_hint(plan: BuildPlan) -> str:
     )
 
 
-def bundle_closure(plan: BuildPlan, commands: Commands, tmp: Path, client: docker.DockerClient | None) -> Payload:
+def bundle_closure(
+    plan: BuildPlan,
+    commands: Commands,
+    tmp: Path,
+    client: docker.DockerClient | None,
+    cache: PackageCache | None = None,
+) -> Payload:
     """The package manager's closure, resolved and downloaded in a disposable container. The commands
-    were rendered from the plan before: what the download left out travels in the bundle (SKIPPED_LIST)."""
+    were rendered from the plan before: what the download left out travels in the bundle (SKIPPED_LIST).
+    With a package cache, the container gets the cached files first and the cache what was downloaded;
+    the payload is the same bytes either way."""
     installer = installer_for(plan)
     client = client or connect()
     image_id = ensure_image(client, plan.image, bootstrap_hint(plan))
@@ -81,7 +92,8 @@ def bundle_closure(plan: BuildPlan, commands: Commands, tmp: Path, client: docke
             with stages.stage("discover"):
                 discovery = installer.discover(container)
             with stages.stage("download"):
-                download = installer.download(container)
+                feeding, fed = _feed(installer, container, cache)
+                download = fed or installer.download(container)
             with stages.stage("collect"):
                 collected = installer.collect(container, download.directory)
                 sources = installer.sources(container, collected)
@@ -93,6 +105,8 @@ def bundle_closure(plan: BuildPlan, commands: Commands, tmp: Path, client: docke
                 hint="the target VM already has them; no package is needed",
             )
         packages = [_describe(f, collected) for f in files]
+        if cache is not None:
+            _keep(cache, feeding, packages)
         with stages.stage("bundle"):
             package = tmp / plan.package_file_name
             members = _members(installer, plan, packages, collected, download)
@@ -109,6 +123,42 @@ def bundle_closure(plan: BuildPlan, commands: Commands, tmp: Path, client: docke
         _components(plan, packages, collected),
         lock=_lock(packages, sources),
     )
+
+
+def _feed(installer: Backend, container: Container, cache: PackageCache | None) -> tuple[Feeding, Download | None]:
+    """Cached files into the download directory; and the download itself when the cache had every file
+    (apt would fetch nothing: its second solve is skipped). `wanted` is optional on a backend (apt has
+    it; the RPM families not yet, and download everything); an empty cache has nothing to look up. A
+    cache that cannot be read is a warning: the build downloads everything, as without one."""
+    wanted = getattr(installer, "wanted", None)
+    if cache is None or wanted is None:
+        return Feeding(), None
+    try:
+        if cache.is_empty():
+            return Feeding(), None
+    except EnvironmentProblem as exc:
+        _say(f"warning: {exc.message}; building without it")
+        return Feeding(), None
+    download, files = wanted(container)
+    feeding = feed(container, cache, [Wanted(*f) for f in files])
+    complete = download is not None and files and len(feeding.served) == len(files)
+    return feeding, download if complete else None
+
+
+def _keep(cache: PackageCache, feeding: Feeding, packages: list[PackageFile]) -> None:
+    """The downloaded files into the cache (the build's hits and bytes go to stderr, never the manifest).
+    A cache that cannot be written (a full disk) is a warning: the build itself is whole."""
+    try:
+        summary = keep(cache, feeding, [(p.path, p.sha256) for p in packages])
+    except (OSError, EnvironmentProblem) as exc:
+        _say(f"warning: package cache {cache.directory} not updated: {exc}")
+        return
+    _say(summary.line())
+
+
+def _say(line: str) -> None:
+    with suppress(OSError, ValueError):  # stderr may be a terminal that is gone
+        print(line, file=sys.stderr)
 
 
 def _components(plan: BuildPlan, packages: list[PackageFile], collected: Collected) -> tuple[Component, ...]:

@@ -13,6 +13,7 @@ import docker
 
 from builder.azure.gallery import GallerySettings
 from builder.azure.limits import check_field, enforce
+from builder.cache import PackageCache
 from builder.closure import bundle_closure, installer_for
 from builder.finish import BuildResult, Output, finish, staging_directory
 from builder.payload import Payload
@@ -24,14 +25,20 @@ from builder.windows.build import bundle_installers
 __all__ = ["BuildResult", "build", "payload", "preflight"]  # BuildResult: what build() returns
 
 
-def build(plan: Plan, client: docker.DockerClient | None = None, gallery: GallerySettings | None = None) -> BuildResult:
+def build(
+    plan: Plan,
+    client: docker.DockerClient | None = None,
+    gallery: GallerySettings | None = None,
+    cache: PackageCache | None = None,
+) -> BuildResult:
     """Build the package and manifest for one plan; nothing is left behind on failure.
 
     With gallery settings, the Azure definitions (builder.azure.emit) are checked and written beside them.
+    With a package cache (builder.cache), packages come from it where it has them; the outputs are the same.
     """
     commands = preflight(plan)
     with staging_directory(plan.out_dir) as tmp:
-        return finish(_output(plan), payload(plan, commands, tmp, client), tmp, gallery)
+        return finish(_output(plan), payload(plan, commands, tmp, client, cache), tmp, gallery)
 
 
 def preflight(plan: Plan) -> Commands:
@@ -46,13 +53,15 @@ def preflight(plan: Plan) -> Commands:
     return commands
 
 
-def payload(plan: Plan, commands: Commands, tmp: Path, client: docker.DockerClient | None) -> Payload:
+def payload(
+    plan: Plan, commands: Commands, tmp: Path, client: docker.DockerClient | None, cache: PackageCache | None = None
+) -> Payload:
     """The payload stage of the plan's kind: a new kind of payload is a stage module and a line here."""
     if isinstance(plan, WindowsPlan):
         return bundle_installers(plan, commands, tmp)
     if plan.tarball:
         return fetch_tarball(plan, commands, tmp)
-    return bundle_closure(plan, commands, tmp, client)
+    return bundle_closure(plan, commands, tmp, client, cache)
 
 
 def _output(plan: Plan) -> Output:

@@ -90,6 +90,19 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[azurite_server
         yield server
 
 
+@pytest.fixture(scope="session", autouse=True)
+def session_package_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The command line's package cache (builder.cache) is the session's own, never the user's: a run of
+    the tests neither reads nor fills ~/.cache, and builds within the session still share it."""
+    previous = os.environ.get("VMAPP_BUILD_CACHE_DIR")
+    os.environ["VMAPP_BUILD_CACHE_DIR"] = str(tmp_path_factory.mktemp("package-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("VMAPP_BUILD_CACHE_DIR", None)
+    else:
+        os.environ["VMAPP_BUILD_CACHE_DIR"] = previous
+
+
 @pytest.fixture(scope="session")
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("dist")

@@ -44,6 +44,11 @@ _REPO_FAILURE = re.compile(
 _SIMULATED = re.compile(
     r"^Inst (?P<name>[^\s:]+)(?::\S+)? (?:\[[^\]]*\] )?\((?P<version>\S+) .*\[(?P<arch>[^\]]+)\]\)", re.MULTILINE
 )
+# apt-get --print-uris's line for each file the download would fetch: `'URL' FILE SIZE HASH` (the hash from
+# the signed index; apt prints its best one, MD5 or none on bookworm, unless Acquire::ForceHash says SHA256).
+_PRINTED_URI = re.compile(
+    r"^'[^']*' (?P<file>\S+) (?P<size>\d+) ?(?:SHA256:(?P<sha256>[0-9a-f]{64})|\S*)$", re.MULTILINE
+)
 _VERSION_GONE = re.compile(r"^E: Version '([^']+)' for '([^':]+)(?::[^']*)?' was not found", re.MULTILINE)
 
 
@@ -189,11 +194,47 @@ class AptInstaller:
             self._raise_resolution_error(result.argv, result.exit_code, result.output)
         return parse_simulation(result.stdout)
 
-    def _download_locked(self, container: Container) -> Download:
-        """--locked: exactly the lock's versions (NAME[:ARCH]=VERSION), or an error naming those gone."""
-        pins = tuple(
+    def wanted(self, container: Container) -> tuple[Download | None, list[tuple[str, int, str]]]:
+        """The files the download will fetch (absolute path in DEB_DIR, size, SHA256 from the signed
+        index), from the same solve, nothing downloaded: what the package cache feeds first. With them,
+        the download that these files complete: once each is in DEB_DIR (checked against its hash), apt
+        would fetch nothing, so the closure need not solve again. (None, []) when apt cannot resolve (the
+        download then says why); no Download when a file has no SHA256 (it can only be downloaded)."""
+        container.run(["mkdir", "-p", f"{DEB_DIR}/partial"], "create download directory")
+        specs = self._locked_pins() if self.request.locked else self.request.packages
+        result = container.run(self._print_uris_argv(specs), "list the download", check=False)
+        if result.exit_code != 0 and not self.request.locked and (named := self._named_virtuals(result.output)):
+            specs = tuple(p for p in specs if p not in named)
+            result = container.run(self._print_uris_argv(specs), "list the download", check=False)
+        if result.exit_code != 0:
+            return None, []
+        printed = parse_print_uris(result.stdout)
+        files = [(f"{DEB_DIR}/{name}", size, sha256) for name, size, sha256 in printed if sha256]
+        complete = len(files) == len(printed)
+        return (Download(DEB_DIR, self.request.packages if self.request.locked else specs) if complete else None), files
+
+    def _print_uris_argv(self, packages: tuple[str, ...]) -> list[str]:
+        """The download's argv (same options, same solve), printing the files instead of fetching them."""
+        return self._apt_get(
+            "--download-only",
+            "--print-uris",
+            "-qq",
+            "-o",
+            "Acquire::ForceHash=SHA256",
+            "-o",
+            f"Dir::Cache::archives={DEB_DIR}",
+            "install",
+            *packages,
+        )
+
+    def _locked_pins(self) -> tuple[str, ...]:
+        return tuple(
             f"{name}{'' if arch == 'all' else ':' + arch}={version}" for name, version, arch in self.request.locked
         )
+
+    def _download_locked(self, container: Container) -> Download:
+        """--locked: exactly the lock's versions (NAME[:ARCH]=VERSION), or an error naming those gone."""
+        pins = self._locked_pins()
         result = container.run(self._download_argv(pins), "download the locked versions", check=False)
         if result.exit_code != 0:
             gone = [f"{name} {version}" for version, name in _VERSION_GONE.findall(result.output)]
@@ -280,6 +321,15 @@ _PROBLEMS = (
 def parse_simulation(output: str) -> frozenset[Resolved]:
     """apt-get --simulate's Inst lines -> (name, version, architecture), as the .deb files say them."""
     return frozenset((m["name"], m["version"], m["arch"]) for m in _SIMULATED.finditer(output))
+
+
+def parse_print_uris(output: str) -> list[tuple[str, int, str | None]]:
+    """apt-get --print-uris's lines -> (file name, size, sha256 or None): None when apt printed another
+    hash or none, or the name would leave the download directory (nothing is fed for such a file)."""
+    return [
+        (m["file"], int(m["size"]), m["sha256"] if "/" not in m["file"] and m["file"] not in (".", "..") else None)
+        for m in _PRINTED_URI.finditer(output)
+    ]
 
 
 def repo_problem(apt_lines: str) -> tuple[str, str]:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import click
 
 from builder.azure.gallery import GallerySettings
+from builder.cli.cache import cache_options
 from builder.cli.gallery import gallery_settings_checked
 from builder.cli.options import engine_option, image_option, jobs_option, parse_size
 from builder.errors import VmappError
@@ -20,6 +21,7 @@ from builder.errors import VmappError
 if TYPE_CHECKING:  # annotations only: the command line imports the pipeline when a command runs
     from docker import DockerClient
 
+    from builder.cache import PackageCache
     from builder.engine import Pool
     from builder.plan import Plan
 
@@ -78,6 +80,7 @@ class Outcome:
 )
 @jobs_option("Targets built at once, each in its own container; the output is a serial run's.")
 @engine_option
+@cache_options
 def recipe_cmd(
     recipe: str,
     distros: tuple[str, ...],
@@ -93,6 +96,7 @@ def recipe_cmd(
     locked: Path | None,
     jobs: int,
     engine_names: tuple[str, ...],
+    cache: PackageCache | None,
 ) -> None:
     """Build RECIPE (a shipped recipe's name or a YAML path) for each --distro."""
     from builder.backends.baseline import FULL, IMAGE, load_baseline
@@ -115,7 +119,7 @@ def recipe_cmd(
     from builder.engine import engines
 
     pool = engines(engine_names)  # each pinged: a bad engine stops the run before any build
-    outcomes = _build_all(plans, gallery, then_verify, pool, jobs)
+    outcomes = _build_all(plans, gallery, then_verify, pool, jobs, cache)
     if len(plans) == 1 and outcomes[0].error is not None:
         raise outcomes[0].error  # one target: its error is the run's, as always
     if len(plans) > 1:
@@ -123,14 +127,19 @@ def recipe_cmd(
 
 
 def _build_all(
-    plans: list[Plan], gallery: GallerySettings | None, then_verify: bool, pool: Pool, jobs: int
+    plans: list[Plan],
+    gallery: GallerySettings | None,
+    then_verify: bool,
+    pool: Pool,
+    jobs: int,
+    cache: PackageCache | None,
 ) -> list[Outcome]:
     """Every plan built, `jobs` at a time, each on its engine in turn; each one's output printed in the
     plans' order as soon as it and those before it are done (serially: as each finishes)."""
     executor = ThreadPoolExecutor(max_workers=jobs)
     progress = len(plans) > 1 and jobs > 1  # else serial: each line printed as it comes
     futures: list[Future[Outcome]] = [
-        executor.submit(_attempt, i, plan, gallery, then_verify, pool, progress) for i, plan in enumerate(plans)
+        executor.submit(_attempt, i, plan, gallery, then_verify, pool, progress, cache) for i, plan in enumerate(plans)
     ]
     outcomes: list[Outcome] = []
     try:
@@ -144,7 +153,13 @@ def _build_all(
 
 
 def _attempt(
-    index: int, plan: Plan, gallery: GallerySettings | None, then_verify: bool, pool: Pool, progress: bool
+    index: int,
+    plan: Plan,
+    gallery: GallerySettings | None,
+    then_verify: bool,
+    pool: Pool,
+    progress: bool,
+    cache: PackageCache | None,
 ) -> Outcome:
     """One plan's build on its engine; a failure is its outcome, never the end of the others."""
     from builder.engine import engine_for
@@ -155,7 +170,7 @@ def _attempt(
     try:
         needs_image = then_verify or not isinstance(plan, WindowsPlan)  # Windows builds need no container
         client = engine_for(pool, index, plan.image if needs_image else None)
-        outcome.row = _build(plan, gallery, then_verify, client, outcome.echo)
+        outcome.row = _build(plan, gallery, then_verify, client, outcome.echo, cache)
     except VmappError as exc:
         outcome.error = exc
     if progress and received() is None:  # stderr, as it happens: stdout stays the serial run's
@@ -208,13 +223,18 @@ def _show(plan: Plan) -> None:
 
 
 def _build(
-    plan: Plan, gallery: GallerySettings | None, then_verify: bool, client: DockerClient | None, echo: Echo
+    plan: Plan,
+    gallery: GallerySettings | None,
+    then_verify: bool,
+    client: DockerClient | None,
+    echo: Echo,
+    cache: PackageCache | None,
 ) -> Row:
     """Build (and verify) one plan on `client` (None: the default engine); its row of the summary table."""
     from builder.pipeline import build
     from builder.verify import verify
 
-    result = build(plan, client, gallery=gallery)
+    result = build(plan, client, gallery=gallery, cache=cache)
     for warning in result.warnings:
         echo(f"warning: {warning}", True)
     sizes = result.document["sizes"]

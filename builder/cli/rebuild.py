@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+from builder.cli.cache import cache_options
 from builder.cli.options import engine_option
 from builder.rebuild.version import POLICIES
+
+if TYPE_CHECKING:  # annotations only: the command line imports the cache when a command runs
+    from builder.cache import PackageCache
 
 
 @click.command("rebuild")
@@ -40,6 +45,7 @@ from builder.rebuild.version import POLICIES
     help="Prove updates from the newest N earlier builds (0: every one; the replay grows with N).",
 )
 @engine_option
+@cache_options
 def rebuild_cmd(
     recipes: tuple[str, ...],
     distros: tuple[str, ...],
@@ -50,6 +56,7 @@ def rebuild_cmd(
     then_verify: bool,
     depth: int,
     engine_names: tuple[str, ...],
+    cache: PackageCache | None,
 ) -> None:
     """Rebuild RECIPES (default: every shipped recipe) for their targets where something changed.
 
@@ -70,7 +77,7 @@ def rebuild_cmd(
     if not entries:
         raise click.UsageError("no recipe targets any of the given --distro")
     pool = engines(engine_names)  # each pinged: a bad engine stops the run before any entry
-    options = Options(out, policy, then_verify, jobs, depth or None, pool)
+    options = Options(out, policy, then_verify, jobs, depth or None, pool, cache)
     rows = rebuild(entries, options, lambda line: click.echo(line, err=True))
     path = report or out / REPORT_NAME
     write_report(path, policy, rows)

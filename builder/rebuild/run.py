@@ -12,6 +12,7 @@ from typing import Any
 
 import docker
 
+from builder.cache import PackageCache
 from builder.catalogue import Entry
 from builder.diff import diff_builds
 from builder.engine import Pool, engine_for
@@ -35,6 +36,7 @@ class Options:
     jobs: int = 1
     depth: int | None = 3  # the lifecycle from the newest that many earlier builds (None: all)
     engines: Pool | None = None  # --engine: entries go to each in turn; None: the default engine
+    cache: PackageCache | None = None  # the host's package cache (builder.cache), shared by the jobs
 
 
 Progress = Callable[[str], None]
@@ -82,7 +84,7 @@ def rebuild_one(
         options.policy, recipe.version, previous, lambda v: is_taken(out, recipe.name, entry.target, v)
     )
     plan = _plan(entry, out, Release(version, options.policy, recipe.version, previous))
-    result = build(plan, client)
+    result = build(plan, client, cache=options.cache)
     verified = (
         _verify(plan.out_dir, previous_dir, options.depth, client) if options.verify else "not verified (--no-verify)"
     )

@@ -1,0 +1,109 @@
+"""`vmapp-build cache info|prune`, and the cache options `recipe` and `rebuild` share."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from builder.cli.options import parse_size
+
+if TYPE_CHECKING:  # annotations only: the command line imports the cache when a command runs
+    from builder.cache import PackageCache
+
+CACHE_DIR_ENV = "VMAPP_BUILD_CACHE_DIR"
+DEFAULT_MAX_SIZE = "10G"
+
+
+def _size(ctx: click.Context, param: click.Parameter, value: str) -> int:
+    try:
+        return parse_size(value)
+    except click.BadParameter as exc:
+        exc.param_hint = f"'--{param.name.replace('_', '-') if param.name else 'size'}'"
+        raise
+
+
+def _directory_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--cache-dir",
+        type=click.Path(path_type=Path, file_okay=False),
+        envvar=CACHE_DIR_ENV,
+        help=f"The package cache (also {CACHE_DIR_ENV}); default: $XDG_CACHE_HOME/vmapp-build/packages.",
+    )(f)
+
+
+def cache_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--cache-dir, --cache-max-size and --no-cache, handed to the command as one `cache` argument."""
+
+    @_directory_option
+    @click.option(
+        "--cache-max-size",
+        default=DEFAULT_MAX_SIZE,
+        show_default=True,
+        callback=_size,
+        help="Evict the least recently used packages above this size after each build.",
+    )
+    @click.option("--no-cache", is_flag=True, help="Neither read nor fill the package cache.")
+    @functools.wraps(command)
+    def wrapper(*args: Any, cache_dir: Path | None, cache_max_size: int, no_cache: bool, **kwargs: Any) -> Any:
+        return command(*args, cache=None if no_cache else open_cache(cache_dir, cache_max_size), **kwargs)
+
+    return wrapper
+
+
+def open_cache(directory: Path | None, max_size: int) -> PackageCache:
+    from builder.cache import PackageCache, default_directory
+
+    return PackageCache(directory or default_directory(), max_size)
+
+
+@click.group("cache")
+def cache_group() -> None:
+    """The package cache on the host, shared by every build (content addressed, LRU-bounded)."""
+
+
+@cache_group.command("info")
+@_directory_option
+def info_cmd(cache_dir: Path | None) -> None:
+    """Where the cache is, what it holds, and the hits and misses of the builds that used it."""
+    from builder.cache import human
+
+    info = open_cache(cache_dir, 0).info()
+    stats = info.stats
+    looked_up = stats["hits"] + stats["misses"]
+    rate = f"{100 * stats['hits'] / looked_up:.1f}%" if looked_up else "-"
+    rows = [
+        ("directory", str(info.directory)),
+        ("entries", str(info.entries)),
+        ("size", f"{info.size} bytes ({human(info.size)})"),
+        ("builds", str(stats["builds"])),
+        ("hits", f"{stats['hits']} files, {stats['bytes_hit']} bytes ({human(stats['bytes_hit'])})"),
+        ("misses", f"{stats['misses']} files, {stats['bytes_fetched']} bytes ({human(stats['bytes_fetched'])})"),
+        ("hit rate", rate),
+        ("bad blobs dropped", str(stats["bad"])),
+    ]
+    for name, value in rows:
+        click.echo(f"{name:<18} {value}")
+
+
+@cache_group.command("prune")
+@_directory_option
+@click.option(
+    "--max-size",
+    default=DEFAULT_MAX_SIZE,
+    show_default=True,
+    callback=_size,
+    help="Evict the least recently used packages until the cache holds at most this (0 empties it).",
+)
+def prune_cmd(cache_dir: Path | None, max_size: int) -> None:
+    """Evict the least recently used packages down to --max-size (and tidy what killed runs left)."""
+    from builder.cache import human
+
+    cache = open_cache(cache_dir, max_size)
+    removed = cache.evict()
+    info = cache.info()
+    freed = sum(e.size for e in removed)
+    click.echo(f"removed {len(removed)} packages ({human(freed)}); {info.entries} left ({human(info.size)})")
