@@ -17,7 +17,7 @@ import shlex
 import sys
 import tarfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,11 +56,17 @@ class Container:
     """A running disposable container; use as a context manager.
 
     `labelled=False` leaves out the labels, for containers committed into images (their labels would
-    pass to every container of the image).
+    pass to every container of the image). `environment` is added to every process's (a build's proxy).
     """
 
     def __init__(
-        self, client: docker.DockerClient, image: str, purpose: str, network: bool = True, labelled: bool = True
+        self,
+        client: docker.DockerClient,
+        image: str,
+        purpose: str,
+        network: bool = True,
+        labelled: bool = True,
+        environment: Mapping[str, str] | None = None,
     ) -> None:
         self.client = client
         self.image = image
@@ -68,6 +74,7 @@ class Container:
         self.name = f"vmapp-build-{purpose}-{uuid.uuid4().hex[:10]}"
         self.network = network
         self.labelled = labelled
+        self.environment = {"DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C", **(environment or {})}
         self.verbose = bool(os.environ.get(VERBOSE_ENV))
         self.keep = bool(os.environ.get(KEEP_ENV))
         self._container: DockerContainer | None = None
@@ -119,7 +126,7 @@ class Container:
                     labels=self.labels(),
                     detach=False,
                     stdin_open=True,
-                    environment={"DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C"},
+                    environment=self.environment,
                     host_config=host_config,
                 )
             pause_for_tests("container-created")

@@ -10,7 +10,7 @@ import click
 
 from builder.azure.gallery import GallerySettings
 from builder.cli.gallery import gallery_settings_checked
-from builder.cli.options import image_option, parse_size
+from builder.cli.options import PROXY_ENV, PROXY_HELP, image_option, parse_size, proxy_option
 from builder.cli.verify import show_verify
 
 if TYPE_CHECKING:  # annotations only: the command line imports the pipeline when a command runs
@@ -28,7 +28,9 @@ if TYPE_CHECKING:  # annotations only: the command line imports the pipeline whe
     help="Output root; files go to OUT/<app>/<version>/<distro>/.",
 )
 @click.option("--image", callback=image_option, help="Build in this image instead of the distro's default.")
-@click.option("--config", type=click.Path(path_type=Path, dir_okay=False), help="Configuration file ([images]).")
+@click.option(
+    "--config", type=click.Path(path_type=Path, dir_okay=False), help="Configuration file ([images], [build])."
+)
 @click.option("--max-package-size", "max_size", help="Fail above this size (at most Azure's 2G), e.g. 500M.")
 @click.option(
     "--baseline",
@@ -50,6 +52,7 @@ if TYPE_CHECKING:  # annotations only: the command line imports the pipeline whe
     type=click.Path(path_type=Path),
     help="Rebuild exactly the versions of this lock.json (or build directory); fail if one is gone.",
 )
+@click.option("--proxy", envvar=PROXY_ENV, callback=proxy_option, help=PROXY_HELP)
 def recipe_cmd(
     recipe: str,
     distros: tuple[str, ...],
@@ -63,6 +66,7 @@ def recipe_cmd(
     then_verify: bool,
     dry_run: bool,
     locked: Path | None,
+    proxy: str | None,
 ) -> None:
     """Build RECIPE (a shipped recipe's name or a YAML path) for each --distro."""
     from builder.backends.baseline import FULL, IMAGE, load_baseline
@@ -75,7 +79,7 @@ def recipe_cmd(
     loaded = load_recipe(recipe)
     gallery = gallery_settings_checked(loaded.path, loaded.raw, gallery_file)
     limit = parse_size(max_size) if max_size else None
-    plans = [make_plan(loaded, d, out, image, config, limit, state) for d in distros]
+    plans = [make_plan(loaded, d, out, image, config, limit, state, proxy=proxy) for d in distros]
     if locked:
         plans = [_locked(plan, locked) for plan in plans]
     if dry_run:

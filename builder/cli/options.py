@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import click
+from click.core import ParameterSource
 
 from builder.distros import IMAGE_HINT, IMAGE_RE
 
@@ -25,3 +26,26 @@ def image_option(ctx: click.Context, param: click.Parameter, value: str | None) 
     if value is not None and not IMAGE_RE.fullmatch(value):
         raise click.BadParameter(f"{value!r} is not an image reference, {IMAGE_HINT}")
     return value
+
+
+PROXY_ENV = "VMAPP_BUILD_PROXY"
+ENV = ParameterSource.ENVIRONMENT
+
+
+def proxy_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """--proxy (or $VMAPP_BUILD_PROXY), checked before anything runs: http://HOST[:PORT]."""
+    from builder.errors import InputError
+    from builder.proxy import check_proxy
+
+    if value is None:
+        return None
+    try:
+        return check_proxy(value, "--proxy" if ctx.get_parameter_source(param.name or "") != ENV else PROXY_ENV)
+    except InputError as exc:
+        raise click.UsageError(str(exc)) from exc  # the message names the option or the variable
+
+
+PROXY_HELP = (
+    "Fetch through this caching proxy (apt-cacher-ng, `make cache-proxy`), http://HOST[:PORT]; "
+    f"also ${PROXY_ENV} or `[build] proxy` in vmapp-build.toml. Plain http repositories only."
+)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from builder.cli.options import PROXY_ENV, PROXY_HELP, proxy_option
 from builder.rebuild.version import POLICIES
 
 
@@ -30,6 +31,7 @@ from builder.rebuild.version import POLICIES
 )
 @click.option("--report", type=click.Path(path_type=Path, dir_okay=False), help="Default: OUT/report.json.")
 @click.option("--verify/--no-verify", "then_verify", default=True, show_default=True, help="Verify each new version.")
+@click.option("--proxy", envvar=PROXY_ENV, callback=proxy_option, help=PROXY_HELP)
 def rebuild_cmd(
     recipes: tuple[str, ...],
     distros: tuple[str, ...],
@@ -38,6 +40,7 @@ def rebuild_cmd(
     policy: str,
     report: Path | None,
     then_verify: bool,
+    proxy: str | None,
 ) -> None:
     """Rebuild RECIPES (default: every shipped recipe) for their targets where something changed.
 
@@ -56,7 +59,7 @@ def rebuild_cmd(
     entries = catalogue(recipes, distros)
     if not entries:
         raise click.UsageError("no recipe targets any of the given --distro")
-    rows = rebuild(entries, Options(out, policy, then_verify, jobs), lambda line: click.echo(line, err=True))
+    rows = rebuild(entries, Options(out, policy, then_verify, jobs, proxy), lambda line: click.echo(line, err=True))
     path = report or out / REPORT_NAME
     write_report(path, policy, rows)
     click.echo(table(rows))

@@ -17,6 +17,7 @@ from builder.engine import connect, ensure_image
 from builder.lock import load_lock
 from builder.manifest import load_manifest
 from builder.plan import BuildPlan, Plan, WindowsPlan
+from builder.proxy import naming_proxy, proxy_environment
 from builder.rebuild.metadata import metadata_unchanged
 from builder.render import render_commands
 
@@ -79,7 +80,8 @@ def _closure(plan: BuildPlan, lock: dict[str, Any], client: docker.DockerClient)
     """Refresh and ask the solver what the download would fetch today; nothing is downloaded."""
     installer = installer_for(plan)
     image_id = ensure_image(client, plan.image, bootstrap_hint(plan))
-    with Container(client, image_id, "check") as container:
+    environment = proxy_environment(plan.proxy)
+    with naming_proxy(plan.proxy), Container(client, image_id, "check", environment=environment) as container:
         installer.prepare(container)
         installer.refresh(container)
         resolved = installer.resolve(container)

@@ -29,6 +29,7 @@ class Options:
     policy: str = "patch"
     verify: bool = True
     jobs: int = 1
+    proxy: str | None = None  # the build containers' caching proxy (builder.proxy), else the config's
 
 
 Progress = Callable[[str], None]
@@ -59,7 +60,7 @@ def rebuild_one(entry: Entry, options: Options) -> Row:
     previous, previous_dir = last if last else (None, None)
     row = Row(entry.recipe, entry.app, entry.target, "unchanged", previous, None, str(previous_dir or ""))
     if previous is not None and previous_dir is not None:
-        verdict = check(_plan(entry, out, Release(previous, options.policy, recipe.version, None)), previous_dir)
+        verdict = check(_plan(entry, options, Release(previous, options.policy, recipe.version, None)), previous_dir)
         if not verdict.changed:
             return replace(row, reason=verdict.reason)
         reason = verdict.reason
@@ -68,7 +69,7 @@ def rebuild_one(entry: Entry, options: Options) -> Row:
     version = next_version(
         options.policy, recipe.version, previous, lambda v: is_taken(out, recipe.name, entry.target, v)
     )
-    plan = _plan(entry, out, Release(version, options.policy, recipe.version, previous))
+    plan = _plan(entry, options, Release(version, options.policy, recipe.version, previous))
     result = build(plan)
     if options.verify:
         _verify(plan.out_dir, previous_dir)
@@ -86,9 +87,9 @@ def rebuild_one(entry: Entry, options: Options) -> Row:
     )
 
 
-def _plan(entry: Entry, out: Path, release: Release) -> Plan:
+def _plan(entry: Entry, options: Options, release: Release) -> Plan:
     assert entry.loaded is not None
-    return make_plan(entry.loaded, entry.target, out, release=release)
+    return make_plan(entry.loaded, entry.target, options.out, release=release, proxy=options.proxy)
 
 
 def _verify(build_dir: Path, previous_dir: Path | None) -> None:
