@@ -1,11 +1,13 @@
 """The caching proxy the build containers fetch through: `--proxy URL`, $VMAPP_BUILD_PROXY, or
 `[build] proxy` in vmapp-build.toml; Debian's apt-cacher-ng, shared by every builder (`make cache-proxy`).
 
-It reaches a container as `http_proxy` in the environment it is created with: apt, dnf (libcurl) and
-zypper (libzypp, libcurl) all honour it, so neither the image's files nor any command line change, and
-nothing a build records depends on it (builds through it are byte for byte those without). Only plain
-http repositories go through it: `https_proxy` stays unset, so https ones are fetched directly (a proxy
-can only tunnel TLS, never cache it). Verify containers have no network and never get it.
+It reaches a container as `http_proxy` and `https_proxy` in the environment it is created with: apt, dnf
+(libcurl) and zypper (libzypp, libcurl) all honour them (seen for real), so neither the image's files nor
+any command line change, and nothing a build records depends on it (builds through it are byte for byte
+those without). Plain http repositories are cached; https ones can only be tunnelled (CONNECT), never
+cached, and apt-cacher-ng refuses that unless its PassThroughPattern allows it (images/apt-cacher-ng
+allows port 443). apt sends https through http_proxy anyway, so all three families behave alike.
+Verify containers have no network and never get it.
 """
 
 from __future__ import annotations
@@ -67,9 +69,11 @@ def configured_proxy(config_path: Path | None = None) -> str | None:
 
 
 def proxy_environment(proxy: str | None) -> dict[str, str]:
-    """The environment a build container is created with: http_proxy (curl reads only the lower-case
-    name for http) and HTTP_PROXY for the rest; nothing without a proxy."""
-    return {"http_proxy": proxy, "HTTP_PROXY": proxy} if proxy else {}
+    """The environment a build container is created with; nothing without a proxy. libcurl reads only
+    the lower-case http_proxy; the upper-case names are for the rest."""
+    if not proxy:
+        return {}
+    return {name: proxy for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")}
 
 
 @contextmanager

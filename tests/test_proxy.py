@@ -81,10 +81,8 @@ def test_hostile_strings_are_refused_or_clean() -> None:
 
 def test_environment_only_with_a_proxy() -> None:
     assert proxy_environment(None) == {}
-    assert proxy_environment("http://10.0.0.5:3142") == {
-        "http_proxy": "http://10.0.0.5:3142",
-        "HTTP_PROXY": "http://10.0.0.5:3142",
-    }
+    names = {"http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"}
+    assert proxy_environment("http://10.0.0.5:3142") == dict.fromkeys(names, "http://10.0.0.5:3142")
 
 
 def test_config_file_build_proxy(tmp_path: Path) -> None:
@@ -256,7 +254,7 @@ def test_unreachable_proxy_is_named(cache_proxy: Proxy, tmp_path: Path) -> None:
 
 def test_container_environment(docker_client: docker.DockerClient) -> None:
     with Container(docker_client, "debian:12", "env", environment=proxy_environment("http://10.0.0.5:3142")) as box:
-        shown = box.run(["sh", "-c", 'echo "$http_proxy $HTTP_PROXY $DEBIAN_FRONTEND"'], "env").stdout
+        shown = box.run(["sh", "-c", 'echo "$http_proxy $https_proxy $DEBIAN_FRONTEND"'], "env").stdout
     assert shown.split() == ["http://10.0.0.5:3142", "http://10.0.0.5:3142", "noninteractive"]
     with Container(docker_client, "debian:12", "env", network=False) as box:
         assert "proxy" not in box.run(["env"], "env").stdout.lower()

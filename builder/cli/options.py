@@ -47,5 +47,5 @@ def proxy_option(ctx: click.Context, param: click.Parameter, value: str | None) 
 
 PROXY_HELP = (
     "Fetch through this caching proxy (apt-cacher-ng, `make cache-proxy`), http://HOST[:PORT]; "
-    f"also ${PROXY_ENV} or `[build] proxy` in vmapp-build.toml. Plain http repositories only."
+    f"also ${PROXY_ENV} or `[build] proxy` in vmapp-build.toml. http repositories are cached, https ones tunnelled."
 )
