@@ -16,11 +16,13 @@ from pathlib import Path
 import docker
 import pytest
 
+from builder.catalogue import catalogue
 from builder.container import Container
 from builder.errors import BuildError, InputError
 from builder.pipeline import BuildResult, build
-from builder.plan import BuildPlan, make_plan
+from builder.plan import BuildPlan, Release, make_plan
 from builder.proxy import check_proxy, configured_proxy, proxy_environment
+from builder.rebuild import run as rebuild_run
 from builder.rebuild.check import SAME_CLOSURE, check
 from builder.recipe import load_recipe
 from tests.conftest import DISTRO, REPO, SESSION, run_cli, write_recipe
@@ -112,6 +114,14 @@ def test_the_proxy_is_never_recorded(tmp_path: Path) -> None:
     assert isinstance(plan, BuildPlan) and plan.proxy == "http://10.0.0.5:3142"
     assert "10.0.0.5" not in json.dumps(plan.manifest_sections())
     assert "proxy        http://10.0.0.5:3142" in plan.describe()
+
+
+def test_rebuild_plans_carry_the_proxy(tmp_path: Path) -> None:
+    """`rebuild --proxy` reaches the plans its check and its builds run (builder.rebuild.run)."""
+    (entry,) = catalogue(("jq",), (DISTRO,))
+    release = Release("1.0.1", "patch", "1.0.0", "1.0.0")
+    plan = rebuild_run._plan(entry, rebuild_run.Options(tmp_path, proxy="http://10.0.0.5:3142"), release)
+    assert isinstance(plan, BuildPlan) and plan.proxy == "http://10.0.0.5:3142"
 
 
 def test_cli_option_and_variable() -> None:
