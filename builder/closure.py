@@ -75,7 +75,7 @@ def bundle_closure(plan: BuildPlan, commands: Commands, tmp: Path, client: docke
     files_dir.mkdir()
     env = proxy_environment(plan.proxy)  # fetching only: never recorded, so the bytes are the same without
     try:
-        with naming_proxy(plan.proxy), Container(client, image_id, "build", environment=env) as container:
+        with Container(client, image_id, "build", environment=env) as container, naming_proxy(plan.proxy):
             with stages.stage("repositories"):
                 installer.prepare(container)
             with stages.stage("refresh"):

@@ -81,7 +81,7 @@ def _closure(plan: BuildPlan, lock: dict[str, Any], client: docker.DockerClient)
     installer = installer_for(plan)
     image_id = ensure_image(client, plan.image, bootstrap_hint(plan))
     environment = proxy_environment(plan.proxy)
-    with naming_proxy(plan.proxy), Container(client, image_id, "check", environment=environment) as container:
+    with Container(client, image_id, "check", environment=environment) as container, naming_proxy(plan.proxy):
         installer.prepare(container)
         installer.refresh(container)
         resolved = installer.resolve(container)
