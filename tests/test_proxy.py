@@ -6,6 +6,7 @@ through it once and a second builder served from its cache, and an unreachable p
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import time
@@ -166,7 +167,7 @@ def _start(name: str) -> str:
         ["sh", str(REPO / "scripts/cache-proxy.sh")],
         capture_output=True,
         text=True,
-        env={"PATH": "/usr/bin:/bin", **env},
+        env={**os.environ, **env},
     )
     assert started.returncode == 0, started.stderr
     return started.stdout
