@@ -5,9 +5,21 @@ BIN := $(VENV)/bin
 DISTRO ?= debian-12
 RECIPE ?= jq
 OUT ?= dist
+POLICY ?= patch
+JOBS ?= 1
+REPORT ?= $(OUT)/report.json
+RECIPES ?=
+DISTROS ?=
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: all setup venv engine image demo test test-fast lint bench bench-rpm bench-publish clean
+.PHONY: all setup venv engine image demo packages package nightly test test-fast lint bench bench-rebuild bench-rpm bench-publish clean
+
+# A make value as one shell word: inside '...', each ' becomes '\''. Use it for every variable a user may set.
+quote = '$(subst ','\'',$(1))'
+REBUILD = $(BIN)/vmapp-build rebuild --out $(call quote,$(OUT)) --version-policy $(call quote,$(POLICY)) \
+	--jobs $(call quote,$(JOBS))
+# `make packages` and `make nightly` take RECIPES="jq git" and DISTROS="debian-12" (space-separated) to narrow.
+CATALOGUE = $(foreach d,$(DISTROS),--distro $(call quote,$(d))) -- $(foreach r,$(RECIPES),$(call quote,$(r)))
 
 all: demo
 
@@ -31,14 +43,32 @@ image: venv engine
 
 # The main job: build a shipped recipe for $(DISTRO) and prove it installs with no network.
 demo: setup
-	$(BIN)/vmapp-build recipe $(RECIPE) --distro $(DISTRO) --out $(OUT) --verify
+	$(BIN)/vmapp-build recipe $(call quote,$(RECIPE)) --distro $(call quote,$(DISTRO)) --out $(call quote,$(OUT)) --verify
 
-# Style, format, types (the package, its tests and benchmarks) and the import layers (pyproject.toml).
+# The catalogue (README, "Nightly catalogue"): rebuild skips every entry whose lock still matches, so a
+# second run builds nothing new. All recipes times their targets:
+packages: setup
+	$(REBUILD) $(CATALOGUE)
+
+# One recipe for one target: make package RECIPE=git DISTRO=debian-11
+package: setup
+	$(REBUILD) --distro $(call quote,$(DISTRO)) -- $(call quote,$(RECIPE))
+
+# What the nightly workflow runs per entry, for the whole catalogue: rebuild, verify each new version
+# from the one before, then print report.json; the exit code is rebuild's.
+nightly: setup
+	status=0; $(REBUILD) --verify --report $(call quote,$(REPORT)) $(CATALOGUE) || status=$$?; \
+	if [ -f $(call quote,$(REPORT)) ]; then $(BIN)/python -m json.tool $(call quote,$(REPORT)); fi; \
+	exit "$$status"
+
+# Style, format, types (the package, its tests and benchmarks), the import layers (pyproject.toml), and
+# the workflows: actionlint, with shellcheck over their run: scripts.
 lint: venv
 	$(BIN)/ruff check builder tests benchmarks
 	$(BIN)/ruff format --check builder tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/actionlint -shellcheck $(BIN)/shellcheck .github/workflows/*.yml
 
 # Every test: the engine and images (setup), and npm, with which tests/azurite.py installs Azurite.
 test: setup lint
@@ -53,6 +83,9 @@ bench: setup
 	PYTHONPATH=. $(BIN)/python benchmarks/bench_apt.py
 	PYTHONPATH=. $(BIN)/python benchmarks/bench_apt.py --memory
 
+bench-rebuild: setup
+	PYTHONPATH=. $(BIN)/python benchmarks/bench_rebuild.py
+
 bench-rpm: setup
 	PYTHONPATH=. $(BIN)/python benchmarks/bench_rpm.py
 
@@ -60,4 +93,4 @@ bench-publish: venv
 	PYTHONPATH=. $(BIN)/python benchmarks/bench_publish.py
 
 clean:
-	rm -rf $(OUT) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(call quote,$(OUT)) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

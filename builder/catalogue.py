@@ -1,9 +1,10 @@
 """The catalogue: every recipe (the shipped ones, or those named) times its targets, as `rebuild` and
 `matrix` walk it.
 
-A recipe's targets are its `linux.targets` (or every target when it has none: CATALOGUE_DEFAULT, the
-releases the project builds and tests itself), plus `windows` when it has a windows section. `--distro`
-narrows that list; it never adds a target a recipe excludes. A recipe that cannot be loaded is an
+A recipe's targets are its `linux.targets`, plus `windows` when it has a windows section. A recipe
+without `linux.targets` builds for any distro: the catalogue gives it CATALOGUE_DEFAULT (the releases
+the project builds and tests itself), or the `--distro`s asked for. `--distro` narrows a recipe's own
+`linux.targets`; it never adds a target a recipe excludes. A recipe that cannot be loaded is an
 entry too, carrying its error, so one bad file fails its own row and not the run.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from builder.distros import DISTROS
 from builder.errors import VmappError
 from builder.recipe import Recipe, find_recipe, load_recipe
 from builder.resources import data_dir
@@ -41,10 +43,13 @@ def recipe_specs(named: tuple[str, ...]) -> list[str]:
     return sorted(p.stem for p in data_dir("recipes").glob("*.yaml"))
 
 
-def recipe_targets(recipe: Recipe) -> list[str]:
-    """Every target the recipe is built for in the catalogue."""
-    targets = [] if recipe.linux is None and not recipe.linux_overrides else list(recipe.targets or CATALOGUE_DEFAULT)
-    return targets + (["windows"] if recipe.windows is not None else [])
+def recipe_targets(recipe: Recipe, distros: tuple[str, ...] = ()) -> list[str]:
+    """Every target the recipe is built for in the catalogue, or of `distros` (when given)."""
+    has_linux = recipe.linux is not None or bool(recipe.linux_overrides)
+    asked = [d for d in distros if d in DISTROS and DISTROS[d].kind == "linux"]
+    linux = list(recipe.targets) if recipe.targets else list(asked or CATALOGUE_DEFAULT) if has_linux else []
+    targets = linux + (["windows"] if recipe.windows is not None else [])
+    return [t for t in targets if t in distros] if distros else targets
 
 
 def catalogue(named: tuple[str, ...] = (), distros: tuple[str, ...] = ()) -> list[Entry]:
@@ -56,9 +61,7 @@ def catalogue(named: tuple[str, ...] = (), distros: tuple[str, ...] = ()) -> lis
         except VmappError as exc:
             entries.append(Entry(spec, _stem(spec), distros[0] if len(distros) == 1 else "-", error=exc))
             continue
-        targets = recipe_targets(recipe)
-        chosen = [t for t in targets if t in distros] if distros else targets
-        entries += [Entry(spec, recipe.name, target, recipe) for target in chosen]
+        entries += [Entry(spec, recipe.name, target, recipe) for target in recipe_targets(recipe, distros)]
     return entries
 
 

@@ -19,6 +19,10 @@ literal may sit between two quoted fragments (`"100"%" v2"`); msiexec keeps quot
 a word, so its words stay one fragment (`"100% v2.msi"`, `INSTALLDIR="%ProgramFiles%\\My App"`).
 A double quote cannot be written at all (nor is it allowed in a Windows file name), so it is
 refused, as are line breaks, which end a `cmd` command.
+
+Where a VM has no tar.exe (Windows Server 2016), a zip goes through `powershell.exe -Command SCRIPT`:
+its values are PowerShell single-quoted literals (`ps_literal`) and the script is one cmd word of
+MSVC-rule fragments (`ps_command`), so a literal `%` sits between two fragments there too.
 """
 
 from __future__ import annotations
@@ -39,7 +43,12 @@ REF = "\ue011"
 # Balancing slots the templates may offer; each becomes one literal `%` where needed, else nothing.
 SLOT_STEP = "\ue001"  # before a command: `if not "%"=="" <command>` (errorlevel untouched)
 SLOT_LOG = "\ue002"  # inside a one-fragment relative path: `%\..\name` is `name`
-SLOTS = {SLOT_STEP: f'if not "{LIT}"=="" ', SLOT_LOG: f"{LIT}\\..\\"}
+SLOT_PS = "\ue003"  # at the start of a powershell -Command word: `<#%#>`, an inline comment
+SLOTS = {SLOT_STEP: f'if not "{LIT}"=="" ', SLOT_LOG: f"{LIT}\\..\\", SLOT_PS: f'<#"{LIT}"#>'}
+# PowerShell reads each of these as a single quote inside a '...' literal: each is doubled.
+_PS_QUOTES = re.compile("([\u0027\u2018\u2019\u201a\u201b])")
+# What a wildcard-reading parameter (-Path) gives a meaning: each is escaped with a backtick.
+_PS_WILDCARDS = re.compile(r"([`\[\]*?])")
 
 
 class CmdQuoteError(ValueError):
@@ -116,6 +125,32 @@ def cmd_raw(value: object) -> str:
     if problem := cmd_problem(text.replace('"', "")):
         raise CmdQuoteError(problem)
     return mark(text, expand=True)
+
+
+def ps_literal(value: object, expand: bool = False, wildcard: bool = False) -> str:
+    """`value` as a PowerShell single-quoted string, its `%` marked for cmd (a piece of `ps_command`).
+
+    Inside '...' PowerShell gives a meaning only to its single quotes (the typographic ones too),
+    which are doubled. With `wildcard`, for a parameter that resolves wildcards, ` [ ] * ? are
+    escaped. With `expand`, cmd expands `%NAME%` first (its value is trusted to hold none of these).
+    """
+    text = str(value)
+    if problem := cmd_problem(text):
+        raise CmdQuoteError(problem)
+    if wildcard:
+        text = _PS_WILDCARDS.sub(r"`\1", text)
+    return "'" + mark(_PS_QUOTES.sub(r"\1\1", text), expand) + "'"
+
+
+def ps_command(script: str) -> str:
+    """A PowerShell script (values from `ps_literal`) as the one word after `powershell.exe -Command`.
+
+    powershell.exe splits its command line by the MSVC rules, so the word is quoted like `cmd_quote`'s:
+    each literal `%` between two quoted fragments. The script holds no double quote (no value can).
+    """
+    if '"' in script:
+        raise ValueError(f"a double quote in a PowerShell script for cmd: {script!r}")
+    return LIT.join(_fragment(part) for part in script.split(LIT))
 
 
 def _fragment(part: str) -> str:

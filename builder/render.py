@@ -17,7 +17,19 @@ from typing import Any
 
 import jinja2
 
-from builder.cmdquote import SLOT_LOG, SLOT_STEP, CmdPercentError, cmd_args, cmd_quote, cmd_raw, finalize, mark
+from builder.cmdquote import (
+    SLOT_LOG,
+    SLOT_PS,
+    SLOT_STEP,
+    CmdPercentError,
+    cmd_args,
+    cmd_quote,
+    cmd_raw,
+    finalize,
+    mark,
+    ps_command,
+    ps_literal,
+)
 from builder.errors import InputError
 from builder.plan import BuildPlan, Plan, WindowsPlan
 from builder.resources import data_dir
@@ -29,6 +41,8 @@ BUNDLE_DIR = "installers"  # where a zip of several installers is extracted, in 
 MSIEXEC = mark(r"%windir%\system32\msiexec.exe", expand=True)
 # Windows 10 (1803) and later ship bsdtar, which reads zip; a `tar` earlier on PATH (Git's) may not.
 TAR = mark(r"%windir%\system32\tar.exe", expand=True)
+# Windows Server 2016 has no tar.exe: PowerShell 5.1's Expand-Archive extracts there instead.
+POWERSHELL = mark(r"%windir%\System32\WindowsPowerShell\v1.0\powershell.exe", expand=True)
 # msiexec's own switches that choose features: they belong to the install, never to the remove.
 FEATURE_PROPERTIES = frozenset(
     [
@@ -78,6 +92,8 @@ def environment() -> jinja2.Environment:
     env.filters["cmd_quote"] = cmd_quote
     env.filters["cmd_args"] = cmd_args
     env.filters["cmd_raw"] = cmd_raw
+    env.filters["ps_literal"] = ps_literal
+    env.filters["ps_command"] = ps_command
     # msiexec keeps quote characters inside a word, and cmd reads a program name as one word.
     env.filters["msi_quote"] = lambda value, expand=False: cmd_quote(value, expand, split=False)
     env.filters["msi_args"] = lambda values, expand=False: cmd_args(values, expand, split=False)
@@ -190,6 +206,8 @@ def _cmd_context(plan: WindowsPlan) -> dict[str, Any]:
         "steps": steps,
         "msiexec": MSIEXEC,
         "tar": TAR,
+        "powershell": POWERSHELL,
         "slot": SLOT_STEP,
         "log_slot": SLOT_LOG,
+        "ps_slot": SLOT_PS,
     }

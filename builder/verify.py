@@ -37,7 +37,7 @@ __all__ = [
 
 Verifier = Callable[[Path, str | None, Path | None, docker.DockerClient | None], VerifyReport]
 
-Lifecycle = Callable[[Path, str | None, docker.DockerClient | None], LifecycleReport]
+Lifecycle = Callable[[Path, str | None, docker.DockerClient | None, int | None], LifecycleReport]
 
 # Every family of the distro table, to its verify and its lifecycle replay.
 VERIFIERS: dict[str, Verifier] = {
@@ -64,9 +64,11 @@ def verify_any(
     update_from: Path | None = None,
     lifecycle: bool | None = None,
     client: docker.DockerClient | None = None,
+    depth: int | None = None,
 ) -> VerifyReport | LifecycleReport:
     """`verify`, or the lifecycle across the earlier builds beside `path` (builder.lifecycle.run):
-    asked for with `lifecycle`, or by default (None) when there are earlier builds and no --update-from."""
+    asked for with `lifecycle`, or by default (None) when there are earlier builds and no --update-from;
+    `depth`: from the newest that many earlier builds only (None: all)."""
     if not wants_lifecycle(path, update_from, lifecycle):
         return verify(path, image, update_from, client)
     if update_from is not None:
@@ -74,7 +76,7 @@ def verify_any(
             "--lifecycle and --update-from both choose the versions to replay: give one",
             hint="--lifecycle replays every earlier build beside BUILD; --update-from one update from OLDER",
         )
-    return LIFECYCLES[_family(path)](path, image, client)
+    return LIFECYCLES[_family(path)](path, image, client, depth)
 
 
 def wants_lifecycle(path: Path, update_from: Path | None, lifecycle: bool | None) -> bool:

@@ -113,6 +113,9 @@ def test_earlier_builds_are_siblings_of_the_same_app_and_distro_oldest_first(tmp
     found = earlier_builds(load_build(current))
     assert [b.version for b in found] == ["1.0.2", "1.0.9", "1.0.10"]
     assert earlier_builds(load_build(tmp_path / "jq" / "1.0.2" / "debian-12")) == []
+    # rebuild's --lifecycle-depth: the newest earlier builds only, still oldest first
+    assert [b.version for b in earlier_builds(load_build(current), 2)] == ["1.0.9", "1.0.10"]
+    assert [b.version for b in earlier_builds(load_build(current), 9)] == ["1.0.2", "1.0.9", "1.0.10"]
 
 
 def test_a_build_outside_an_output_root_has_no_earlier_builds(tmp_path: Path) -> None:

@@ -217,11 +217,43 @@ def test_locked_refuses_the_lock_of_another_app(tmp_path: Path) -> None:
     assert out.returncode == 2 and "the lock of curl for debian-12, not of jq for debian-12" in out.stderr, out.stderr
 
 
-def test_locked_is_refused_for_rpm_families_before_any_container(tmp_path: Path) -> None:
-    package = {"name": "jq", "version": "1.6-8.el9", "architecture": "x86_64"}
-    lock = {"schema": 1, "application": {"name": "jq"}, "distro": {"name": "rhel-9"}, "packages": [package]}
-    (tmp_path / LOCK_NAME).write_text(json.dumps(lock))
-    out = run_cli("recipe", "jq", "--distro", "rhel-9", "--out", tmp_path / "dist", "--locked", tmp_path, "--dry-run")
-    assert out.returncode == 2 and "--locked rebuilds apt builds only so far, not dnf (rhel-9)" in out.stderr, (
-        out.stderr
-    )
+# A lock of vt-app that the solver would not pick today: vt-lib 1.1 (the repository's newest is 1.2),
+# and the other provider of each alternative (vt-tls-b, vt-mta-postfix).
+RPM_LOCKED = {
+    "vt-app": "1.0-1",
+    "vt-lib": "1.1-1",
+    "vt-tls-b": "1.0-1",
+    "vt-helper": "1.0-1",
+    "vt-mta-postfix": "1.0-1",
+    "vt-keep": "1.0-1",
+}
+
+
+def _rpm_lock(directory: Path, distro: str, versions: dict[str, str]) -> Path:
+    packages = [{"name": n, "version": v, "architecture": "noarch"} for n, v in versions.items()]
+    lock = {"schema": 1, "application": {"name": "vt"}, "distro": {"name": distro}, "packages": packages}
+    directory.mkdir()
+    (directory / LOCK_NAME).write_text(json.dumps(lock))
+    return directory
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize(("family", "distro"), [("dnf", "rhel-9"), ("zypper", "sles-15")])
+def test_rpm_locked_rebuild_takes_the_locked_versions_or_names_those_gone(
+    docker_client: docker.DockerClient, tmp_path: Path, family: str, distro: str
+) -> None:
+    """dnf is given each NEVRA, zypper each NAME.ARCH=EDITION: the bundle is the lock's, not the solver's
+    choice; a version no repository has makes the build fail naming it, and nothing is written."""
+    image = fixture_image(docker_client, family)
+    recipe = write_recipe(tmp_path, recipe_text(["vt-app"], extract_key(docker_client, image, tmp_path / "k.asc")))
+    locked = _rpm_lock(tmp_path / "lock", distro, RPM_LOCKED)
+    out = run_cli("recipe", recipe, "--distro", distro, "--image", image, "--out", tmp_path / "ok", "--locked", locked)
+    assert out.returncode == 0, out.stderr
+    lock = json.loads(next((tmp_path / "ok").rglob(LOCK_NAME)).read_text())
+    assert {p["name"]: p["version"] for p in lock["packages"]} == RPM_LOCKED
+    gone = _rpm_lock(tmp_path / "gone", distro, {**RPM_LOCKED, "vt-lib": "0.9-1"})
+    out = run_cli("recipe", recipe, "--distro", distro, "--image", image, "--out", tmp_path / "no", "--locked", gone)
+    assert out.returncode == 3, out.stderr
+    said = next(line for line in out.stderr.splitlines() if "locked versions are gone" in line)
+    assert f"gone from the repositories on {distro}" in said and said.endswith("): vt-lib 0.9-1"), out.stderr
+    assert files_under(tmp_path / "no") == []

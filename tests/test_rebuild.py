@@ -25,6 +25,7 @@ from builder.rebuild.metadata import metadata_url
 from builder.rebuild.report import Row, table
 from builder.rebuild.version import INT32_MAX, next_version
 from tests.conftest import DISTRO, run_cli, write_recipe
+from tests.rpm_images import extract_key, fixture_image, recipe_text
 from tests.signed_repo import SignedRepo, serve_signed_repo
 from tests.test_diff import NEWER
 
@@ -73,6 +74,12 @@ def test_catalogue_targets_and_a_broken_recipe_is_its_own_entry(tmp_path: Path) 
     assert ("powershell", "ubuntu-22.04") in targets and ("powershell", "debian-12") not in targets
     assert ("myapp-msi", "windows") in targets
     assert {e.target for e in catalogue(("jq", "powershell"), ("debian-11",))} == {"debian-11"}
+    # a recipe for any distro is built for the distros asked; one with linux.targets only for its own
+    assert {(e.app, e.target) for e in catalogue(("jq", "powershell"), ("rhel-9", "ubuntu-22.04"))} == {
+        ("jq", "rhel-9"),
+        ("jq", "ubuntu-22.04"),
+        ("powershell", "ubuntu-22.04"),
+    }
     broken = write_recipe(tmp_path, "name: [not text\n", "broken.yaml")
     (entry,) = catalogue((str(broken),))
     assert entry.error is not None and entry.app == "broken"
@@ -172,6 +179,7 @@ def test_rebuild_skips_unchanged_then_builds_the_next_version_when_a_dependency_
     code, report, text = _rebuild(out, recipe, "--distro", DISTRO)
     broken = _entries(report)["hello"]
     assert code == 4 and broken["status"] == "failed" and "vmapp-hello: not found" in broken["error"], text
+    assert broken["old_version"] == "1.0.0" and "1.0.0  " in text  # the table keeps the last good version
     assert (out / "hello/1.0.1" / f"{DISTRO}.failed/manifest.json").is_file()
     assert not (out / "hello/1.0.1" / DISTRO).exists()
 
@@ -185,6 +193,7 @@ def test_rebuild_skips_unchanged_then_builds_the_next_version_when_a_dependency_
     assert "1.0.0 -> 1.0.2" in text and "upgraded vmapp-hello-data 1.0.0 -> 1.1.0" in text
     manifest = json.loads((out / "hello/1.0.2" / DISTRO / "manifest.json").read_text())
     assert manifest["release"] == {"policy": "patch", "base": "1.0.0", "previous": "1.0.0"}
+    assert bumped["verified"].startswith("lifecycle over 1.0.0, 1.0.2 ("), bumped  # the failed 1.0.1 is no build
     assert _hashes(out / "hello/1.0.0") == built_first  # Azure versions are immutable: never rewritten
 
     code, report, text = _rebuild(out, recipe, "--distro", DISTRO)
@@ -226,3 +235,24 @@ def test_a_failing_recipe_does_not_stop_the_others(repo: SignedRepo, tmp_path: P
     assert code == 2, text  # the highest failure's code: both are input errors (a package not found, a bad version)
     assert not (out / "missing").exists()  # nothing half-written for the failed one
     assert "2 of 3 failed" in text
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize(("family", "distro"), [("dnf", "rhel-9"), ("zypper", "sles-15")])
+def test_rpm_rebuild_asks_the_solver_and_skips_what_is_unchanged(
+    docker_client: docker.DockerClient, tmp_path: Path, family: str, distro: str
+) -> None:
+    """An RPM lock's repomd.xml cannot be fetched from the host: the solver (after a refresh) answers."""
+    image = fixture_image(docker_client, family)
+    key = extract_key(docker_client, image, tmp_path / "key.asc")
+    recipe = write_recipe(tmp_path, recipe_text(["vt-app"], key), "vt.yaml")
+    config = tmp_path / "vmapp-build.toml"
+    config.write_text(f'[images]\n"{distro}" = "{image}"\n')
+    out = tmp_path / "dist"
+    env = {"VMAPP_BUILD_CONFIG": str(config)}
+    first = run_cli("rebuild", recipe, "--distro", distro, "--out", out, "--no-verify", env=env)
+    assert first.returncode == 0, first.stderr
+    again = run_cli("rebuild", recipe, "--distro", distro, "--out", out, "--no-verify", env=env)
+    entry = _entries(json.loads((out / "report.json").read_text()))["vt"]
+    assert again.returncode == 0 and entry["status"] == "unchanged", again.stdout + again.stderr
+    assert entry["reason"] == "unchanged: the solver picks the locked versions"

@@ -215,6 +215,7 @@ def test_zip_extracts_with_tar_and_is_removed(
         assert not wine.exists(folder)
         install = wine.run(result.document["commands"]["install"], workdir)
         assert install.errorlevel == 0, install
+        assert "Expand-Archive" not in install.stdout, "tar.exe is there: no fallback"
         assert wine.read_bytes(unix_path(folder + r"\bin\tool.txt")) == b"a tool from a zip\r\n"
         assert wine.exists(folder + r"\readme.txt")
         assert wine.run(result.document["commands"]["remove"], workdir).errorlevel == 0

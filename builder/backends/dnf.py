@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import shlex
 
-from builder.backends.base import Collected, Discovery, Download, PackageFile, Request, Sources
+from builder.backends.base import Collected, Discovery, Download, PackageFile, Request, Resolved, Sources
 from builder.backends.repository import check_refresh
 from builder.backends.rpm_parse import (
     NEVRA_FORMAT,
@@ -19,6 +19,7 @@ from builder.backends.rpm_parse import (
     parse_deplist,
     parse_origins,
     parse_repoquery_tree,
+    parse_transaction,
 )
 from builder.backends.rpm_signatures import SignatureError, check_closure
 from builder.backends.rpmdb import (
@@ -32,6 +33,7 @@ from builder.backends.rpmdb import (
     install_key,
     make_empty_root,
     nevra,
+    raise_locked_gone,
     raise_resolution_error,
     register_baseline,
     repo_file,
@@ -59,6 +61,7 @@ class DnfInstaller(RpmBackend):
     def __init__(self, request: Request) -> None:
         super().__init__(request)
         self.specs = [rpm_spec(p) for p in request.packages]
+        self._releasever: str | None = None  # the solver root's, once made (solver_root)
 
     # -- argv: one place per command, so the yum sibling changes only what differs -------------------
     def base_argv(self) -> list[str]:
@@ -75,17 +78,32 @@ class DnfInstaller(RpmBackend):
         query = ["repoquery", "--requires", "--resolve", "--recursive", "--qf", _TREE_FORMAT]
         return [*self.base_argv(), *query, *self.specs]
 
-    def download_argv(self, releasever: str | None = None) -> list[str]:
+    def root_argv(self, releasever: str | None) -> list[str]:
         """With a releasever (--full), the solver works in an empty root, with the image's repositories."""
-        root = ["--installroot", EMPTY_ROOT, f"--releasever={releasever}", f"--setopt=reposdir={REPOS_DIR}"]
+        if not releasever:
+            return []
+        return ["--installroot", EMPTY_ROOT, f"--releasever={releasever}", f"--setopt=reposdir={REPOS_DIR}"]
+
+    def solver_specs(self) -> list[str]:
+        """What download and resolve ask the solver for: the recipe's packages, or with --locked the
+        lock's exact versions."""
+        return list(self.locked_pins()) or self.specs
+
+    def download_argv(self, releasever: str | None = None) -> list[str]:
         return [
             *self.base_argv(),
-            *(root if releasever else []),
+            *self.root_argv(releasever),
             "install",
             "--downloadonly",
             f"--downloaddir={RPM_DIR}",
-            *self.specs,
+            *self.solver_specs(),
         ]
+
+    def resolve_argv(self, releasever: str | None = None) -> list[str]:
+        """The download's solver call, answered "no" before anything is fetched. Without -q, which
+        hides the transaction table, and -y, which --assumeno replaces."""
+        options = [o for o in self.base_argv() if o not in ("-q", "-y")]
+        return [*options, *self.root_argv(releasever), "install", "--assumeno", *self.solver_specs()]
 
     def repolist_argv(self) -> list[str]:
         return [self.tool, "-q", "repolist"]
@@ -99,6 +117,10 @@ class DnfInstaller(RpmBackend):
 
     def download_succeeded(self, exit_code: int, output: str) -> bool:
         return exit_code == 0
+
+    def resolve_succeeded(self, exit_code: int, output: str) -> bool:
+        """--assumeno ends a solved transaction with exit code 1; 0 is "Nothing to do"."""
+        return exit_code == 0 or (exit_code == 1 and "Operation aborted." in output)
 
     # -- prepare: each extra repository as a .repo file, its key imported into rpm ------------------
     def prepare(self, container: Container) -> None:
@@ -128,22 +150,44 @@ class DnfInstaller(RpmBackend):
         entries = self.request.baseline.entries
         return [self.tool, "-q", "download", "--setopt=strict=False", f"--destdir={BASELINE_RPMS}", *entries]
 
-    def download(self, container: Container) -> Download:
+    def solver_root(self, container: Container) -> str | None:
+        """For a baseline other than the image, the root the solver works in (the empty one, with a
+        VM's baseline registered), made once per container; its release version, else None."""
         kind = self.request.baseline.kind  # full or a VM's baseline: solve in a root of that state
-        releasever = make_empty_root(container) if kind != "image" else None
-        if releasever == "":
-            raise BuildError(f"cannot tell the release version of {self.request.image} {self.where}")
-        if kind == "file":
-            container.run(["mkdir", "-p", BASELINE_RPMS], "create baseline directory")
-            container.run(self.baseline_download_argv(), "download the baseline's packages", check=False)
-            register_baseline(container, BASELINE_RPMS)
-        argv = self.download_argv(releasever)
+        if kind == "image":
+            return None
+        if self._releasever is None:
+            releasever = make_empty_root(container)
+            if releasever == "":
+                raise BuildError(f"cannot tell the release version of {self.request.image} {self.where}")
+            if kind == "file":
+                container.run(["mkdir", "-p", BASELINE_RPMS], "create baseline directory")
+                container.run(self.baseline_download_argv(), "download the baseline's packages", check=False)
+                register_baseline(container, BASELINE_RPMS)
+            self._releasever = releasever
+        return self._releasever
+
+    def resolve(self, container: Container) -> frozenset[Resolved]:
+        """What download would fetch: its solver call with --assumeno, read from the transaction table."""
+        argv = self.resolve_argv(self.solver_root(container))
+        result = container.run(argv, "resolve", check=False)
+        if not self.resolve_succeeded(result.exit_code, result.output):
+            self._raise_resolution_error(container, argv, result.exit_code, result.output)
+        return parse_transaction(result.stdout)
+
+    def download(self, container: Container) -> Download:
+        argv = self.download_argv(self.solver_root(container))
         result = container.run(argv, "download", check=False)
         if not self.download_succeeded(result.exit_code, result.output):
             self._raise_resolution_error(container, argv, result.exit_code, result.output)
         container.run(["mkdir", "-p", RPM_DIR], "create download directory")
         self.check_signatures(container, RPM_DIR)
         return Download(RPM_DIR, self.request.packages)
+
+    def locked_pins(self) -> dict[str, tuple[str, str]]:
+        """--locked: each package of the lock as its NEVRA (`NAME-[EPOCH:]VERSION-RELEASE.ARCH`), to
+        its name and version."""
+        return {f"{name}-{version}.{arch}": (name, version) for name, version, arch in self.request.locked}
 
     def check_signatures(self, container: Container, directory: str) -> None:
         """Every downloaded package against its repository's key (builder.backends.rpm_signatures):
@@ -172,6 +216,9 @@ class DnfInstaller(RpmBackend):
             raise SignatureError(self.where, problems)
         failed = (argv, code, output)
         missing = dnf_unknown_packages(output)
+        pins = self.locked_pins()
+        if gone := [pins[spec] for spec in missing if spec in pins]:
+            raise_locked_gone(self.where, gone)
         raise_resolution_error(self.tool, self.request, self.where, failed, missing, self._repo_ids(container))
 
     def _repo_ids(self, container: Container) -> list[str]:
@@ -240,6 +287,9 @@ class YumInstaller(DnfInstaller):
 
     def download_succeeded(self, exit_code: int, output: str) -> bool:
         return exit_code == 0 or (exit_code == 1 and 'exiting because "Download Only" specified' in output)
+
+    def resolve_succeeded(self, exit_code: int, output: str) -> bool:
+        return exit_code == 0 or (exit_code == 1 and "Exiting on user command" in output)
 
     def origins_argv(self, nevras: list[str]) -> list[str]:
         return ["repoquery", "--qf", NEVRA_FORMAT + "\t%{repoid}", *nevras]

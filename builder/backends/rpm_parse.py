@@ -6,9 +6,11 @@ the resolving is always the package manager's own solver.
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass
 from typing import Any
+from xml.etree import ElementTree
 
 # Fields `rpm -qp --qf` / `rpm -qa --qf` print, tab-separated, one package per line.
 QUERY_FIELDS = ("name", "epoch", "version", "release", "arch")
@@ -262,3 +264,73 @@ def zypper_signature_failures(output: str) -> list[tuple[str, str, str]]:
     pattern = r"^(\S+) \(([^)]+)\): Signature verification failed \[(\d+)-([^\]]*)\]"
     found = [(p, repo, reasons.get(n, text)) for p, repo, n, text in re.findall(pattern, output, re.M)]
     return list(dict.fromkeys(found))
+
+
+# -- the solver's transaction, for resolve (what a download would fetch, nothing downloaded) ------
+# The transaction table's sections whose packages a download-only run fetches: dnf 4 and yum 3 name
+# them differently; removals, skipped packages and module/group lines (other columns) are left out.
+_FETCHED_SECTIONS = {
+    "Installing",
+    "Upgrading",
+    "Reinstalling",
+    "Downgrading",
+    "Installing dependencies",
+    "Installing weak dependencies",
+    "Installing group/module packages",
+    "Updating",  # yum 3
+    "Installing for dependencies",
+    "Updating for dependencies",
+}
+
+
+def parse_transaction(text: str) -> frozenset[tuple[str, str, str]]:
+    """The transaction table of `dnf install --assumeno` (or yum 3's) -> {(name, EVR, arch)}.
+
+    A row starts with one space: ` NAME ARCH [EPOCH:]VERSION-RELEASE REPOSITORY SIZE`. A value wider
+    than its column pushes the rest of the row onto the next line, indented past it (dnf and yum
+    size the columns for a terminal), and `     replacing  NAME.ARCH EVR` lines follow an obsoleting
+    package: both start with more spaces. A line at column 0 ending in `:` opens a section; any
+    other line at column 0 (rules, the summary) or a blank line closes it.
+    """
+    rows: list[list[str]] = []
+    section: str | None = None
+    for line in text.splitlines():
+        body = line.strip()
+        if not body or not line.startswith(" "):
+            section = body[:-1] if body.endswith(":") else None
+            continue
+        if section not in _FETCHED_SECTIONS or body.startswith("replacing "):
+            continue
+        if line.startswith("  "):  # a wrapped row goes on
+            if rows:
+                rows[-1] += body.split()
+            continue
+        rows.append(body.split())
+    return frozenset((row[0], row[2], row[1]) for row in rows if len(row) >= 4)
+
+
+# The install-summary lists of `zypper --xmlout install --dry-run` whose packages a download fetches.
+_ZYPPER_FETCHED = ("to-install", "to-upgrade", "to-downgrade", "to-reinstall", "to-change-arch", "to-change-vendor")
+
+
+def parse_zypper_summary(text: str) -> frozenset[tuple[str, str, str]]:
+    """`zypper --xmlout install --dry-run`'s install-summary -> {(name, edition, arch)} of its packages.
+
+    The edition is libzypp's `[epoch:]version-release` (no epoch when it is 0), the form rpm's own
+    query gives; `edition-old` (an upgrade's installed version) is not what is fetched.
+    """
+    root = ElementTree.fromstring(text[text.find("<?xml") :] if "<?xml" in text else text)
+    found = set()
+    for summary in root.iter("install-summary"):
+        for section in summary:
+            if section.tag not in _ZYPPER_FETCHED:
+                continue
+            for solvable in section.iter("solvable"):
+                if solvable.get("type", "package") == "package":
+                    found.add((solvable.get("name", ""), solvable.get("edition", ""), solvable.get("arch", "")))
+    return frozenset(found)
+
+
+def xml_stream_text(text: str) -> str:
+    """zypper's --xmlout stream as the plain messages it carries (for the solver-error parsers)."""
+    return html.unescape(re.sub(r"<[^>]*>", "", text))

@@ -165,6 +165,14 @@ def raise_resolution_error(
     raise CommandFailed(argv, code, output, f"{tool} cannot resolve {asked} {where}")
 
 
+def raise_locked_gone(where: str, gone: list[tuple[str, str]]) -> NoReturn:
+    """--locked: the lock's versions (name, version) the repositories no longer offer, as apt says it."""
+    raise BuildError(
+        f"locked versions are gone from the repositories {where}: {', '.join(f'{n} {v}' for n, v in gone)}",
+        hint="rebuild without --locked to take the repositories' current versions",
+    )
+
+
 def make_empty_root(container: Container) -> str:
     """For --full: a root whose rpm database holds nothing but the repositories' signing keys, so the
     solver resolves the whole closure. Returns the release version the solver must be told."""
@@ -200,17 +208,8 @@ class RpmBackend:
 
     def __init__(self, request: Request) -> None:
         check_rpm_request(request)
-        if request.locked:
-            raise InputError(
-                f"--locked rebuilds apt builds only so far, not {request.family} ({request.distro})",
-                hint="build without --locked",
-            )
         self.request = request
         self.where = request.where
-
-    def resolve(self, container: Container) -> frozenset[tuple[str, str, str]]:
-        """Until dnf and zypper simulate their solve here, `rebuild` cannot check an RPM build cheaply."""
-        raise BuildError(f"checking a {self.request.family} closure without downloading it is not supported yet")
 
     @staticmethod
     def installed_packages(container: Container) -> dict[str, str]:

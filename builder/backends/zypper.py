@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import re
 import shlex
+from xml.etree import ElementTree
 
-from builder.backends.base import Collected, Discovery, Download, PackageFile, Request, Sources
+from builder.backends.base import Collected, Discovery, Download, PackageFile, Request, Resolved, Sources
 from builder.backends.repository import check_refresh
 from builder.backends.rpm_parse import (
     parse_zypper_info,
     parse_zypper_repos_xml,
+    parse_zypper_summary,
+    xml_stream_text,
     zypper_signature_failures,
     zypper_unknown_packages,
 )
@@ -27,12 +30,14 @@ from builder.backends.rpmdb import (
     flatten_rpms,
     install_key,
     make_empty_root,
+    raise_locked_gone,
     raise_resolution_error,
     register_baseline,
     repo_file,
 )
 from builder.backends.sources import rpm_sources
 from builder.container import Container
+from builder.errors import CommandFailed
 
 REPOS_DIR = "/etc/zypp/repos.d"
 ZYPP_CACHE = "/var/cache/vmapp-build/zypp"
@@ -58,6 +63,7 @@ class ZypperInstaller(RpmBackend):
         super().__init__(request)
         # file name -> repositories, read from zypper's cache at download (the files move out of it)
         self.origins: dict[str, list[str]] = {}
+        self._root_made = False  # solver_root's, once per container
 
     def base_argv(self) -> list[str]:
         return ["zypper", "--non-interactive"]
@@ -65,8 +71,9 @@ class ZypperInstaller(RpmBackend):
     def info_argv(self) -> list[str]:
         return [*self.base_argv(), "info", "--requires", *self.request.package_names]
 
-    def download_argv(self, full: bool = False) -> list[str]:
-        """With full, the solver works in an empty root, with the image's repositories and cache."""
+    def install_argv(self, full: bool, *options: str) -> list[str]:
+        """The solver call of download and resolve. With full, the solver works in an empty root, with
+        the image's repositories and cache."""
         recommends = "--recommends" if self.request.recommends else "--no-recommends"
         root = ["--root", EMPTY_ROOT, "--reposd-dir", REPOS_DIR, "--cache-dir", "/var/cache/zypp"]
         return [
@@ -75,10 +82,24 @@ class ZypperInstaller(RpmBackend):
             "--pkg-cache-dir",
             ZYPP_CACHE,
             "install",
-            "--download-only",
+            *options,
             recommends,
-            *self.request.packages,
+            *(tuple(self.locked_pins()) or self.request.packages),  # --locked: the lock's exact versions
         ]
+
+    def download_argv(self, full: bool = False) -> list[str]:
+        return self.install_argv(full, "--download-only")
+
+    def locked_pins(self) -> dict[str, tuple[str, str]]:
+        """--locked: each package of the lock as `NAME.ARCH=EDITION` (zypper's exact capability), to
+        its name and version."""
+        return {f"{name}.{arch}={version}": (name, version) for name, version, arch in self.request.locked}
+
+    def resolve_argv(self, full: bool = False) -> list[str]:
+        """--dry-run alone fetches nothing (with --download-only it would); --xmlout gives the summary
+        as XML, global options first."""
+        argv = self.install_argv(full, "--dry-run")
+        return [*argv[:2], "--xmlout", *argv[2:]]
 
     # -- prepare: each extra repository as a .repo file, its key imported into rpm ------------------
     def prepare(self, container: Container) -> None:
@@ -102,15 +123,35 @@ class ZypperInstaller(RpmBackend):
         specs = [f"{name}={version}" for name, version in self.request.baseline.packages.items()]
         return [*self.base_argv(), "--pkg-cache-dir", BASELINE_CACHE, "download", *specs]
 
-    def download(self, container: Container) -> Download:
-        full = self.request.baseline.kind != "image"  # full or a VM's baseline: solve in a root of that state
-        if full:
+    def solver_root(self, container: Container) -> bool:
+        """For a baseline other than the image, make the root the solver works in (the empty one, with
+        a VM's baseline registered), once per container; whether there is one."""
+        kind = self.request.baseline.kind  # full or a VM's baseline: solve in a root of that state
+        if kind != "image" and not self._root_made:
             make_empty_root(container)
-        if self.request.baseline.kind == "file":
-            container.run(self.baseline_download_argv(), "download the baseline's packages", check=False)
-            flatten_rpms(container, BASELINE_CACHE, BASELINE_RPMS)
-            register_baseline(container, BASELINE_RPMS)
-        argv = self.download_argv(full)
+            if kind == "file":
+                container.run(self.baseline_download_argv(), "download the baseline's packages", check=False)
+                flatten_rpms(container, BASELINE_CACHE, BASELINE_RPMS)
+                register_baseline(container, BASELINE_RPMS)
+            self._root_made = True
+        return kind != "image"
+
+    def resolve(self, container: Container) -> frozenset[Resolved]:
+        """What download would fetch: its solver call as a dry run, read from the XML install summary."""
+        argv = self.resolve_argv(self.solver_root(container))
+        result = container.run(argv, "resolve", check=False)
+        if result.exit_code != 0:
+            text = xml_stream_text(result.stdout) + result.stderr
+            self._raise_resolution_error(container, argv, result.exit_code, text)
+        try:
+            return parse_zypper_summary(result.stdout)
+        except ElementTree.ParseError as exc:
+            raise CommandFailed(
+                argv, result.exit_code, result.output, f"zypper's install summary is not XML ({exc}) {self.where}"
+            ) from exc
+
+    def download(self, container: Container) -> Download:
+        argv = self.download_argv(self.solver_root(container))
         result = container.run(argv, "download", check=False)
         if result.exit_code != 0:
             self._raise_resolution_error(container, argv, result.exit_code, result.output)
@@ -141,6 +182,9 @@ class ZypperInstaller(RpmBackend):
         if refused:  # pkg_gpgcheck: libzypp refused a package (exit 8, "Signature verification failed")
             raise SignatureError(self.where, [f"{p} from repository {r}: {why}" for p, r, why in refused])
         missing = zypper_unknown_packages(output)
+        pins = self.locked_pins()
+        if gone := [pins[spec] for spec in missing if spec in pins]:
+            raise_locked_gone(self.where, gone)
         if code == EXIT_CAP_NOT_FOUND and not missing:
             missing = list(self.request.packages)  # zypper said "not found" without naming the capability
         raise_resolution_error("zypper", self.request, self.where, (argv, code, output), missing, aliases)

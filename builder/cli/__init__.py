@@ -15,7 +15,7 @@ from typing import NoReturn
 import click
 
 from builder import __version__
-from builder.cli import build, diff, gallery, gc, image, rebuild, simulate, verify
+from builder.cli import build, diff, gallery, gc, image, matrix, rebuild, simulate, verify
 from builder.errors import VmappError
 from builder.interrupts import Interrupted, install_handlers, received, settle_cleanups
 
@@ -37,6 +37,7 @@ for _command in (
     simulate.simulate_cmd,
     diff.diff_cmd,
     rebuild.rebuild_cmd,
+    matrix.matrix_cmd,
 ):
     cli.add_command(_command)
 

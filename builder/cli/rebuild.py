@@ -31,6 +31,14 @@ from builder.rebuild.version import POLICIES
 )
 @click.option("--report", type=click.Path(path_type=Path, dir_okay=False), help="Default: OUT/report.json.")
 @click.option("--verify/--no-verify", "then_verify", default=True, show_default=True, help="Verify each new version.")
+@click.option(
+    "--lifecycle-depth",
+    "depth",
+    type=click.IntRange(min=0),
+    default=3,
+    show_default=True,
+    help="Prove updates from the newest N earlier builds (0: every one; the replay grows with N).",
+)
 @click.option("--proxy", envvar=PROXY_ENV, callback=proxy_option, help=PROXY_HELP)
 def rebuild_cmd(
     recipes: tuple[str, ...],
@@ -40,6 +48,7 @@ def rebuild_cmd(
     policy: str,
     report: Path | None,
     then_verify: bool,
+    depth: int,
     proxy: str | None,
 ) -> None:
     """Rebuild RECIPES (default: every shipped recipe) for their targets where something changed.
@@ -59,7 +68,8 @@ def rebuild_cmd(
     entries = catalogue(recipes, distros)
     if not entries:
         raise click.UsageError("no recipe targets any of the given --distro")
-    rows = rebuild(entries, Options(out, policy, then_verify, jobs, proxy), lambda line: click.echo(line, err=True))
+    options = Options(out, policy, then_verify, jobs, depth or None, proxy)
+    rows = rebuild(entries, options, lambda line: click.echo(line, err=True))
     path = report or out / REPORT_NAME
     write_report(path, policy, rows)
     click.echo(table(rows))

@@ -23,12 +23,12 @@ from builder.steps import StepResult, verify_container
 
 
 def verify_lifecycle(
-    path: Path, image: str | None = None, client: docker.DockerClient | None = None
+    path: Path, image: str | None = None, client: docker.DockerClient | None = None, depth: int | None = None
 ) -> LifecycleReport:
     """Replay the lifecycle across the earlier builds beside `path` and it; raise LifecycleFailed (a
     VerifyError carrying the report) when a step fails or a check after one finds a problem."""
     build = load_build(path)
-    builds = [*earlier_builds(build), build]
+    builds = [*earlier_builds(build, depth), build]
     if len(builds) < 2:
         raise VerifyError(
             f"{build.directory}: no earlier build of {build.app} for {build.manifest['distro']['name']} beside it",

@@ -76,9 +76,9 @@ def without_update_string(steps: list[Planned], has_update: Callable[[str], bool
     ]
 
 
-def earlier_builds(build: Build) -> list[Build]:
+def earlier_builds(build: Build, depth: int | None = None) -> list[Build]:
     """The builds of the same application and distro under the same output root, older than `build`,
-    oldest first."""
+    oldest first; with `depth`, only the newest that many."""
     this = version_key(build.version)
     versions_dir = build.directory.resolve().parent.parent
     distro = build.directory.resolve().name
@@ -90,7 +90,8 @@ def earlier_builds(build: Build) -> list[Build]:
         if key is None or key >= this or not _is_build_of(sibling / distro, build):
             continue
         found.append((key, load_build(sibling / distro)))
-    return [b for _, b in sorted(found, key=lambda kb: kb[0])]
+    ordered = [b for _, b in sorted(found, key=lambda kb: kb[0])]
+    return ordered[-depth:] if depth else ordered
 
 
 def _is_build_of(directory: Path, build: Build) -> bool:

@@ -83,11 +83,11 @@ class WineLifecycle:
 
 
 def verify_windows_lifecycle(
-    path: Path, image: str | None = None, client: docker.DockerClient | None = None
+    path: Path, image: str | None = None, client: docker.DockerClient | None = None, depth: int | None = None
 ) -> LifecycleReport:
     """The lifecycle across the earlier Windows builds beside `path` and it; raise LifecycleFailed."""
     build = Build.load(path)  # a Windows build, in the Linux replay's class: only its Built part is used
-    builds = [*earlier_builds(build), build]
+    builds = [*earlier_builds(build, depth), build]
     if len(builds) < 2:
         raise VerifyError(
             f"{build.directory}: no earlier build of {build.app} for windows beside it",

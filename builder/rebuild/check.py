@@ -11,14 +11,13 @@ from typing import Any
 import docker
 from docker.errors import ImageNotFound
 
-from builder.closure import bootstrap_hint, installer_for
-from builder.container import Container
-from builder.engine import connect, ensure_image
+from builder.closure import installer_for
+from builder.engine import connect
 from builder.lock import load_lock
 from builder.manifest import load_manifest
 from builder.plan import BuildPlan, Plan, WindowsPlan
-from builder.proxy import naming_proxy, proxy_environment
 from builder.rebuild.metadata import metadata_unchanged
+from builder.rebuild.refreshed import Refreshed
 from builder.render import render_commands
 
 Triple = tuple[str, str, str]
@@ -35,7 +34,9 @@ SAME_CLOSURE = Verdict(False, "unchanged: the solver picks the locked versions")
 SAME_SOURCES = Verdict(False, "unchanged: the sources' sha256 are as locked")
 
 
-def check(plan: Plan, previous: Path, client: docker.DockerClient | None = None) -> Verdict:
+def check(
+    plan: Plan, previous: Path, client: docker.DockerClient | None = None, refreshed: Refreshed | None = None
+) -> Verdict:
     """Compare the plan (at the last build's version) with the last build in `previous`: the recipe and the
     strings first; then a closure's metadata (builder.rebuild.metadata) and, when that is in doubt, the
     solver; a tarball's or installers' sources."""
@@ -54,7 +55,10 @@ def check(plan: Plan, previous: Path, client: docker.DockerClient | None = None)
         lock.get("repositories", [])
     ):
         return SAME_METADATA
-    return _closure(plan, lock, client)
+    if refreshed is None:
+        with Refreshed() as own:
+            return _closure(plan, lock, client, own)
+    return _closure(plan, lock, client, refreshed)
 
 
 def _image_id(client: docker.DockerClient, image: str) -> str | None:
@@ -76,15 +80,9 @@ def _sources(plan: Plan, lock: dict[str, Any]) -> Verdict:
     return SAME_SOURCES if pinned == locked else Verdict(True, "a source's sha256 changed")
 
 
-def _closure(plan: BuildPlan, lock: dict[str, Any], client: docker.DockerClient) -> Verdict:
-    """Refresh and ask the solver what the download would fetch today; nothing is downloaded."""
-    installer = installer_for(plan)
-    image_id = ensure_image(client, plan.image, bootstrap_hint(plan))
-    environment = proxy_environment(plan.proxy)
-    with Container(client, image_id, "check", environment=environment) as container, naming_proxy(plan.proxy):
-        installer.prepare(container)
-        installer.refresh(container)
-        resolved = installer.resolve(container)
+def _closure(plan: BuildPlan, lock: dict[str, Any], client: docker.DockerClient, refreshed: Refreshed) -> Verdict:
+    """Ask the solver, after a refresh, what the download would fetch today; nothing is downloaded."""
+    resolved = refreshed.resolve(client, plan, installer_for(plan))
     locked = {(str(p["name"]), str(p["version"]), str(p["architecture"])) for p in lock.get("packages", [])}
     return SAME_CLOSURE if resolved == locked else Verdict(True, closure_change(locked, set(resolved)))
 

@@ -25,6 +25,7 @@ class Row:
     changes: dict[str, Any] = field(default_factory=dict)  # builder.diff's counts and lines, when built
     size: int | None = None  # the package's bytes
     error: str | None = None
+    verified: str = ""  # how the new version was verified: the lifecycle's versions, or a fresh install
     exit_code: int = 0  # of the failure (builder.errors): the run exits with the highest
 
     def as_json(self) -> dict[str, Any]:

@@ -18,9 +18,10 @@ from builder.pipeline import build
 from builder.plan import Plan, Release, make_plan
 from builder.rebuild.check import check
 from builder.rebuild.history import failed_directory, is_taken, last_build
+from builder.rebuild.refreshed import Refreshed
 from builder.rebuild.report import Row
 from builder.rebuild.version import next_version
-from builder.verify import verify_any
+from builder.verify import LifecycleReport, verify_any
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class Options:
     policy: str = "patch"
     verify: bool = True
     jobs: int = 1
+    depth: int | None = 3  # the lifecycle from the newest that many earlier builds (None: all)
     proxy: str | None = None  # the build containers' caching proxy (builder.proxy), else the config's
 
 
@@ -37,30 +39,32 @@ Progress = Callable[[str], None]
 
 def rebuild(entries: list[Entry], options: Options, progress: Progress = lambda _: None) -> list[Row]:
     """Each entry's row, in the entries' order; `jobs` entries at a time."""
-    with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
-        return list(pool.map(lambda e: _guarded(e, options, progress), entries))
+    with Refreshed() as refreshed, ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
+        return list(pool.map(lambda e: _guarded(e, options, progress, refreshed), entries))
 
 
-def _guarded(entry: Entry, options: Options, progress: Progress) -> Row:
+def _guarded(entry: Entry, options: Options, progress: Progress, refreshed: Refreshed) -> Row:
+    last = last_build(options.out, entry.app, entry.target) if entry.error is None else None
     try:
-        row = rebuild_one(entry, options)
+        row = rebuild_one(entry, options, last, refreshed)
     except VmappError as exc:
-        row = Row(entry.recipe, entry.app, entry.target, "failed", error=str(exc), exit_code=exc.exit_code)
+        previous = last[0] if last else None
+        row = Row(entry.recipe, entry.app, entry.target, "failed", previous, error=str(exc), exit_code=exc.exit_code)
     progress(f"{entry.app} for {entry.target}: {row.status}" + (f" ({row.error.splitlines()[0]})" if row.error else ""))
     return row
 
 
-def rebuild_one(entry: Entry, options: Options) -> Row:
-    """Check the entry against its last build; build, verify and describe the next version if it changed."""
+def rebuild_one(entry: Entry, options: Options, last: tuple[str, Path] | None, refreshed: Refreshed) -> Row:
+    """Check the entry against its `last` build; build, verify and describe the next version if it changed."""
     if entry.error is not None:
         raise entry.error
     assert entry.loaded is not None
     recipe, out = entry.loaded, options.out
-    last = last_build(out, recipe.name, entry.target)
     previous, previous_dir = last if last else (None, None)
     row = Row(entry.recipe, entry.app, entry.target, "unchanged", previous, None, str(previous_dir or ""))
     if previous is not None and previous_dir is not None:
-        verdict = check(_plan(entry, options, Release(previous, options.policy, recipe.version, None)), previous_dir)
+        at_previous = _plan(entry, options, Release(previous, options.policy, recipe.version, None))
+        verdict = check(at_previous, previous_dir, refreshed=refreshed)
         if not verdict.changed:
             return replace(row, reason=verdict.reason)
         reason = verdict.reason
@@ -71,8 +75,7 @@ def rebuild_one(entry: Entry, options: Options) -> Row:
     )
     plan = _plan(entry, options, Release(version, options.policy, recipe.version, previous))
     result = build(plan)
-    if options.verify:
-        _verify(plan.out_dir, previous_dir)
+    verified = _verify(plan.out_dir, previous_dir, options.depth) if options.verify else "not verified (--no-verify)"
     return Row(
         entry.recipe,
         entry.app,
@@ -84,6 +87,7 @@ def rebuild_one(entry: Entry, options: Options) -> Row:
         reason,
         _changes(previous_dir, plan.out_dir),
         int(result.document["package"]["size"]),
+        verified=verified,
     )
 
 
@@ -92,17 +96,20 @@ def _plan(entry: Entry, options: Options, release: Release) -> Plan:
     return make_plan(entry.loaded, entry.target, options.out, release=release, proxy=options.proxy)
 
 
-def _verify(build_dir: Path, previous_dir: Path | None) -> None:
+def _verify(build_dir: Path, previous_dir: Path | None, depth: int | None) -> str:
     """Verify with the lifecycle from the earlier builds when the last one's package is at hand (a CI
     cache holds only locks and manifests); a build that fails is moved aside, never left as the last."""
     lifecycle = previous_dir is not None and _has_package(previous_dir)
     try:
-        verify_any(build_dir, lifecycle=lifecycle)
+        report = verify_any(build_dir, lifecycle=lifecycle, depth=depth)
     except BaseException:  # a failed check, a broken engine or a signal: unverified is never the last build
         target = failed_directory(build_dir)
         shutil.rmtree(target, ignore_errors=True)
         build_dir.rename(target)
         raise
+    if isinstance(report, LifecycleReport):
+        return f"lifecycle over {', '.join(report.versions)} ({len(report.rows)} steps)"
+    return "install, check, remove" + ("" if previous_dir is None else " (the last build's package is not at hand)")
 
 
 def _has_package(directory: Path) -> bool:

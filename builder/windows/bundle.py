@@ -1,7 +1,8 @@
 """Several installers as one deterministic zip: sorted members, fixed timestamps, stored as is.
 
 Installers are compressed already; storing them keeps the bytes independent of zlib's version and
-lets Windows' tar.exe (bsdtar) extract them on the VM.
+lets Windows' tar.exe (bsdtar), or PowerShell 5.1's Expand-Archive where there is none (Server 2016),
+extract them on the VM.
 """
 
 from __future__ import annotations
