@@ -30,6 +30,7 @@ from builder.files import sha256_file
 from builder.payload import Component, Payload
 from builder.plan import BuildPlan
 from builder.progress import Stages, byte_bar
+from builder.proxy import naming_proxy, proxy_environment
 from builder.render import Commands
 from builder.sbom import package_purl
 
@@ -83,8 +84,9 @@ def bundle_closure(
     stages = Stages(STAGES, plan.app)
     files_dir = tmp / "files"
     files_dir.mkdir()
+    env = proxy_environment(plan.proxy)  # fetching only: never recorded, so the bytes are the same without
     try:
-        with Container(client, image_id, "build") as container:
+        with Container(client, image_id, "build", environment=env) as container, naming_proxy(plan.proxy):
             with stages.stage("repositories"):
                 installer.prepare(container)
             with stages.stage("refresh"):

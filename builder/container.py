@@ -17,7 +17,7 @@ import shlex
 import sys
 import tarfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,7 +57,8 @@ class Container:
 
     `labelled=False` leaves out the labels, for containers committed into images (their labels would
     pass to every container of the image). `host` adds fields to the engine's HostConfig (capabilities
-    and masked paths, for a test's nested engine).
+    and masked paths, for a test's nested engine). `environment` is added to every process's (a build's
+    proxy).
     """
 
     def __init__(
@@ -68,6 +69,7 @@ class Container:
         network: bool = True,
         labelled: bool = True,
         host: dict[str, Any] | None = None,
+        environment: Mapping[str, str] | None = None,
     ) -> None:
         self.client = client
         self.image = image
@@ -76,6 +78,7 @@ class Container:
         self.network = network
         self.labelled = labelled
         self.host = host or {}
+        self.environment = {"DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C", **(environment or {})}
         self.verbose = bool(os.environ.get(VERBOSE_ENV))
         self.keep = bool(os.environ.get(KEEP_ENV))
         self._container: DockerContainer | None = None
@@ -128,7 +131,7 @@ class Container:
                     labels=self.labels(),
                     detach=False,
                     stdin_open=True,
-                    environment={"DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C"},
+                    environment=self.environment,
                     host_config=host_config,
                 )
             pause_for_tests("container-created")

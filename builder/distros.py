@@ -12,6 +12,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from builder.errors import InputError
 
@@ -65,24 +66,27 @@ IMAGE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,254}", re.ASCII)
 IMAGE_HINT = "e.g. registry.example.com/base/debian:12"
 
 
-def configured_images(config_path: Path | None = None) -> dict[str, str]:
-    """Image overrides from the `[images]` table of the configuration file.
-
-    The file is `--config`, else $VMAPP_BUILD_CONFIG, else ./vmapp-build.toml when present.
-    """
+def load_config(config_path: Path | None = None) -> tuple[Path | None, dict[str, Any]]:
+    """The configuration file and its tables: `--config`, else $VMAPP_BUILD_CONFIG, else
+    ./vmapp-build.toml when present (else no file and no tables)."""
     path = config_path
     if path is None and os.environ.get(CONFIG_ENV):
         path = Path(os.environ[CONFIG_ENV])
     if path is None:
         if not DEFAULT_CONFIG.is_file():
-            return {}
+            return None, {}
         path = DEFAULT_CONFIG
     try:
-        data = tomllib.loads(path.read_text())
+        return path, tomllib.loads(path.read_text())
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read configuration: {getattr(exc, 'strerror', None) or exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{path}: not valid TOML: {exc}") from exc
+
+
+def configured_images(config_path: Path | None = None) -> dict[str, str]:
+    """Image overrides from the `[images]` table of the configuration file (load_config)."""
+    path, data = load_config(config_path)
     images = data.get("images", {})
     if not isinstance(images, dict) or not all(isinstance(v, str) for v in images.values()):
         raise InputError(f'{path}: images: expected a table of distro = "image" strings')

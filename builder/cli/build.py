@@ -15,7 +15,15 @@ import click
 from builder.azure.gallery import GallerySettings
 from builder.cli.cache import cache_options
 from builder.cli.gallery import gallery_settings_checked
-from builder.cli.options import engine_option, image_option, jobs_option, parse_size
+from builder.cli.options import (
+    PROXY_ENV,
+    PROXY_HELP,
+    engine_option,
+    image_option,
+    jobs_option,
+    parse_size,
+    proxy_option,
+)
 from builder.errors import VmappError
 
 if TYPE_CHECKING:  # annotations only: the command line imports the pipeline when a command runs
@@ -56,7 +64,9 @@ class Outcome:
     help="Output root; files go to OUT/<app>/<version>/<distro>/.",
 )
 @click.option("--image", callback=image_option, help="Build in this image instead of the distro's default.")
-@click.option("--config", type=click.Path(path_type=Path, dir_okay=False), help="Configuration file ([images]).")
+@click.option(
+    "--config", type=click.Path(path_type=Path, dir_okay=False), help="Configuration file ([images], [build])."
+)
 @click.option("--max-package-size", "max_size", help="Fail above this size (at most Azure's 2G), e.g. 500M.")
 @click.option(
     "--baseline",
@@ -81,6 +91,7 @@ class Outcome:
 @jobs_option("Targets built at once, each in its own container; the output is a serial run's.")
 @engine_option
 @cache_options
+@click.option("--proxy", envvar=PROXY_ENV, callback=proxy_option, help=PROXY_HELP)
 def recipe_cmd(
     recipe: str,
     distros: tuple[str, ...],
@@ -97,6 +108,7 @@ def recipe_cmd(
     jobs: int,
     engine_names: tuple[str, ...],
     cache: PackageCache | None,
+    proxy: str | None,
 ) -> None:
     """Build RECIPE (a shipped recipe's name or a YAML path) for each --distro."""
     from builder.backends.baseline import FULL, IMAGE, load_baseline
@@ -109,7 +121,7 @@ def recipe_cmd(
     loaded = load_recipe(recipe)
     gallery = gallery_settings_checked(loaded.path, loaded.raw, gallery_file)
     limit = parse_size(max_size) if max_size else None
-    plans = [make_plan(loaded, d, out, image, config, limit, state) for d in distros]
+    plans = [make_plan(loaded, d, out, image, config, limit, state, proxy=proxy) for d in distros]
     if locked:
         plans = [_locked(plan, locked) for plan in plans]
     if dry_run:

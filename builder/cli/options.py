@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
+from click.core import ParameterSource
 
 from builder.distros import IMAGE_HINT, IMAGE_RE
 
@@ -46,3 +47,26 @@ def engine_option(command: F) -> F:
         help="Build on this Docker engine (repeatable: builds go to each in turn): tcp://HOST:2375, "
         "ssh://USER@HOST, unix:///PATH, or a docker context's name. Default: DOCKER_HOST, else the local socket.",
     )(command)
+
+
+PROXY_ENV = "VMAPP_BUILD_PROXY"
+ENV = ParameterSource.ENVIRONMENT
+
+
+def proxy_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """--proxy (or $VMAPP_BUILD_PROXY), checked before anything runs: http://HOST[:PORT]."""
+    from builder.errors import InputError
+    from builder.proxy import check_proxy
+
+    if value is None:
+        return None
+    try:
+        return check_proxy(value, "--proxy" if ctx.get_parameter_source(param.name or "") != ENV else PROXY_ENV)
+    except InputError as exc:
+        raise click.UsageError(str(exc)) from exc  # the message names the option or the variable
+
+
+PROXY_HELP = (
+    "Fetch through this caching proxy (apt-cacher-ng, `make cache-proxy`), http://HOST[:PORT]; "
+    f"also ${PROXY_ENV} or `[build] proxy` in vmapp-build.toml. http repositories are cached, https ones tunnelled."
+)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from builder.cli.cache import cache_options
-from builder.cli.options import engine_option
+from builder.cli.options import PROXY_ENV, PROXY_HELP, engine_option, proxy_option
 from builder.rebuild.version import POLICIES
 
 if TYPE_CHECKING:  # annotations only: the command line imports the cache when a command runs
@@ -46,6 +46,7 @@ if TYPE_CHECKING:  # annotations only: the command line imports the cache when a
 )
 @engine_option
 @cache_options
+@click.option("--proxy", envvar=PROXY_ENV, callback=proxy_option, help=PROXY_HELP)
 def rebuild_cmd(
     recipes: tuple[str, ...],
     distros: tuple[str, ...],
@@ -57,6 +58,7 @@ def rebuild_cmd(
     depth: int,
     engine_names: tuple[str, ...],
     cache: PackageCache | None,
+    proxy: str | None,
 ) -> None:
     """Rebuild RECIPES (default: every shipped recipe) for their targets where something changed.
 
@@ -77,7 +79,7 @@ def rebuild_cmd(
     if not entries:
         raise click.UsageError("no recipe targets any of the given --distro")
     pool = engines(engine_names)  # each pinged: a bad engine stops the run before any entry
-    options = Options(out, policy, then_verify, jobs, depth or None, pool, cache)
+    options = Options(out, policy, then_verify, jobs, depth or None, pool, cache, proxy)
     rows = rebuild(entries, options, lambda line: click.echo(line, err=True))
     path = report or out / REPORT_NAME
     write_report(path, policy, rows)

@@ -8,7 +8,7 @@ KINDS, a template directory (builder.render) and a payload stage (builder.pipeli
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from builder.plan import linux, windows
 from builder.plan.base import PlanBase, Release
 from builder.plan.linux import BuildPlan
 from builder.plan.windows import WindowsPlan
+from builder.proxy import configured_proxy
 from builder.recipe import Recipe
 
 Plan = BuildPlan | WindowsPlan
@@ -50,9 +51,12 @@ def make_plan(
     max_package_bytes: int | None = None,
     baseline: Baseline = IMAGE,
     release: Release | None = None,
+    proxy: str | None = None,
 ) -> Plan:
     """Combine a recipe, a row of the target table and the run's options into the plan of the row's kind.
-    No I/O besides the config and the recipe's hash. `release`: the version `rebuild` chose, and how."""
+    No I/O besides the config and the recipe's hash. `release`: the version `rebuild` chose, and how.
+    `proxy` (checked by builder.proxy.check_proxy), else the config's: what a Linux build's containers
+    fetch through."""
     distro = get_distro(distro_name)
     limit = MAX_PACKAGE_BYTES if max_package_bytes is None else min(max_package_bytes, MAX_PACKAGE_BYTES)
     version = release.version if release else recipe.version
@@ -68,7 +72,10 @@ def make_plan(
         "recipe_sha256": sha256_file(recipe.path),
         "release": release,
     }
-    return KINDS[distro.kind].plan(recipe, shared, baseline)
+    plan = KINDS[distro.kind].plan(recipe, shared, baseline)
+    if isinstance(plan, BuildPlan):  # only Linux builds run package managers in containers
+        plan = replace(plan, proxy=proxy or configured_proxy(config_path))
+    return plan
 
 
 def supported(distro: Distro) -> bool:

@@ -22,6 +22,7 @@ class BuildPlan(PlanBase):
     baseline: Baseline = IMAGE
     tarball: Tarball | None = None
     locked: tuple[tuple[str, str, str], ...] = ()  # --locked: (name, version, architecture) from lock.json
+    proxy: str | None = None  # http://HOST[:PORT] the build containers fetch through (builder.proxy); never recorded
 
     @property
     def package_file_name(self) -> str:
@@ -66,6 +67,7 @@ class BuildPlan(PlanBase):
             ("recommends", "yes" if self.recommends else "no"),
             ("baseline", f"{self.baseline.kind}{source}"),
             ("check", self.check or "-"),
+            *([("proxy", self.proxy)] if self.proxy else []),
         ]
 
     def detail_rows(self) -> list[Row]:

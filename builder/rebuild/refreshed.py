@@ -16,6 +16,7 @@ from builder.closure import bootstrap_hint
 from builder.container import Container
 from builder.engine import ensure_image
 from builder.plan import BuildPlan
+from builder.proxy import naming_proxy, proxy_environment
 
 
 class Refreshed:
@@ -46,16 +47,18 @@ class Refreshed:
         self, client: docker.DockerClient, plan: BuildPlan, installer: Backend
     ) -> tuple[Container, threading.Lock]:
         # A relative key file is read next to its recipe: two recipe directories are two repositories.
-        key = (plan.image, plan.repositories, plan.recipe_path.parent if plan.repositories else None)
+        key = (plan.image, plan.repositories, plan.recipe_path.parent if plan.repositories else None, plan.proxy)
         with self._lock:
             starting = self._starting.setdefault(key, threading.Lock())
         with starting:  # other images and repositories start in parallel; this one once
             if key not in self._containers:
                 image_id = ensure_image(client, plan.image, bootstrap_hint(plan))
                 with ExitStack() as attempt:
-                    container = attempt.enter_context(Container(client, image_id, "check"))
-                    installer.prepare(container)
-                    installer.refresh(container)
+                    environment = proxy_environment(plan.proxy)
+                    container = attempt.enter_context(Container(client, image_id, "check", environment=environment))
+                    with naming_proxy(plan.proxy):
+                        installer.prepare(container)
+                        installer.refresh(container)
                     kept = attempt.pop_all()  # until the run ends
                 with self._lock:
                     self._stack.push(kept)

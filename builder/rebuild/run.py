@@ -37,6 +37,7 @@ class Options:
     depth: int | None = 3  # the lifecycle from the newest that many earlier builds (None: all)
     engines: Pool | None = None  # --engine: entries go to each in turn; None: the default engine
     cache: PackageCache | None = None  # the host's package cache (builder.cache), shared by the jobs
+    proxy: str | None = None  # the build containers' caching proxy (builder.proxy), else the config's
 
 
 Progress = Callable[[str], None]
@@ -73,7 +74,7 @@ def rebuild_one(
     previous, previous_dir = last if last else (None, None)
     row = Row(entry.recipe, entry.app, entry.target, "unchanged", previous, None, str(previous_dir or ""))
     if previous is not None and previous_dir is not None:
-        at_previous = _plan(entry, out, Release(previous, options.policy, recipe.version, None))
+        at_previous = _plan(entry, options, Release(previous, options.policy, recipe.version, None))
         verdict = check(at_previous, previous_dir, client, refreshed)
         if not verdict.changed:
             return replace(row, reason=verdict.reason)
@@ -83,7 +84,7 @@ def rebuild_one(
     version = next_version(
         options.policy, recipe.version, previous, lambda v: is_taken(out, recipe.name, entry.target, v)
     )
-    plan = _plan(entry, out, Release(version, options.policy, recipe.version, previous))
+    plan = _plan(entry, options, Release(version, options.policy, recipe.version, previous))
     result = build(plan, client, cache=options.cache)
     verified = (
         _verify(plan.out_dir, previous_dir, options.depth, client) if options.verify else "not verified (--no-verify)"
@@ -103,9 +104,9 @@ def rebuild_one(
     )
 
 
-def _plan(entry: Entry, out: Path, release: Release) -> Plan:
+def _plan(entry: Entry, options: Options, release: Release) -> Plan:
     assert entry.loaded is not None
-    return make_plan(entry.loaded, entry.target, out, release=release)
+    return make_plan(entry.loaded, entry.target, options.out, release=release, proxy=options.proxy)
 
 
 def _client(entry: Entry, options: Options, index: int) -> docker.DockerClient | None:
