@@ -12,7 +12,7 @@ RECIPES ?=
 DISTROS ?=
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: all setup venv engine image demo packages package nightly test test-fast lint bench bench-rebuild bench-rpm bench-publish clean
+.PHONY: all setup venv engine image demo packages package nightly test test-fast lint cache-proxy bench bench-cache bench-rebuild bench-rpm bench-publish clean
 
 # A make value as one shell word: inside '...', each ' becomes '\''. Use it for every variable a user may set.
 quote = '$(subst ','\'',$(1))'
@@ -61,6 +61,10 @@ nightly: setup
 	if [ -f $(call quote,$(REPORT)) ]; then $(BIN)/python -m json.tool $(call quote,$(REPORT)); fi; \
 	exit "$$status"
 
+# One shared caching proxy for every builder: Debian's apt-cacher-ng in a container (README, Shared proxy).
+cache-proxy: engine
+	sh scripts/cache-proxy.sh
+
 # Style, format, types (the package, its tests and benchmarks), the import layers (pyproject.toml), and
 # the workflows: actionlint, with shellcheck over their run: scripts.
 lint: venv
@@ -82,6 +86,9 @@ test-fast: venv
 bench: setup
 	PYTHONPATH=. $(BIN)/python benchmarks/bench_apt.py
 	PYTHONPATH=. $(BIN)/python benchmarks/bench_apt.py --memory
+
+bench-cache: setup
+	PYTHONPATH=. $(BIN)/python benchmarks/bench_cache.py
 
 bench-rebuild: setup
 	PYTHONPATH=. $(BIN)/python benchmarks/bench_rebuild.py
