@@ -175,6 +175,32 @@ def entry(app: str, distro: str, status: str, new: str) -> dict[str, str]:
     return {"recipe": app, "app": app, "distro": distro, "status": status, "old_version": "1.0.0", "new_version": new}
 
 
+def run_publish(tmp_path: Path, stand_in_body: str, gallery_yaml: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """The publish job's script under bash, with `vmapp-build` a stand-in running `stand_in_body`
+    (it appends to $CALLS): the completed process and the calls file."""
+    stand_in = tmp_path / "bin" / "vmapp-build"
+    stand_in.parent.mkdir()
+    stand_in.write_text(f"#!/bin/sh\n{stand_in_body}\n")
+    stand_in.chmod(0o755)
+    calls = tmp_path / "calls"
+    env = {
+        "CALLS": str(calls),
+        "RUNNER_TEMP": str(tmp_path),
+        "VMAPP_GALLERY": gallery_yaml,
+        "PATH": f"{stand_in.parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    proc = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-e", "-o", "pipefail", "-c", publish_script()],
+        env={**os.environ, **env},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return proc, calls
+
+
 def test_publish_step_publishes_only_the_versions_built(tmp_path: Path) -> None:
     """The artifacts as download-artifact lays them out (one directory per entry); `vmapp-build` is a
     stand-in here that records its arguments: Azure is not reachable, publish has its own tests."""
@@ -183,33 +209,15 @@ def test_publish_step_publishes_only_the_versions_built(tmp_path: Path) -> None:
     write_report(artifacts / "build-jq-debian-11", [entry("jq", "debian-11", "unchanged", "")])
     write_report(artifacts / "build-git-debian-12", [entry("git", "debian-12", "failed", "")])
     write_report(artifacts / "build-myapp-msi-windows", [entry("myapp-msi", "windows", "built", "1.0.3")])
-    stand_in = tmp_path / "bin" / "vmapp-build"
-    stand_in.parent.mkdir()
-    stand_in.write_text('#!/bin/sh\nprintf "%s\\n" "$*" >> "$CALLS"\n')
-    stand_in.chmod(0o755)
-    calls = tmp_path / "calls"
-    env = {
-        "CALLS": str(calls),
-        "RUNNER_TEMP": str(tmp_path),
-        "VMAPP_GALLERY": "name: g\nresource_group: rg\nlocation: westeurope\n",
-        "PATH": f"{stand_in.parent}{os.pathsep}{os.environ['PATH']}",
-    }
-    proc = subprocess.run(
-        ["bash", "--noprofile", "--norc", "-e", "-o", "pipefail", "-c", publish_script()],
-        env={**os.environ, **env},
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    gallery_yaml = "name: g\nresource_group: rg\nlocation: westeurope\n"
+    proc, calls = run_publish(tmp_path, 'printf "%s\\n" "$*" >> "$CALLS"', gallery_yaml)
     assert proc.returncode == 0, proc.stderr
     gallery = tmp_path / "gallery.yaml"
     assert sorted(calls.read_text().splitlines()) == [
         f"publish artifacts/build-jq-debian-12/jq/1.0.1/debian-12 --gallery {gallery} --create",
         f"publish artifacts/build-myapp-msi-windows/myapp-msi/1.0.3/windows --gallery {gallery} --create",
     ]
-    assert gallery.read_text() == env["VMAPP_GALLERY"] + "\n"
+    assert gallery.read_text() == gallery_yaml + "\n"
     assert "published 2 new version(s)" in proc.stdout
 
 
@@ -217,26 +225,8 @@ def test_publish_step_goes_on_after_a_failure_and_fails_at_the_end(tmp_path: Pat
     artifacts = tmp_path / "artifacts"
     write_report(artifacts / "build-git-debian-12", [entry("git", "debian-12", "built", "1.0.1")])
     write_report(artifacts / "build-jq-debian-12", [entry("jq", "debian-12", "built", "1.0.1")])
-    stand_in = tmp_path / "bin" / "vmapp-build"
-    stand_in.parent.mkdir()
-    stand_in.write_text('#!/bin/sh\nprintf "%s\\n" "$2" >> "$CALLS"\ncase "$2" in *git*) exit 3;; esac\n')
-    stand_in.chmod(0o755)
-    calls = tmp_path / "calls"
-    env = {
-        "CALLS": str(calls),
-        "RUNNER_TEMP": str(tmp_path),
-        "VMAPP_GALLERY": "name: g\n",
-        "PATH": f"{stand_in.parent}{os.pathsep}{os.environ['PATH']}",
-    }
-    proc = subprocess.run(
-        ["bash", "--noprofile", "--norc", "-e", "-o", "pipefail", "-c", publish_script()],
-        env={**os.environ, **env},
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    fails_for_git = 'printf "%s\\n" "$2" >> "$CALLS"\ncase "$2" in *git*) exit 3;; esac'
+    proc, calls = run_publish(tmp_path, fails_for_git, "name: g\n")
     assert proc.returncode == 1
     assert calls.read_text().splitlines() == [
         "artifacts/build-git-debian-12/git/1.0.1/debian-12",
