@@ -21,6 +21,7 @@ from builder.cli.options import (
     engine_option,
     image_option,
     jobs_option,
+    out_option,
     parse_size,
     proxy_option,
 )
@@ -56,13 +57,7 @@ class Outcome:
 @click.command("recipe")
 @click.argument("recipe")
 @click.option("--distro", "distros", multiple=True, required=True, help="Target release (repeatable), e.g. debian-12.")
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path),
-    default=Path("dist"),
-    show_default=True,
-    help="Output root; files go to OUT/<app>/<version>/<distro>/.",
-)
+@out_option("Output root; files go to OUT/<app>/<version>/<distro>/.")
 @click.option("--image", callback=image_option, help="Build in this image instead of the distro's default.")
 @click.option(
     "--config", type=click.Path(path_type=Path, dir_okay=False), help="Configuration file ([images], [build])."

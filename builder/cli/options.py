@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -35,6 +36,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def jobs_option(help_text: str) -> Callable[[F], F]:
     return click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, help=help_text)
+
+
+def out_option(help_text: str) -> Callable[[F], F]:
+    """--out, the output root (dist/ by default), for every command that writes or reads builds."""
+    return click.option(
+        "--out", type=click.Path(path_type=Path), default=Path("dist"), show_default=True, help=help_text
+    )
 
 
 def engine_option(command: F) -> F:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from builder.cli.cache import cache_options
-from builder.cli.options import PROXY_ENV, PROXY_HELP, engine_option, proxy_option
+from builder.cli.options import PROXY_ENV, PROXY_HELP, engine_option, jobs_option, out_option, proxy_option
 from builder.rebuild.version import POLICIES
 
 if TYPE_CHECKING:  # annotations only: the command line imports the cache when a command runs
@@ -18,14 +18,8 @@ if TYPE_CHECKING:  # annotations only: the command line imports the cache when a
 @click.command("rebuild")
 @click.argument("recipes", nargs=-1)
 @click.option("--distro", "distros", multiple=True, help="Only these targets (repeatable); default: each recipe's.")
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path),
-    default=Path("dist"),
-    show_default=True,
-    help="Output root: the last builds are read from it and new versions written to it.",
-)
-@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Entries handled at once.")
+@out_option("Output root: the last builds are read from it and new versions written to it.")
+@jobs_option("Entries handled at once.")
 @click.option(
     "--version-policy",
     "policy",
