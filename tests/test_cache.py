@@ -22,7 +22,8 @@ from typing import Any
 import docker
 import pytest
 
-from builder.backends.apt import AptInstaller, parse_print_uris
+from builder.backends.apt import AptInstaller
+from builder.backends.apt_output import parse_print_uris
 from builder.backends.base import PackageFile, Request
 from builder.cache import Feeding, PackageCache
 from builder.cache.store import BLOBS, INDEX, STALE_TEMP_SECONDS, TEMP

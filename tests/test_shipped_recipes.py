@@ -15,7 +15,7 @@ import pytest
 
 from builder.azure.limits import MAX_FIELD_CHARS
 from builder.backends import BACKENDS
-from builder.backends.apt import sources_line
+from builder.backends.apt_output import sources_line
 from builder.distros import DISTROS
 from builder.errors import InputError, RecipeError
 from builder.plan import make_plan

@@ -13,7 +13,8 @@ from pathlib import Path
 import docker
 import pytest
 
-from builder.backends.apt import _REPO_FAILURE, KEYRING_DIR, AptInstaller, repo_problem
+from builder.backends.apt import KEYRING_DIR, AptInstaller
+from builder.backends.apt_output import REPO_FAILURE, repo_problem
 from builder.closure import request_for
 from builder.container import Container
 from builder.pipeline import build
@@ -128,6 +129,6 @@ def test_unreachable_repository_is_a_clear_build_failure(
 def test_update_failures_are_put_in_words(recorded: str, reason: str) -> None:
     """apt-get update's output for each failure (recorded on bookworm): caught, and named in words."""
     output = (DATA / f"{recorded}.bookworm.txt").read_text()
-    lines = "\n".join(_REPO_FAILURE.findall(output))
+    lines = "\n".join(REPO_FAILURE.findall(output))
     assert "http://172.17.0." in lines, "the failure lines name the repository's URL"
     assert repo_problem(lines)[0].startswith(reason)

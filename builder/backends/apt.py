@@ -7,7 +7,16 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Callable
 
+from builder.backends.apt_output import (
+    REPO_FAILURE,
+    apt_url,
+    parse_print_uris,
+    parse_simulation,
+    repo_problem,
+    sources_line,
+)
 from builder.backends.base import (
     Collected,
     Discovery,
@@ -26,29 +35,14 @@ from builder.backends.deb822 import (
     unknown_packages,
     virtual_providers,
 )
-from builder.backends.repository import Repository, read_key
+from builder.backends.repository import read_key
 from builder.backends.sources import apt_sources
-from builder.container import Container
+from builder.container import Container, Result
 from builder.errors import BuildError, CommandFailed, InputError, PackageNotFound
 
 DEB_DIR = "/var/cache/vmapp-build/debs"
 BASELINE_STATUS = "/var/lib/vmapp-build/baseline/status"
 KEYRING_DIR = "/etc/apt/keyrings"
-_REPO_FAILURE = re.compile(
-    r"^(?:W|E): .*(?:Failed to fetch|NO_PUBKEY|not signed|does not have a Release file|"
-    r"Release file .* is not valid|BADSIG|EXPKEYSIG|Could not resolve|Unable to connect|"
-    r"404\s+Not Found|The following signatures couldn't be verified).*$",
-    re.MULTILINE,
-)
-# apt-get --simulate's line for each package it would fetch: `Inst NAME[:ARCH] [OLD] (VERSION ORIGINS [ARCH])`.
-_SIMULATED = re.compile(
-    r"^Inst (?P<name>[^\s:]+)(?::\S+)? (?:\[[^\]]*\] )?\((?P<version>\S+) .*\[(?P<arch>[^\]]+)\]\)", re.MULTILINE
-)
-# apt-get --print-uris's line for each file the download would fetch: `'URL' FILE SIZE HASH` (the hash from
-# the signed index; apt prints its best one, MD5 or none on bookworm, unless Acquire::ForceHash says SHA256).
-_PRINTED_URI = re.compile(
-    r"^'[^']*' (?P<file>\S+) (?P<size>\d+) ?(?:SHA256:(?P<sha256>[0-9a-f]{64})|\S*)$", re.MULTILINE
-)
 _VERSION_GONE = re.compile(r"^E: Version '([^']+)' for '([^':]+)(?::[^']*)?' was not found", re.MULTILINE)
 
 
@@ -95,10 +89,10 @@ class AptInstaller:
 
     def refresh(self, container: Container) -> None:
         result = container.run(["apt-get", "-q", "update"], "refresh package lists", check=False)
-        failures = _REPO_FAILURE.findall(result.output)
+        failures = REPO_FAILURE.findall(result.output)
         if result.exit_code != 0 or failures:
             detail = "\n".join(failures) or result.output.strip()[-2000:]
-            failed = [r for r in self.request.repositories if _apt_url(r) in detail]
+            failed = [r for r in self.request.repositories if apt_url(r) in detail]
             if not failed:
                 raise BuildError(
                     f"refreshing the package lists {self.where} failed for a package repository:\n{detail}",
@@ -107,7 +101,7 @@ class AptInstaller:
             # Name each failing repository with apt's reason for it, in words, then apt's own lines.
             reasons = []
             for repo in failed:
-                own = "\n".join(line for line in failures if _apt_url(repo) in line) or detail
+                own = "\n".join(line for line in failures if apt_url(repo) in line) or detail
                 reasons.append(f"repository {repo.name} ({repo.url} {repo.suite}): {repo_problem(own)[0]}")
             raise BuildError(
                 f"refreshing the package lists {self.where} failed:\n" + "\n".join(reasons) + f"\napt says:\n{detail}",
@@ -174,22 +168,26 @@ class AptInstaller:
         container.run(["mkdir", "-p", f"{DEB_DIR}/partial"], "create download directory")
         if self.request.locked:
             return self._download_locked(container)
-        packages = self.request.packages
-        result = container.run(self._download_argv(packages), "download", check=False)
-        if result.exit_code != 0 and (named := self._named_virtuals(result.output)):
-            packages = tuple(p for p in packages if p not in named)
-            result = container.run(self._download_argv(packages), "download", check=False)
+        result, packages = self._solve(container, self._download_argv, "download")
         if result.exit_code != 0:
             self._raise_resolution_error(result.argv, result.exit_code, result.output)
         return Download(DEB_DIR, packages)
 
-    def resolve(self, container: Container) -> frozenset[Resolved]:
-        """What download would fetch, from the same solver call with --simulate: nothing is downloaded."""
+    def _solve(
+        self, container: Container, argv: Callable[[tuple[str, ...]], list[str]], what: str
+    ) -> tuple[Result, tuple[str, ...]]:
+        """One solve of the recipe's packages (a download, a simulation, a listing); when apt refuses a
+        virtual name next to a provider the recipe names, again without it (_named_virtuals)."""
         packages = self.request.packages
-        result = container.run(self._apt_get("--simulate", "install", *packages), "simulate", check=False)
+        result = container.run(argv(packages), what, check=False)
         if result.exit_code != 0 and (named := self._named_virtuals(result.output)):
             packages = tuple(p for p in packages if p not in named)
-            result = container.run(self._apt_get("--simulate", "install", *packages), "simulate", check=False)
+            result = container.run(argv(packages), what, check=False)
+        return result, packages
+
+    def resolve(self, container: Container) -> frozenset[Resolved]:
+        """What download would fetch, from the same solver call with --simulate: nothing is downloaded."""
+        result, _ = self._solve(container, lambda specs: self._apt_get("--simulate", "install", *specs), "simulate")
         if result.exit_code != 0:
             self._raise_resolution_error(result.argv, result.exit_code, result.output)
         return parse_simulation(result.stdout)
@@ -201,11 +199,11 @@ class AptInstaller:
         would fetch nothing, so the closure need not solve again. (None, []) when apt cannot resolve (the
         download then says why); no Download when a file has no SHA256 (it can only be downloaded)."""
         container.run(["mkdir", "-p", f"{DEB_DIR}/partial"], "create download directory")
-        specs = self._locked_pins() if self.request.locked else self.request.packages
-        result = container.run(self._print_uris_argv(specs), "list the download", check=False)
-        if result.exit_code != 0 and not self.request.locked and (named := self._named_virtuals(result.output)):
-            specs = tuple(p for p in specs if p not in named)
+        if self.request.locked:
+            specs = self._locked_pins()
             result = container.run(self._print_uris_argv(specs), "list the download", check=False)
+        else:
+            result, specs = self._solve(container, self._print_uris_argv, "list the download")
         if result.exit_code != 0:
             return None, []
         printed = parse_print_uris(result.stdout)
@@ -295,58 +293,3 @@ class AptInstaller:
         """dpkg's own version ordering (epochs, tildes and all)."""
         argv = ["dpkg", "--compare-versions", version, "lt", than]
         return container.run(argv, "compare versions", check=False).exit_code == 0
-
-
-_PROBLEMS = (
-    (
-        re.compile(r"NO_PUBKEY|BADSIG|EXPKEYSIG|is not signed|signatures couldn't be verified"),
-        "its signature does not verify with the recipe's key",
-        "the repository's `key` must be the public key that signs its InRelease/Release file "
-        "(apt names the key it wanted after NO_PUBKEY)",
-    ),
-    (
-        re.compile(r"does not have a Release file"),
-        "it has no Release file for this suite: nothing is there, or it is not an apt repository",
-        "check the url (the directory holding dists/, or the flat repository itself) and the suite "
-        "(a flat repository without dists/ uses suite: ./)",
-    ),
-    (
-        re.compile(r"Could not connect|Could not resolve|Unable to connect|Connection (?:refused|timed out)|timed out"),
-        "it cannot be reached from the build container",
-        "check the url, and that the build container reaches it (DNS, proxy, firewall)",
-    ),
-)
-
-
-def parse_simulation(output: str) -> frozenset[Resolved]:
-    """apt-get --simulate's Inst lines -> (name, version, architecture), as the .deb files say them."""
-    return frozenset((m["name"], m["version"], m["arch"]) for m in _SIMULATED.finditer(output))
-
-
-def parse_print_uris(output: str) -> list[tuple[str, int, str | None]]:
-    """apt-get --print-uris's lines -> (file name, size, sha256 or None): None when apt printed another
-    hash or none, or the name would leave the download directory (nothing is fed for such a file)."""
-    return [
-        (m["file"], int(m["size"]), m["sha256"] if "/" not in m["file"] and m["file"] not in (".", "..") else None)
-        for m in _PRINTED_URI.finditer(output)
-    ]
-
-
-def repo_problem(apt_lines: str) -> tuple[str, str]:
-    """apt update's complaint about one repository, in words, with what to check next."""
-    for pattern, reason, hint in _PROBLEMS:
-        if pattern.search(apt_lines):
-            return reason, hint
-    return "apt cannot use it", "check the repository's URL, suite and signing key, and that the builder reaches it"
-
-
-def _apt_url(repo: Repository) -> str:
-    """The repository's URL as apt prints it in its messages (file:///srv/repo/ -> file:/srv/repo)."""
-    return re.sub(r"^file:/+", "file:/", repo.url.rstrip("/"))
-
-
-def sources_line(repo: Repository, keyring: str) -> str:
-    options = [f"signed-by={keyring}"]
-    if repo.architectures:
-        options.append("arch=" + ",".join(repo.architectures))
-    return f"deb [{' '.join(options)}] {repo.url} {repo.suite} {' '.join(repo.components)}".rstrip() + "\n"
