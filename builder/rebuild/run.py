@@ -15,11 +15,12 @@ import docker
 from builder.cache import PackageCache
 from builder.catalogue import Entry
 from builder.diff import diff_builds
+from builder.distros import get_distro, resolve_image
 from builder.engine import Pool, engine_for
 from builder.errors import VmappError
 from builder.manifest import load_manifest
 from builder.pipeline import build
-from builder.plan import Plan, Release, WindowsPlan, make_plan
+from builder.plan import Plan, Release, make_plan
 from builder.rebuild.check import check
 from builder.rebuild.history import failed_directory, is_taken, last_build
 from builder.rebuild.refreshed import Refreshed
@@ -110,11 +111,11 @@ def _plan(entry: Entry, options: Options, release: Release) -> Plan:
 
 
 def _client(entry: Entry, options: Options, index: int) -> docker.DockerClient | None:
-    """The entry's engine, with the target's image there; a Windows entry needs it only to verify (Wine)."""
-    assert entry.loaded is not None
-    plan = make_plan(entry.loaded, entry.target, options.out)
-    needs_image = options.verify or not isinstance(plan, WindowsPlan)
-    return engine_for(options.engines, index, plan.image if needs_image else None)
+    """The entry's engine, with the target's image there; a Windows entry needs it only to verify (Wine).
+    The image is the row's (or the config's), as make_plan resolves it: no third plan is made for it."""
+    distro = get_distro(entry.target)
+    needs_image = options.verify or distro.kind != "windows"
+    return engine_for(options.engines, index, resolve_image(distro, None) if needs_image else None)
 
 
 def _verify(build_dir: Path, previous_dir: Path | None, depth: int | None, client: docker.DockerClient | None) -> str:
