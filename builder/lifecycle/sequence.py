@@ -81,25 +81,32 @@ def earlier_builds(build: Build, depth: int | None = None) -> list[Build]:
     oldest first; with `depth`, only the newest that many."""
     this = version_key(build.version)
     versions_dir = build.directory.resolve().parent.parent
-    distro = build.directory.resolve().name
     if this is None or versions_dir.name != build.app:
         return []
-    found: list[tuple[tuple[int, int, int], Build]] = []
-    for sibling in versions_dir.iterdir():
-        key = version_key(sibling.name)
-        if key is None or key >= this or not _is_build_of(sibling / distro, build):
-            continue
-        found.append((key, load_build(sibling / distro)))
-    ordered = [b for _, b in sorted(found, key=lambda kb: kb[0])]
+    found = builds_under(versions_dir, build.directory.resolve().name, build.manifest["distro"]["name"])
+    ordered = [load_build(directory) for key, directory in found if key < this]
     return ordered[-depth:] if depth else ordered
 
 
-def _is_build_of(directory: Path, build: Build) -> bool:
+def builds_under(versions_dir: Path, subdirectory: str, distro: str) -> list[tuple[tuple[int, int, int], Path]]:
+    """Every build of an application (<root>/<app> is `versions_dir`) in <version>/`subdirectory`, oldest
+    first: a directory whose manifest names another application, distro or version is not one."""
+    if not versions_dir.is_dir():
+        return []
+    found = []
+    for sibling in versions_dir.iterdir():
+        key = version_key(sibling.name)
+        if key is not None and _is_build_of(sibling / subdirectory, versions_dir.name, distro):
+            found.append((key, sibling / subdirectory))
+    return sorted(found)
+
+
+def _is_build_of(directory: Path, app: str, distro: str) -> bool:
     if not (directory / MANIFEST_NAME).is_file():
         return False
     _, manifest = load_manifest(directory)
     return bool(
-        manifest.get("application", {}).get("name") == build.app
-        and manifest.get("distro", {}).get("name") == build.manifest["distro"]["name"]
+        manifest.get("application", {}).get("name") == app
+        and manifest.get("distro", {}).get("name") == distro
         and version_key(str(manifest["application"].get("version"))) == version_key(directory.parent.name)
     )

@@ -4,26 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from builder.lifecycle.sequence import version_key
-from builder.manifest import MANIFEST_NAME
+from builder.lifecycle.sequence import builds_under
 
 FAILED_SUFFIX = ".failed"  # a build that failed verification is kept aside as <target>.failed
 
 
 def last_build(out: Path, app: str, target: str) -> tuple[str, Path] | None:
-    """The highest version with a finished build (its manifest) of `app` for `target`, and its directory."""
-    versions = out / app
-    if not versions.is_dir():
-        return None
-    found = [
-        (key, d.name)
-        for d in versions.iterdir()
-        if (key := version_key(d.name)) is not None and (d / target / MANIFEST_NAME).is_file()
-    ]
+    """The highest version with a finished build of `app` for `target`, and its directory: the newest of
+    the builds the lifecycle replays (builder.lifecycle.sequence.builds_under)."""
+    found = builds_under(out / app, target, target)
     if not found:
         return None
-    _, version = max(found)
-    return version, versions / version / target
+    _, directory = found[-1]
+    return directory.parent.name, directory
 
 
 def is_taken(out: Path, app: str, target: str, version: str) -> bool:
