@@ -19,6 +19,7 @@ from builder.cli.options import (
     PROXY_ENV,
     PROXY_HELP,
     engine_option,
+    exit_with_failures,
     image_option,
     jobs_option,
     out_option,
@@ -200,10 +201,7 @@ def _summary(plans: list[Plan], outcomes: list[Outcome]) -> None:
     failed = [(p, o.error) for p, o in zip(plans, outcomes, strict=True) if o.error is not None]
     for plan, error in failed:
         click.echo(f"error: {plan.distro.name}: {error}", err=True)
-    if failed:
-        code = max(error.exit_code for _, error in failed)
-        click.echo(f"error: {len(failed)} of {len(plans)} failed (exit {code}: the highest failure's code)", err=True)
-        raise click.exceptions.Exit(code)
+    exit_with_failures([error.exit_code for _, error in failed], len(plans))
 
 
 def _locked(plan: Plan, path: Path) -> Plan:

@@ -38,6 +38,15 @@ def jobs_option(help_text: str) -> Callable[[F], F]:
     return click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, help=help_text)
 
 
+def exit_with_failures(codes: list[int], total: int) -> None:
+    """A run of several targets or entries: when some failed (their exit codes), say how many and exit
+    with the highest code (2 input, 3 build, 4 verify, 5 environment)."""
+    if codes:
+        code = max(codes)
+        click.echo(f"error: {len(codes)} of {total} failed (exit {code}: the highest failure's code)", err=True)
+        raise click.exceptions.Exit(code)
+
+
 def out_option(help_text: str) -> Callable[[F], F]:
     """--out, the output root (dist/ by default), for every command that writes or reads builds."""
     return click.option(

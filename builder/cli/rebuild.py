@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING
 import click
 
 from builder.cli.cache import cache_options
-from builder.cli.options import PROXY_ENV, PROXY_HELP, engine_option, jobs_option, out_option, proxy_option
+from builder.cli.options import (
+    PROXY_ENV,
+    PROXY_HELP,
+    engine_option,
+    exit_with_failures,
+    jobs_option,
+    out_option,
+    proxy_option,
+)
 from builder.rebuild.version import POLICIES
 
 if TYPE_CHECKING:  # annotations only: the command line imports the cache when a command runs
@@ -79,8 +87,4 @@ def rebuild_cmd(
     write_report(path, policy, rows)
     click.echo(table(rows))
     click.echo(f"report {path}")
-    code = max(r.exit_code for r in rows)
-    if code:
-        failed = sum(r.status == "failed" for r in rows)
-        click.echo(f"error: {failed} of {len(rows)} failed (exit {code}: the highest failure's code)", err=True)
-        raise click.exceptions.Exit(code)
+    exit_with_failures([r.exit_code for r in rows if r.status == "failed"], len(rows))
