@@ -26,6 +26,7 @@ from docker.errors import ImageNotFound
 from docker.models.containers import Container as DockerContainer
 
 from builder.container import Container
+from tests.conftest import write_recipe
 
 REPO_DIR = "/srv/vmapp-test/repo"  # the recipe's `file://` baseurl, inside the fixture images
 KEY_PATH = "/srv/vmapp-test/key.asc"
@@ -214,6 +215,16 @@ def extract_key(client: docker.DockerClient, image: str, dest: Path, source: str
     finally:
         container.remove(force=True)
     return dest
+
+
+def vt_recipe(
+    client: docker.DockerClient, family: str, directory: Path, url: str = f"file://{REPO_DIR}", name: str = "vt.yaml"
+) -> tuple[str, Path]:
+    """The family's fixture image, and a recipe of vt-app from `url` with that image's key, written in
+    `directory`: what most RPM tests start from."""
+    image = fixture_image(client, family)
+    key = extract_key(client, image, directory / "key.asc")
+    return image, write_recipe(directory, recipe_text(["vt-app"], key, url), name)
 
 
 def recipe_text(packages: list[str], key: Path, url: str = f"file://{REPO_DIR}", version: str = "1.0.0") -> str:

@@ -23,7 +23,7 @@ from builder.pipeline import BuildResult, build
 from builder.plan import make_plan
 from builder.recipe import load_recipe
 from tests.conftest import DISTRO, files_under, run_cli, write_recipe
-from tests.rpm_images import extract_key, fixture_image, recipe_text
+from tests.rpm_images import vt_recipe
 from tests.signed_repo import serve_signed_repo
 from tests.test_diff import NEWER
 from tests.test_tarball import make_tarball, tool_recipe
@@ -158,9 +158,7 @@ def test_rpm_build_locks_each_package_to_its_repository_and_repomd(
     docker_client: docker.DockerClient, tmp_path: Path, family: str, distro: str
 ) -> None:
     """dnf: repoquery's %{repoid} and dnf's cache; zypper: its cache's aliases and raw metadata."""
-    image = fixture_image(docker_client, family)
-    key = extract_key(docker_client, image, tmp_path / "key.asc")
-    recipe = write_recipe(tmp_path, recipe_text(["vt-app"], key), f"vt-{family}.yaml")
+    image, recipe = vt_recipe(docker_client, family, tmp_path, name=f"vt-{family}.yaml")
     result = build(make_plan(load_recipe(recipe), distro, tmp_path / "dist", image), docker_client)
     lock = json.loads((result.manifest.parent / LOCK_NAME).read_text())
     assert {(p["name"], p["version"], p["sha256"]) for p in lock["packages"]} == {
@@ -244,8 +242,7 @@ def test_rpm_locked_rebuild_takes_the_locked_versions_or_names_those_gone(
 ) -> None:
     """dnf is given each NEVRA, zypper each NAME.ARCH=EDITION: the bundle is the lock's, not the solver's
     choice; a version no repository has makes the build fail naming it, and nothing is written."""
-    image = fixture_image(docker_client, family)
-    recipe = write_recipe(tmp_path, recipe_text(["vt-app"], extract_key(docker_client, image, tmp_path / "k.asc")))
+    image, recipe = vt_recipe(docker_client, family, tmp_path)
     locked = _rpm_lock(tmp_path / "lock", distro, RPM_LOCKED)
     out = run_cli("recipe", recipe, "--distro", distro, "--image", image, "--out", tmp_path / "ok", "--locked", locked)
     assert out.returncode == 0, out.stderr

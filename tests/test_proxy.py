@@ -26,8 +26,8 @@ from builder.proxy import check_proxy, configured_proxy, proxy_environment
 from builder.rebuild import run as rebuild_run
 from builder.rebuild.check import SAME_CLOSURE, check
 from builder.recipe import load_recipe
-from tests.conftest import DISTRO, REPO, SESSION, run_cli, write_recipe
-from tests.rpm_images import extract_key, fixture_image, recipe_text
+from tests.conftest import DISTRO, REPO, SESSION, run_cli
+from tests.rpm_images import fixture_image, vt_recipe
 
 HOSTILE = json.loads(Path("/work/shared/data/hostile-strings.json").read_text())["strings"]
 CLEAN = re.compile(r"http://[A-Za-z0-9.-]+(?::[0-9]{1,5})?", re.ASCII)
@@ -296,9 +296,8 @@ def rpm_repository(docker_client: docker.DockerClient) -> Iterator[str]:
 def test_rpm_build_through_the_proxy(
     family: str, cache_proxy: Proxy, rpm_repository: str, docker_client: docker.DockerClient, tmp_path: Path
 ) -> None:
-    image = fixture_image(docker_client, family)
-    key = extract_key(docker_client, image, tmp_path / "key.asc")
-    recipe = load_recipe(write_recipe(tmp_path, recipe_text(["vt-app"], key, url=f"http://{rpm_repository}/repo")))
+    image, path = vt_recipe(docker_client, family, tmp_path, url=f"http://{rpm_repository}/repo")
+    recipe = load_recipe(path)
     distro = RPM_DISTROS[family]
     plain = build(make_plan(recipe, distro, tmp_path / "plain", image), docker_client)
     seen = len(cache_proxy.log())
@@ -312,9 +311,8 @@ def test_rpm_build_through_the_proxy(
 def test_rpm_unreachable_proxy_is_named(
     rpm_repository: str, cache_proxy: Proxy, docker_client: docker.DockerClient, tmp_path: Path
 ) -> None:
-    image = fixture_image(docker_client, "zypper")
-    key = extract_key(docker_client, image, tmp_path / "key.asc")
-    recipe = load_recipe(write_recipe(tmp_path, recipe_text(["vt-app"], key, url=f"http://{rpm_repository}/repo")))
+    image, path = vt_recipe(docker_client, "zypper", tmp_path, url=f"http://{rpm_repository}/repo")
+    recipe = load_recipe(path)
     plan = make_plan(recipe, "sles-15", tmp_path / "dist", image, proxy=f"http://{cache_proxy.address}:9")
     with pytest.raises(BuildError, match=re.escape(f"through the proxy http://{cache_proxy.address}:9")):
         build(plan, docker_client)

@@ -25,7 +25,7 @@ from builder.rebuild.metadata import metadata_url
 from builder.rebuild.report import Row, table
 from builder.rebuild.version import INT32_MAX, next_version
 from tests.conftest import DISTRO, run_cli, write_recipe
-from tests.rpm_images import extract_key, fixture_image, recipe_text
+from tests.rpm_images import vt_recipe
 from tests.signed_repo import SignedRepo, serve_signed_repo
 from tests.test_diff import NEWER
 
@@ -243,9 +243,7 @@ def test_rpm_rebuild_asks_the_solver_and_skips_what_is_unchanged(
     docker_client: docker.DockerClient, tmp_path: Path, family: str, distro: str
 ) -> None:
     """An RPM lock's repomd.xml cannot be fetched from the host: the solver (after a refresh) answers."""
-    image = fixture_image(docker_client, family)
-    key = extract_key(docker_client, image, tmp_path / "key.asc")
-    recipe = write_recipe(tmp_path, recipe_text(["vt-app"], key), "vt.yaml")
+    image, recipe = vt_recipe(docker_client, family, tmp_path)
     config = tmp_path / "vmapp-build.toml"
     config.write_text(f'[images]\n"{distro}" = "{image}"\n')
     out = tmp_path / "dist"
