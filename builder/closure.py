@@ -3,8 +3,9 @@ disposable container of the target release, then bundled into a deterministic ta
 
 from __future__ import annotations
 
+import hashlib
 import sys
-from contextlib import suppress
+from contextlib import ExitStack, suppress
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +22,14 @@ from builder.backends.base import (
     Request,
     Sources,
 )
+from builder.backends.repository import read_key
 from builder.bundle import write_tar_gz
 from builder.cache import Feeding, PackageCache, Wanted, feed, keep
 from builder.container import Container
 from builder.engine import connect, ensure_image
 from builder.errors import BuildError, EnvironmentProblem, InputError
 from builder.files import sha256_file
+from builder.lists import ListsLayers, layer_key
 from builder.payload import Component, Payload
 from builder.plan import BuildPlan
 from builder.progress import Stages, byte_bar
@@ -73,11 +76,13 @@ def bundle_closure(
     tmp: Path,
     client: docker.DockerClient | None,
     cache: PackageCache | None = None,
+    lists: ListsLayers | None = None,
 ) -> Payload:
     """The package manager's closure, resolved and downloaded in a disposable container. The commands
     were rendered from the plan before: what the download left out travels in the bundle (SKIPPED_LIST).
     With a package cache, the container gets the cached files first and the cache what was downloaded;
-    the payload is the same bytes either way."""
+    the payload is the same bytes either way. With lists layers (builder.lists), the container starts from
+    the image's refreshed lists when a layer is usable, and skips the refresh."""
     installer = installer_for(plan)
     client = client or connect()
     image_id = ensure_image(client, plan.image, bootstrap_hint(plan))
@@ -85,12 +90,22 @@ def bundle_closure(
     files_dir = tmp / "files"
     files_dir.mkdir()
     env = proxy_environment(plan.proxy)  # fetching only: never recorded, so the bytes are the same without
+    # A proxy's address would be committed with the container's environment: no layer through one.
+    key = _lists_key(plan, image_id) if lists is not None and not plan.proxy else None
+    refreshing = ExitStack()  # held until the refresh is done: parallel builds of one key refresh it once
     try:
-        with Container(client, image_id, "build", environment=env) as container, naming_proxy(plan.proxy):
+        layer = None
+        if lists is not None and key:
+            refreshing.enter_context(lists.holding(key))
+            layer = lists.usable(client, key)
+        with Container(client, layer or image_id, "build", environment=env) as container, naming_proxy(plan.proxy):
             with stages.stage("repositories"):
                 installer.prepare(container)
             with stages.stage("refresh"):
-                installer.refresh(container)
+                if layer is None:
+                    installer.refresh(container)
+                    _keep_lists(lists, key, client, container, installer, image_id)
+            refreshing.close()
             with stages.stage("discover"):
                 discovery = installer.discover(container)
             with stages.stage("download"):
@@ -115,6 +130,7 @@ def bundle_closure(
             with byte_bar(sum(p.size for p in packages), "bundle") as bar:
                 write_tar_gz(package, files, members, bar.update)
     finally:
+        refreshing.close()
         stages.close()
     sections = _sections(plan, image_id, packages, discovery)
     return Payload(
@@ -125,6 +141,27 @@ def bundle_closure(
         _components(plan, packages, collected),
         lock=_lock(packages, sources),
     )
+
+
+def _lists_key(plan: BuildPlan, image_id: str) -> str:
+    """What decides the refreshed lists: the base image, and each added repository with its key's bytes."""
+    repositories = [f"{r!r}\0{hashlib.sha256(read_key(r)).hexdigest()}" for r in plan.repositories]
+    return layer_key(image_id, plan.distro.family, *repositories)
+
+
+def _keep_lists(
+    lists: ListsLayers | None,
+    key: str | None,
+    client: docker.DockerClient,
+    container: Container,
+    installer: Backend,
+    image_id: str,
+) -> None:
+    """The refreshed container as the key's layer, when the backend's lists may be shared (apt's, from
+    http(s) sources only; the RPM families refresh every time)."""
+    shareable = getattr(installer, "shareable_lists", None)
+    if lists is not None and key and shareable is not None and shareable(container):
+        lists.keep(client, container, key, image_id)
 
 
 def _feed(installer: Backend, container: Container, cache: PackageCache | None) -> tuple[Feeding, Download | None]:
