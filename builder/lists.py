@@ -91,9 +91,9 @@ class ListsLayers:
             return None
         return str(image.id) if 0 <= age <= self.ttl else None
 
-    def keep(self, client: docker.DockerClient, container: Container, key: str, base_id: str) -> None:
-        """Commit the refreshed container as the layer for `key`, replacing an older one. A layer that
-        cannot be written is no failure: the next build refreshes again."""
+    def keep(self, client: docker.DockerClient, container: Container, key: str, base_id: str) -> str | None:
+        """Commit the refreshed container as the layer for `key`, replacing an older one: its id. A layer
+        that cannot be written is no failure (None): the next build refreshes again."""
         tag = _tag(key)
         old: str | None = None
         with suppress(ImageNotFound, DockerException):
@@ -105,13 +105,14 @@ class ListsLayers:
             LABEL_BASE: base_id,
         }
         try:
-            container.handle.commit(repository=REPOSITORY, tag=key[:32], conf={"Labels": labels})
+            image = container.handle.commit(repository=REPOSITORY, tag=key[:32], conf={"Labels": labels})
         except DockerException:
-            return
+            return None
         self._made.add(key)
-        if old is not None:
-            with suppress(DockerException):  # in use by a running build: it goes at the next prune
+        if old is not None and old != image.id:
+            with suppress(DockerException):  # in use by a running build: it stays until unused
                 client.images.remove(old, noprune=False)
+        return str(image.id)
 
 
 def layer_key(*parts: str) -> str:

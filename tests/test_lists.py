@@ -1,10 +1,12 @@
 """Refreshed package lists kept as an image layer (builder.lists): a second run starts from the layer,
-skips the refresh and builds the same bytes; one run refreshes an image once even at TTL 0; a layer
+skips the refresh and builds the same bytes; one run refreshes an image once even at TTL 0; a closure
+built from the same layer is reused (builder.closure_memo), unless tampered with; a layer
 older than the TTL, or made for another key, is not taken; lists from a `file:` repository are never
 kept; a bad TTL is a usage error."""
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,7 +16,9 @@ import docker
 import pytest
 
 from builder.backends.apt import AptInstaller
+from builder.cache import PackageCache
 from builder.closure import request_for
+from builder.closure_memo import DIRECTORY
 from builder.container import VERBOSE_ENV, Container
 from builder.errors import InputError
 from builder.lists import LABEL_AT, LABEL_KEY, REPOSITORY, ListsLayers, parse_ttl
@@ -60,6 +64,36 @@ def test_one_run_refreshes_an_image_once_even_at_ttl_zero(
         build(make_plan(load_recipe(str(JQ)), DISTRO, tmp_path / name), docker_client, lists=layers)
         refreshes.append(capfd.readouterr().err.count(REFRESH))
     assert refreshes == [1, 0, 1]
+
+
+def test_a_closure_built_from_the_same_lists_is_reused_and_a_tampered_one_rebuilt(
+    docker_client: docker.DockerClient,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """builder.closure_memo: the second build of one request from one layer starts no container and
+    writes the same bytes; a memo whose bundle was tampered with is dropped and the closure built again."""
+    monkeypatch.setenv(VERBOSE_ENV, "1")
+    cache, layers = PackageCache(tmp_path / "cache"), ListsLayers(ttl=0)
+
+    def run(name: str) -> str:
+        build(make_plan(load_recipe(str(JQ)), DISTRO, tmp_path / name), docker_client, cache=cache, lists=layers)
+        return capfd.readouterr().err
+
+    assert REFRESH in run("a")
+    second = run("b")
+    assert "closure: the same as an earlier build" in second and "+ " not in second  # no exec: no container
+    assert _built(tmp_path / "b") == _built(tmp_path / "a")
+    (memo,) = (cache.directory / DIRECTORY).glob("*.json")
+    blob = cache.blob(json.loads(memo.read_text())["package"])
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    blob.write_bytes(bytes(data))
+    third = run("c")
+    assert "closure: the same" not in third and "+ apt-get" in third and REFRESH not in third
+    assert _built(tmp_path / "c") == _built(tmp_path / "a")
+    assert "closure: the same" in run("d")  # the rebuilt bundle went back into the cache
 
 
 @pytest.fixture
