@@ -4,10 +4,11 @@ in one run.
 
 First a cold vmapp-build into an empty cache (it fills the cache and refreshes the lists); then
 --rounds rounds, each a warm vmapp-build and a cold manual path, alternating which goes first.
-Printed: each timing; the median warm build as a ratio of the median manual path, against the target
-(at most 0.3); the cold build against the manual path (what filling the caches costs); the cache's hit
-rate and bytes downloaded per build (its statistics); the manual path's own phases (a warm build skips
-its refresh and download); and the machine's load.
+Printed: each timing; the median warm build (the closure memo's: no container) as a ratio of the
+median manual path, against the target (at most 0.3); the same for a warm build that solves again (its
+memo deleted first: the lists layer and the cached packages only); the cold build against the manual
+path (what filling the caches costs); the cache's hit rate and bytes downloaded per build (its
+statistics); the manual path's own phases; and the machine's load.
 
     .venv/bin/python benchmarks/bench_cache.py [--recipe git] [--distro debian-12] [--rounds 3]
         [--fail-above 0.3]
@@ -31,6 +32,7 @@ import docker
 
 from benchmarks.bench_manual import BENCH_LABEL, Sample, time_manual  # repo root: on sys.path (make venv)
 from builder.cache import PackageCache, human
+from builder.closure_memo import DIRECTORY as MEMOS
 from builder.engine import connect
 from builder.lists import ListsLayers
 from builder.pipeline import build
@@ -82,26 +84,34 @@ def main() -> int:
         print(f"cold vmapp-build, empty cache:  {cold.seconds:7.2f} s")
         after_cold = cache.info().stats
         warm: list[Sample] = []
+        solved: list[Sample] = []
         manual: list[Sample] = []
         plan = make_plan(load_recipe(args.recipe), args.distro, root / "plan")
         assert isinstance(plan, BuildPlan)
         run_id = uuid.uuid4().hex[:8]
         for n in range(args.rounds):
-            order = ["warm", "manual"] if n % 2 == 0 else ["manual", "warm"]
+            order = ["warm", "solved", "manual"] if n % 2 == 0 else ["manual", "solved", "warm"]
             for which in order:
                 if which == "warm":
                     warm.append(time_build(client, args.recipe, args.distro, root / f"warm{n}", cache, lists))
+                elif which == "solved":  # the memo forgotten: a container, the solver, every package cached
+                    for memo in (cache.directory / MEMOS).glob("*.json"):
+                        memo.unlink()
+                    solved.append(time_build(client, args.recipe, args.distro, root / f"solved{n}", cache, lists))
                 else:
                     manual.append(time_manual(client, plan.image, plan, root / f"manual{n}", run_id))
             print(
-                f"round {n + 1}: warm vmapp-build {warm[-1].seconds:7.2f} s   cold manual {manual[-1].seconds:7.2f} s"
+                f"round {n + 1}: warm vmapp-build {warm[-1].seconds:7.2f} s   solved again {solved[-1].seconds:7.2f} s"
+                f"   cold manual {manual[-1].seconds:7.2f} s"
             )
         warm_stats = _delta(after_cold, cache.info().stats)
-        same = all(s.package.read_bytes() == cold.package.read_bytes() for s in warm)
+        same = all(s.package.read_bytes() == cold.package.read_bytes() for s in warm + solved)
     leftovers = client.containers.list(all=True, filters={"label": f"{BENCH_LABEL}={run_id}"})
     ratio = statistics.median(s.seconds for s in warm) / statistics.median(s.seconds for s in manual)
     manual_median = statistics.median(s.seconds for s in manual)
     print(f"\nratio warm vmapp-build / cold manual path: {ratio:.3f}  (target <= {TARGET_RATIO})")
+    solved_ratio = statistics.median(s.seconds for s in solved) / statistics.median(s.seconds for s in manual)
+    print(f"ratio warm, closure solved again (lists layer, every package cached) / cold manual: {solved_ratio:.3f}")
     print(f"ratio cold vmapp-build (filling the cache) / cold manual path: {cold.seconds / manual_median:.3f}")
     print(_cache_line("cold build", after_cold))
     print(_cache_line("warm builds", warm_stats))
