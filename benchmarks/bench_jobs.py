@@ -35,9 +35,15 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
+
+import docker
+
+from builder.container import LABEL, SESSION_ENV
 
 TARGET_RATIO = 1.6
 RSS_BUDGET_MB = 200
@@ -62,6 +68,10 @@ class Run:
     cpu_seconds: float  # the vmapp-build process's user + system time
     maxrss: int  # bytes
     busy: float  # the machine's CPUs busy during the run, 0..1 (every process on the host)
+    pressure: float  # the share of the run's time some task on the host waited for a CPU (PSI), 0..1
+    container_cpu: float  # the run's build containers' CPU time (cgroup cpuacct, sampled)
+    containers: int
+    overlap: dict[int, float]  # the share of the run's samples with at least N of its containers running
     cache: Path
     statuses: list[str]
     cache_before: dict[str, int]  # the cache's statistics before the run (a warm cache has some)
@@ -75,6 +85,68 @@ def _cpu_jiffies() -> tuple[int, int]:
     return sum(fields) - idle, sum(fields)
 
 
+def _cpu_pressure() -> int:
+    """Microseconds some task on the host has waited for a CPU since boot (/proc/pressure/cpu); 0 without PSI."""
+    try:
+        with open("/proc/pressure/cpu") as f:
+            return int(f.readline().rsplit("total=", 1)[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _cgroup_cpu(container_id: str) -> float | None:
+    """A container's CPU seconds so far, from its cgroup (v1 cgroupfs or systemd, or v2); None if not found."""
+    v1 = [
+        f"/sys/fs/cgroup/cpuacct/docker/{container_id}/cpuacct.usage",
+        f"/sys/fs/cgroup/cpuacct/system.slice/docker-{container_id}.scope/cpuacct.usage",
+    ]
+    for path in v1:
+        try:
+            return int(Path(path).read_text()) / 1e9
+        except (OSError, ValueError):
+            pass
+    for path in (
+        f"/sys/fs/cgroup/docker/{container_id}/cpu.stat",
+        f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope/cpu.stat",
+    ):
+        try:
+            stat = dict(line.split() for line in Path(path).read_text().splitlines())
+            return int(stat["usage_usec"]) / 1e6
+        except (OSError, ValueError, KeyError):
+            pass
+    return None
+
+
+class ContainerCpu:
+    """Samples the CPU time of the containers of one session (label io.vmapp-build.session) every
+    `period` seconds while a run lasts; a container's last sample before its removal is what counts
+    (so up to `period` seconds of its CPU may be missed)."""
+
+    def __init__(self, client: docker.DockerClient, session: str, period: float = 0.5) -> None:
+        self._client, self._session, self._period = client, session, period
+        self.seconds: dict[str, float] = {}
+        self.alive: list[int] = []  # the session's containers at each sample: did the builds overlap?
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> ContainerCpu:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._period):
+            found = self._client.api.containers(filters={"label": f"{LABEL}.session={self._session}"}, quiet=True)
+            self.alive.append(len(found))
+            for item in found:
+                used = _cgroup_cpu(item["Id"])
+                if used is not None:
+                    self.seconds[item["Id"]] = max(used, self.seconds.get(item["Id"], 0.0))
+
+
 def cache_stats(cache: Path) -> dict[str, int]:
     """The cache's statistics (nothing for a cache not made yet)."""
     if not cache.exists():
@@ -84,9 +156,13 @@ def cache_stats(cache: Path) -> dict[str, int]:
     return PackageCache(cache).info().stats
 
 
-def run(recipes: list[str], distro: str, jobs: int, root: Path, cache: Path, verify: bool) -> Run:
-    """One `vmapp-build rebuild --jobs N` in a child process, waited for with os.wait4 for its rusage."""
+def run(
+    client: docker.DockerClient, recipes: list[str], distro: str, jobs: int, root: Path, cache: Path, verify: bool
+) -> Run:
+    """One `vmapp-build rebuild --jobs N` in a child process, waited for with os.wait4 for its rusage,
+    its containers' CPU time sampled meanwhile."""
     before = cache_stats(cache)
+    session = f"bench-jobs-{uuid.uuid4().hex[:8]}"
     out = root / f"out-jobs{jobs}"
     argv = [
         *VMAPP_BUILD,
@@ -100,11 +176,13 @@ def run(recipes: list[str], distro: str, jobs: int, root: Path, cache: Path, ver
     ]
     log = root / f"jobs{jobs}.log"
     busy0, total0 = _cpu_jiffies()
+    pressure0 = _cpu_pressure()
     start = time.monotonic()
-    with open(log, "wb") as output:
-        proc = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT)
+    with open(log, "wb") as output, ContainerCpu(client, session) as sampled:
+        proc = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT, env=os.environ | {SESSION_ENV: session})
         _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.monotonic() - start
+    pressure = (_cpu_pressure() - pressure0) / 1e6 / elapsed
     proc.returncode = os.waitstatus_to_exitcode(status)  # wait4 reaped it: tell Popen
     busy1, total1 = _cpu_jiffies()
     if proc.returncode != 0:
@@ -116,6 +194,10 @@ def run(recipes: list[str], distro: str, jobs: int, root: Path, cache: Path, ver
         usage.ru_utime + usage.ru_stime,
         usage.ru_maxrss * 1024,  # KiB on Linux
         (busy1 - busy0) / max(1, total1 - total0),
+        pressure,
+        sum(sampled.seconds.values()),
+        len(sampled.seconds),
+        {n: sum(a >= n for a in sampled.alive) / max(1, len(sampled.alive)) for n in range(1, jobs + 1)},
         cache,
         [str(e["status"]) for e in entries],
         before,
@@ -137,6 +219,23 @@ def cache_line(r: Run) -> str:
     )
 
 
+def describe(r: Run, parent_rss: int) -> None:
+    """A run's wall time, entries and peak RSS; then who used the CPUs meanwhile."""
+    statuses = ", ".join(sorted(set(r.statuses)))
+    print(
+        f"--jobs {r.jobs}: {r.seconds:7.2f} s, {len(r.statuses)} entries ({statuses}); "
+        f"peak RSS {r.maxrss / MB:.1f} MB (this script: {parent_rss / MB:.1f} MB)"
+    )
+    ours = (r.cpu_seconds + r.container_cpu) / r.seconds
+    print(
+        f"  CPU: vmapp-build {r.cpu_seconds:.2f} s, its {r.containers} containers {r.container_cpu:.2f} s "
+        f"(together {ours:.2f} of {os.cpu_count()} CPUs on average); the host's CPUs {100 * r.busy:.0f}% busy, "
+        f"a task waiting for a CPU {100 * r.pressure:.0f}% of the time"
+    )
+    shares = ", ".join(f">= {n}: {100 * share:.0f}%" for n, share in r.overlap.items())
+    print(f"  containers running at once (share of the run): {shares}")
+
+
 def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -149,6 +248,7 @@ def main() -> int:
     parser.add_argument("--verify", action="store_true", help="Verify each build too (rebuild's default).")
     parser.add_argument("--fail-below", type=float, default=None)
     args = parser.parse_args()
+    client = docker.from_env()
     print(f"load average (1, 5, 15 min) before: {_load()}  ({os.cpu_count()} CPUs)")
     with tempfile.TemporaryDirectory(prefix="bench-jobs-") as tmp:
         root = Path(tmp)
@@ -161,20 +261,16 @@ def main() -> int:
         filled = root / "cache-filled"
         if args.warm:
             (root / "fill").mkdir()
-            run(recipes, args.distro, 1, root / "fill", filled, args.verify)
+            run(client, recipes, args.distro, 1, root / "fill", filled, args.verify)
         runs: list[Run] = []
         for jobs in (1, 2, 4):
             cache = root / f"cache-jobs{jobs}"
             if args.warm:
                 shutil.copytree(filled, cache)
             parent_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-            r = run(recipes, args.distro, jobs, root, cache, args.verify)
+            r = run(client, recipes, args.distro, jobs, root, cache, args.verify)
             runs.append(r)
-            print(
-                f"--jobs {jobs}: {r.seconds:7.2f} s, {len(r.statuses)} entries ({', '.join(sorted(set(r.statuses)))}); "
-                f"vmapp-build CPU {r.cpu_seconds:.2f} s; machine CPUs {100 * r.busy:.0f}% busy; "
-                f"peak RSS {r.maxrss / MB:.1f} MB (this script: {parent_rss / MB:.1f} MB)"
-            )
+            describe(r, parent_rss)
         serial, two, four = runs
         ratio = serial.seconds / two.seconds
         print(f"\nthroughput --jobs 2 / --jobs 1: {ratio:.2f}x  (target >= {TARGET_RATIO}x)")
