@@ -9,8 +9,11 @@ filled by an untimed run first), so no mode feeds another.
 
 The default catalogue is git, curl, jq and tree (about 22, 4, 0.4 and 0.1 MB of .debs; tree from a
 recipe written here), largest first: the pool takes entries in order, and a long one started last would
-run alone. Printed: each run's wall time, the vmapp-build process's CPU time, how busy the machine's
-CPUs were meanwhile (/proc/stat, all processes: other work on the host counts too) and its peak RSS; the
+run alone. Printed: each run's wall time and peak RSS; where the CPU went meanwhile: the vmapp-build
+process's CPU time (the GIL's share), its build containers' (cgroup cpuacct, sampled every 0.5 s with
+the docker API, by the session label the child is given), how busy the host's CPUs were (/proc/stat:
+other work on the host counts too) and how often a task waited for one (PSI, /proc/pressure/cpu); how
+much of the run 1, 2, ... of its containers ran at once (a serial stage or a lock would show here); the
 throughput ratio `--jobs 1` / `--jobs 2` against the target (at least 1.6); the peak RSS at `--jobs 4`
 against the budget (under 200 MB); each mode's cache hit rate and bytes downloaded per build; the load
 average before and after.
