@@ -113,7 +113,11 @@ def carrier_commands(app: str, version: str, index: int, count: int, package_fil
 
 def stored_parts(app: str, sha256s: Sequence[str]) -> list[dict[str, str]]:
     """What the last part's install reads of the earlier ones (templates/_parts.sh.j2)."""
-    return [{"app": part_app(app, i), "store": store_path(app, i), "sha256": sha} for i, sha in enumerate(sha256s, 1)]
+    last = part_app(app, len(sha256s) + 1)
+    return [
+        {"app": part_app(app, i), "store": store_path(app, i), "sha256": sha, "last": last}
+        for i, sha in enumerate(sha256s, 1)
+    ]
 
 
 def split_section(app: str, index: int, count: int) -> dict[str, Any]:
