@@ -19,6 +19,7 @@ import pytest
 
 from builder.bundle import write_tar_gz
 from builder.errors import LimitError
+from builder.lifecycle.verify import PackageReport
 from builder.simulate import load_plan, simulate
 from builder.split import VM_PLAN, Sized, estimate, group_files, part_app
 from builder.verify import verify
@@ -67,7 +68,7 @@ def test_a_package_file_larger_than_the_limit_cannot_be_split() -> None:
         group_files(files, 0, LIMIT, "big 1.0.0 for debian-12")
     assert "a package file cannot be split across parts" in caught.value.message
     assert f"huge_1.0_all.deb is too large: size = {30 * MIB}" in caught.value.message
-    assert "--max-package-size" in caught.value.hint
+    assert "--max-package-size" in str(caught.value.hint)
 
 
 def test_the_estimate_bounds_the_real_bundle(tmp_path: Path) -> None:
@@ -132,6 +133,7 @@ def test_verify_installs_every_part_in_order_offline_and_removes_them_all(
     split_build: Path, docker_client: docker.DockerClient
 ) -> None:
     report = verify(split_build, client=docker_client)
+    assert isinstance(report, PackageReport)
     assert [name for name, _ in report.steps] == [
         "install big-part1",
         "install big-part2",
@@ -170,7 +172,9 @@ def test_simulate_runs_the_vm_plan_and_the_last_part_alone_refuses(
 
 @pytest.mark.docker
 def test_a_single_package_over_the_limit_is_refused(split_build: Path, tmp_path: Path) -> None:
-    recipe = split_build.parents[3] / "recipe.yaml"
+    # one package of the chain (vmapp-big-e, 11 MiB): the refusal comes after the download
+    text = (split_build.parents[3] / "recipe.yaml").read_text().replace("[vmapp-big-a]", "[vmapp-big-e]")
+    recipe = write_recipe(split_build.parents[3], text, "one.yaml")
     proc = run_cli("recipe", recipe, "--distro", DISTRO, "--out", tmp_path / "dist", "--max-package-size", "10M")
     assert proc.returncode == 2, proc.stderr
     assert "a package file cannot be split across parts" in proc.stderr
