@@ -96,7 +96,8 @@ def split_build(docker_client: docker.DockerClient, tmp_path_factory: pytest.Tem
             .replace("[vmapp-hello]", "[vmapp-big-a]")
             .replace("check: vmapp-hello", "check: vmapp-big")
         )
-        recipe = write_recipe(tmp, text)
+        gallery = "gallery:\n  name: appsGallery\n  resource_group: rg-apps\n  location: westeurope\n"
+        recipe = write_recipe(tmp, text + gallery)
         out = tmp / "dist"
         proc = run_cli("recipe", recipe, "--distro", DISTRO, "--out", out, "--max-package-size", "25M")
         assert proc.returncode == 0, proc.stderr
@@ -116,7 +117,12 @@ def test_a_closure_above_the_limit_is_split_into_ordered_parts(split_build: Path
         part = json.loads((directory / "manifest.json").read_text())
         assert part["application"]["name"] == f"big-part{i}"
         assert part["package"]["size"] == (directory / part["packageFileName"]).stat().st_size <= LIMIT
-        assert (directory / "sbom.cdx.json").is_file() or any(directory.glob("*sbom*"))
+        assert any(directory.glob("*sbom*"))
+        template = json.loads((directory / "gallery" / "template.json").read_text())  # each part's definitions
+        assert f"big-part{i}" in json.dumps(template["resources"][0])
+        assert template["resources"][1]["properties"]["publishingProfile"]["manageActions"] == {
+            k: part["commands"][k] for k in ("install", "remove", "update")
+        }
         names += [p["name"] for p in part["packages"]] if i < count else []
     bundled = {p["name"] for p in manifest["packages"]}
     assert bundled == {f"vmapp-big-{c}" for c in CHAIN}
