@@ -12,7 +12,7 @@ RECIPES ?=
 DISTROS ?=
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: all setup venv engine image demo packages package nightly test test-fast lint cache-proxy bench bench-cache bench-rebuild bench-rpm bench-publish bench-jobs bench-size clean
+.PHONY: all setup venv engine image demo packages package nightly test test-fast lint cache-proxy bench bench-cache bench-rebuild bench-rpm bench-publish bench-jobs bench-size bench-split clean
 
 # A make value as one shell word: inside '...', each ' becomes '\''. Use it for every variable a user may set.
 quote = '$(subst ','\'',$(1))'
@@ -104,6 +104,10 @@ bench-size: setup
 
 bench-publish: venv
 	PYTHONPATH=. $(BIN)/python benchmarks/bench_publish.py
+
+# A closure over Azure's 2 GB (texlive-full on debian-12), split into ordered parts: several GB downloaded.
+bench-split: setup
+	PYTHONPATH=. $(BIN)/python benchmarks/bench_split.py
 
 clean:
 	rm -rf $(call quote,$(OUT)) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

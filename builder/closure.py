@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import sys
+from collections.abc import Callable
 from contextlib import ExitStack, suppress
 from pathlib import Path
 from typing import Any
 
 import docker
 
+from builder import split
 from builder.backends import backend_class
 from builder.backends.base import (
     SKIPPED_LIST,
@@ -35,7 +37,7 @@ from builder.payload import Component, Payload
 from builder.plan import BuildPlan
 from builder.progress import Stages, byte_bar
 from builder.proxy import naming_proxy, proxy_environment
-from builder.render import Commands
+from builder.render import Commands, render_commands
 from builder.sbom import package_purl
 
 STAGES = ["repositories", "refresh", "discover", "download", "collect", "bundle"]
@@ -104,8 +106,8 @@ def bundle_closure(
             layer = lists.usable(client, key)
         if layer and cache is not None and request is not None:
             recalled = _recall(cache, memo_key(layer, request, package.name), plan, commands, package)
-            if recalled is not None:
-                return recalled
+            if recalled is not None and recalled.package.stat().st_size <= plan.max_package_bytes:
+                return recalled  # one built under a larger --max-package-size is split by a new build
         with Container(client, layer or image_id, "build", environment=env) as container, naming_proxy(plan.proxy):
             with stages.stage("repositories"):
                 installer.prepare(container)
@@ -134,21 +136,39 @@ def bundle_closure(
             _keep(cache, feeding, packages)
         with stages.stage("bundle"):
             members = _members(installer, plan, packages, collected, download)
+            groups = split.group_files(
+                [split.Sized(p.path.name, p.size) for p in packages],
+                sum(len(m) for m in members.values()),
+                plan.max_package_bytes,
+                f"{plan.app} {plan.version} for {plan.distro.name}",
+            )
+            by_name = {p.path.name: p for p in packages}
+            parts = [[by_name[f.name] for f in group] for group in groups]
             with byte_bar(sum(p.size for p in packages), "bundle") as bar:
-                write_tar_gz(package, files, members, bar.update)
+                carriers = [
+                    _carrier(plan, image_id, k, len(parts), part, collected, tmp, bar.update)
+                    for k, part in enumerate(parts[:-1], 1)
+                ]
+                write_tar_gz(package, [p.path for p in parts[-1]], members, bar.update)
     finally:
         refreshing.close()
         stages.close()
     sections = _sections(plan, image_id, packages, discovery)
+    if carriers:  # the last part installs them all: its strings read the earlier parts' stored files
+        sections["application"]["name"] = split.part_app(plan.app, len(parts))
+        sections["split"] = split.split_section(plan.app, len(parts), len(parts))
+        stored = split.stored_parts(plan.app, [sha256_file(c.package) for c in carriers])
+        commands = render_commands(plan, parts=stored)
     payload = Payload(
         package,
         commands.as_dict(),
         sections,
-        *_totals(packages),
-        _components(plan, packages, collected),
+        *_totals(parts[-1]),
+        _components(plan, parts[-1], collected),
         lock=_lock(packages, sources),
+        parts=tuple(carriers),
     )
-    if layer and cache is not None and request is not None:
+    if layer and cache is not None and request is not None and not carriers:  # the memo keeps one bundle
         _remember(cache, memo_key(layer, request, package.name), payload, plan)
     return payload
 
@@ -195,6 +215,32 @@ def _remember(cache: PackageCache, key: str, payload: Payload, plan: BuildPlan) 
         remember(cache, key, payload.package, memo)
     except (OSError, EnvironmentProblem) as exc:
         _say(f"warning: package cache {cache.directory}: closure not kept: {exc}")
+
+
+def _carrier(
+    plan: BuildPlan,
+    image_id: str,
+    index: int,
+    count: int,
+    packages: list[PackageFile],
+    collected: Collected,
+    tmp: Path,
+    progress: Callable[[int], object],
+) -> Payload:
+    """An earlier part of a split closure (builder.split): its package files, and strings that keep
+    them for the last part's install."""
+    app = split.part_app(plan.app, index)
+    package = tmp / f"{app}.tar.gz"
+    write_tar_gz(package, [p.path for p in packages], None, progress)
+    commands = split.carrier_commands(plan.app, plan.version, index, count, package.name)
+    sections = {
+        **plan.manifest_sections(),
+        "application": {"name": app, "version": plan.version, "description": plan.description},
+        "image": {"name": plan.image, "id": image_id},
+        "packages": [p.as_manifest() for p in packages],
+        "split": split.split_section(plan.app, index, count),
+    }
+    return Payload(package, commands.as_dict(), sections, *_totals(packages), _components(plan, packages, collected))
 
 
 def _feed(installer: Backend, container: Container, cache: PackageCache | None) -> tuple[Feeding, Download | None]:

@@ -1,5 +1,6 @@
 """The one finish step of every build, whatever its payload (apt/dnf/zypper closure, tarball, Windows
-installers): limits -> SBOM -> manifest -> immutability check -> gallery definitions -> atomic moves.
+installers): limits -> SBOM -> manifest -> immutability check -> gallery definitions -> atomic moves;
+for each part of a closure split into several applications (builder.split), all checked before any move.
 
 A payload stage leaves its package file in the build's temp dir (on the output's filesystem) and hands
 over its command strings and its own manifest sections; nothing reaches the output directory before
@@ -13,7 +14,7 @@ import hashlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from builder.manifest import MANIFEST_NAME, manifest_document, write_json_atomic
 from builder.owner import owned_temp_dir
 from builder.payload import Payload
 from builder.sbom import SBOM_NAME, sbom_json
+from builder.split import VM_PLAN, part_app, part_directory, vm_plan
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,65 @@ class Output:
 
 
 def finish(output: Output, payload: Payload, tmp: Path, gallery: GallerySettings | None) -> BuildResult:
-    """Check, describe and publish one build; raise before anything is moved into place."""
+    """Check, describe and publish one build; raise before anything is moved into place. A closure
+    split into parts (builder.split) is published whole: every part is checked and staged first."""
+    staged = [_stage(o, p, tmp / f"part{i}", gallery) for i, (o, p) in enumerate(_parts(output, payload), 1)]
+    for part in staged:
+        part.publish()
+    last = staged[-1]
+    if payload.parts:
+        plan_file = tmp / VM_PLAN
+        plan_file.write_text(vm_plan(last.document["split"], output.version), encoding="utf-8")
+        replace_atomically(plan_file, output.out_dir / VM_PLAN)
+    return BuildResult(
+        last.output.out_dir / last.output.package_file_name, last.output.out_dir / MANIFEST_NAME, last.document
+    )
+
+
+def _parts(output: Output, payload: Payload) -> list[tuple[Output, Payload]]:
+    """Each application of the build with where it goes: the earlier parts of a split closure under
+    parts/, then the build itself (the last part, named `<app>-partN`)."""
+    if not payload.parts:
+        return [(output, payload)]
+    count = len(payload.parts) + 1
+    earlier = [
+        (
+            replace(
+                output,
+                app=part_app(output.app, i),
+                out_dir=output.out_dir / part_directory(output.app, i, count),
+                package_file_name=p.package.name,
+            ),
+            p,
+        )
+        for i, p in enumerate(payload.parts, 1)
+    ]
+    return [*earlier, (replace(output, app=part_app(output.app, count)), payload)]
+
+
+@dataclass(frozen=True)
+class _Staged:
+    """One application version checked and written to its temp dir, ready to be moved into place."""
+
+    output: Output
+    payload: Payload
+    tmp: Path
+    document: dict[str, Any]
+    gallery: bool
+
+    def publish(self) -> None:
+        out = self.output.out_dir
+        replace_atomically(self.payload.package, out / self.output.package_file_name)
+        replace_atomically(self.tmp / SBOM_NAME, out / SBOM_NAME)  # before the manifest that names it
+        replace_atomically(self.tmp / MANIFEST_NAME, out / MANIFEST_NAME)
+        replace_atomically(self.tmp / LOCK_NAME, out / LOCK_NAME)
+        if self.gallery:
+            replace_directory(self.tmp / GALLERY_DIR, out / GALLERY_DIR)
+
+
+def _stage(output: Output, payload: Payload, tmp: Path, gallery: GallerySettings | None) -> _Staged:
+    """Limits, SBOM, manifest, immutability and gallery definitions of one application version, in `tmp`."""
+    tmp.mkdir()
     size = payload.package.stat().st_size
     fields: dict[str, str | None] = {f"manageActions.{name}": text for name, text in payload.commands.items()}
     fields["settings.packageFileName"] = output.package_file_name
@@ -85,15 +145,7 @@ def finish(output: Output, payload: Payload, tmp: Path, gallery: GallerySettings
         document["limits"] += [r.as_manifest() for r in staged]
     write_json_atomically(tmp / MANIFEST_NAME, document)
     (tmp / LOCK_NAME).write_bytes(lock_bytes(lock_document(document, payload.lock)))
-    final_package = output.out_dir / output.package_file_name
-    final_manifest = output.out_dir / MANIFEST_NAME
-    replace_atomically(payload.package, final_package)
-    replace_atomically(tmp / SBOM_NAME, output.out_dir / SBOM_NAME)  # before the manifest that names it
-    replace_atomically(tmp / MANIFEST_NAME, final_manifest)
-    replace_atomically(tmp / LOCK_NAME, output.out_dir / LOCK_NAME)
-    if gallery is not None:
-        replace_directory(tmp / GALLERY_DIR, output.out_dir / GALLERY_DIR)
-    return BuildResult(final_package, final_manifest, document)
+    return _Staged(output, payload, tmp, document, gallery is not None)
 
 
 def existing_ancestor(path: Path) -> Path:

@@ -32,3 +32,6 @@ class Payload:
     components: tuple[Component, ...] = ()  # what the SBOM lists
     # lock.json's packages and repositories, where the payload came from a package manager (builder.lock)
     lock: dict[str, Any] | None = None
+    # a closure split into several applications (builder.split): the earlier parts, in install order;
+    # this payload is the last part, whose install string installs them all
+    parts: tuple[Payload, ...] = ()

@@ -11,7 +11,7 @@ turns a missing value into an error instead of an empty string in a command that
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -143,12 +143,13 @@ SH = Syntax("sh", ("install", "remove", "update"), compact)
 CMD = Syntax("cmd", ("install", "remove"), one_line)
 
 
-def render_commands(plan: Plan, ledger_root: str = LEDGER_ROOT) -> Commands:
-    """The plan's command strings (`ledger_root`: tests point it elsewhere)."""
+def render_commands(plan: Plan, ledger_root: str = LEDGER_ROOT, parts: Sequence[Mapping[str, str]] = ()) -> Commands:
+    """The plan's command strings (`ledger_root`: tests point it elsewhere). `parts`: the earlier parts
+    of a split closure (builder.split: app, store, sha256), whose packages the install joins to its own."""
     if isinstance(plan, WindowsPlan):
         syntax, context = CMD, _cmd_context(plan)
     else:
-        syntax, context = SH, _sh_context(plan, ledger_root)
+        syntax, context = SH, _sh_context(plan, ledger_root) | {"parts": [dict(p) for p in parts]}
     return Commands(**{action: _render_action(plan, syntax, action, context) for action in syntax.actions})
 
 

@@ -21,6 +21,7 @@ from builder.lifecycle.sequence import earlier_builds
 from builder.lifecycle.verify import verify_packages
 from builder.lifecycle.windows import verify_windows_lifecycle
 from builder.manifest import load_manifest
+from builder.split.verify import verify_split
 from builder.steps import VerifyReport
 from builder.windows.verify import verify_windows
 
@@ -54,7 +55,14 @@ def verify(
     path: Path, image: str | None = None, update_from: Path | None = None, client: docker.DockerClient | None = None
 ) -> VerifyReport:
     """Verify the build at `path` as its target's VM runs it (`update_from`: an update from that older
-    build); raise VerifyError on failure."""
+    build); raise VerifyError on failure. A closure split into parts installs them all, in order."""
+    if _is_split(path):
+        if update_from is not None:
+            raise InputError(
+                f"{path} is a closure split into parts: --update-from cannot replay it yet",
+                hint="verify it alone: every part is installed in order, then removed",
+            )
+        return verify_split(path, image, client)
     return VERIFIERS[_family(path)](path, image, update_from, client)
 
 
@@ -69,6 +77,13 @@ def verify_any(
     """`verify`, or the lifecycle across the earlier builds beside `path` (builder.lifecycle.run):
     asked for with `lifecycle`, or by default (None) when there are earlier builds and no --update-from;
     `depth`: from the newest that many earlier builds only (None: all)."""
+    if _is_split(path):
+        if lifecycle:
+            raise InputError(
+                f"{path} is a closure split into parts: its lifecycle across versions is not replayed yet",
+                hint="leave out --lifecycle: verify installs every part in order, then removes them all",
+            )
+        return verify(path, image, update_from, client)
     if not wants_lifecycle(path, update_from, lifecycle):
         return verify(path, image, update_from, client)
     if update_from is not None:
@@ -84,6 +99,10 @@ def wants_lifecycle(path: Path, update_from: Path | None, lifecycle: bool | None
     if lifecycle is None:
         return update_from is None and bool(earlier_builds(load_build(path)))
     return lifecycle
+
+
+def _is_split(path: Path) -> bool:
+    return bool(load_manifest(path)[1].get("split"))
 
 
 def _family(path: Path) -> str:

@@ -64,7 +64,11 @@ class Outcome:
 @click.option(
     "--config", type=click.Path(path_type=Path, dir_okay=False), help="Configuration file ([images], [build])."
 )
-@click.option("--max-package-size", "max_size", help="Fail above this size (at most Azure's 2G), e.g. 500M.")
+@click.option(
+    "--max-package-size",
+    "max_size",
+    help="The largest package (at most Azure's 2G), e.g. 500M; a closure above it is split into parts.",
+)
 @click.option(
     "--baseline",
     type=click.Path(path_type=Path, dir_okay=False),

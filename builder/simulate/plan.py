@@ -5,7 +5,8 @@ image: debian:12              # optional: default the builds' own image (they mu
 goalStates:                   # applied in this order to one VM
   - applications:             # check-plan's entries, with `build` for the package
       - build: dist/app/1.0.0/debian-12    # relative to this file
-        order: 1                           # optional, as in check-plan
+        order: 1                           # optional, as in check-plan (a split closure's build: its
+                                           # parts, at orders order..order+N-1, 1..N without one)
         treatFailureAsDeploymentFailure: true
         configurationReference: app.conf   # optional: a local file, the VM's configuration
         configFileName: app.conf           # optional: the version's settings.configFileName
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, cast, get_args
+from typing import Any, Literal, cast, get_args
 
 from builder.errors import InputError, RecipeError
 from builder.fields import as_list, boolean, integer, no_unknown_keys, text
@@ -103,12 +104,14 @@ def _goal_state(path: Path, key: str, raw: Any, distros: dict[str, tuple[str, st
     desired, served, reboots = [], {}, []
     for i, entry in enumerate(entries):
         where = f"{key}.applications[{i}]"
-        d, s, reboot = _entry(path, where, entry, distros)
-        if d.version.app in served:
-            raise RecipeError(path, where, f"{d.version.app} is listed twice", hint="one version per application")
-        desired.append(d)
-        served[d.version.app] = s
-        reboots += [reboot] if reboot else []
+        for d, s, reboot in _entries(path, where, entry, distros):
+            if d.version.app in served:
+                raise RecipeError(path, where, f"{d.version.app} is listed twice", hint="one version per application")
+            desired.append(d)
+            served[d.version.app] = s
+            reboots += [reboot] if reboot else []
+    if len(desired) > MAX_APPS:
+        raise RecipeError(path, f"{key}.applications", f"{len(desired)} applications: a VM has at most {MAX_APPS}")
     for i, item in enumerate(as_list(path, f"{key}.reboots", raw.get("reboots", []))):
         if step := _reboot(path, f"{key}.reboots[{i}]", item, None):
             reboots.append(step)
@@ -116,6 +119,35 @@ def _goal_state(path: Path, key: str, raw: Any, distros: dict[str, tuple[str, st
     if len(set(apps)) != len(apps):
         raise RecipeError(path, key, "two reboot steps for one application", hint="use `times`")
     return GoalState(desired, served, reboots)
+
+
+def _entries(
+    path: Path, key: str, raw: Any, distros: dict[str, tuple[str, str, str]]
+) -> list[tuple[Desired, Served, Reboot | None]]:
+    """The entry's application; for a split closure's build (builder.split), each of its parts, in
+    order: orders `order` .. `order`+N-1 (1..N when the entry has none), the entry's other keys (a
+    reboot: the last part's) applying to each, except packageReferenceId (it names one version)."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("build"), str):
+        return [_entry(path, key, raw, distros)]
+    try:
+        directory, manifest = load_manifest(path.parent / raw["build"])
+    except InputError:
+        return [_entry(path, key, raw, distros)]  # _entry says what is wrong with it
+    split = manifest.get("split")
+    if not split:
+        return [_entry(path, key, raw, distros)]
+    first = 1 if raw.get("order") is None else integer(path, f"{key}.order", raw["order"])
+    last = len(split["parts"])
+    return [
+        _entry(
+            path,
+            key,
+            {k: v for k, v in raw.items() if k != "packageReferenceId" and (k != "reboot" or p["order"] == last)}
+            | {"build": str((directory / p["directory"]).absolute()), "order": first + p["order"] - 1},
+            distros,
+        )
+        for p in split["parts"]
+    ]
 
 
 def _entry(
@@ -161,16 +193,21 @@ def _version(path: Path, key: str, raw: dict[str, Any], manifest: dict[str, Any]
         config_file = text(path, f"{key}.configFileName", config_file)
         if "/" in config_file or "\\" in config_file:
             raise RecipeError(path, f"{key}.configFileName", "a file name, not a path")
+    return version_of(manifest, config_file, behavior)
+
+
+def version_of(manifest: dict[str, Any], config_file: str | None = None, behavior: str = "None") -> Version:
+    """The version the extension's registry records for the build whose manifest this is."""
     commands = manifest.get("commands", {})
     return Version(
-        app,
-        number,
+        str(manifest["application"]["name"]),
+        str(manifest["application"]["version"]),
         str(commands.get("install") or ""),
         str(commands.get("remove") or ""),
         str(commands.get("update") or ""),
         str(manifest.get("packageFileName") or ""),
         config_file,
-        behavior,
+        cast(Literal["None", "Rerun"], behavior),
     )
 
 
