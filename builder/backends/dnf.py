@@ -11,6 +11,7 @@ import shlex
 
 from builder.backends.base import Collected, Discovery, Download, PackageFile, Request, Resolved, Sources
 from builder.backends.repository import check_refresh
+from builder.backends.rpm_cache import wanted_files
 from builder.backends.rpm_parse import (
     NEVRA_FORMAT,
     dnf_signature_failures,
@@ -39,7 +40,7 @@ from builder.backends.rpmdb import (
     repo_file,
     rpm_spec,
 )
-from builder.backends.sources import rpm_sources
+from builder.backends.sources import RPM_CACHES, rpm_sources
 from builder.container import Container
 from builder.errors import BuildError, EnvironmentProblem
 
@@ -174,6 +175,20 @@ class DnfInstaller(RpmBackend):
         if not self.resolve_succeeded(result.exit_code, result.output):
             self._raise_resolution_error(container, argv, result.exit_code, result.output)
         return parse_transaction(result.stdout)
+
+    def wanted(self, container: Container) -> tuple[Download | None, list[tuple[str, int, str]]]:
+        """The closure's files (in --downloaddir, with primary.xml's size and SHA-256) for the package
+        cache to feed: dnf's librepo then skips each one there whose checksum matches ("Already
+        downloaded"). The download still runs (and checks signatures), so no Download is returned.
+        yum 3 is not fed (nothing shows it skips such a file); nor is a solve that fails (download says why)."""
+        if self.tool != "dnf":
+            return None, []
+        try:
+            resolved = self.resolve(container)
+        except BuildError:
+            return None, []
+        caches = [f"{root.rstrip('/')}{cache}" for root in ("/", EMPTY_ROOT) for cache in RPM_CACHES]
+        return None, wanted_files(container, resolved, caches, lambda e: f"{RPM_DIR}/{e.location.rsplit('/', 1)[-1]}")
 
     def download(self, container: Container) -> Download:
         argv = self.download_argv(self.solver_root(container))

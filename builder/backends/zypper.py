@@ -12,6 +12,7 @@ from xml.etree import ElementTree
 
 from builder.backends.base import Collected, Discovery, Download, PackageFile, Request, Resolved, Sources
 from builder.backends.repository import check_refresh
+from builder.backends.rpm_cache import wanted_files
 from builder.backends.rpm_parse import (
     parse_zypper_info,
     parse_zypper_repos_xml,
@@ -37,10 +38,11 @@ from builder.backends.rpmdb import (
 )
 from builder.backends.sources import rpm_sources
 from builder.container import Container
-from builder.errors import CommandFailed
+from builder.errors import BuildError, CommandFailed
 
 REPOS_DIR = "/etc/zypp/repos.d"
 ZYPP_CACHE = "/var/cache/vmapp-build/zypp"
+RAW_CACHE = "/var/cache/zypp/raw"  # the refresh's metadata, by alias (also the --full solver's: --cache-dir)
 BASELINE_CACHE = "/var/cache/vmapp-build/zypp-baseline"  # zypper nests downloads as <repo>/<arch>/*.rpm here
 _REPO_FAILURE = re.compile(
     r"^.*(?:Problem retrieving files from|Repository '[^']*' is invalid|Valid metadata not found|"
@@ -149,6 +151,18 @@ class ZypperInstaller(RpmBackend):
             raise CommandFailed(
                 argv, result.exit_code, result.output, f"zypper's install summary is not XML ({exc}) {self.where}"
             ) from exc
+
+    def wanted(self, container: Container) -> tuple[Download | None, list[tuple[str, int, str]]]:
+        """The closure's files (in the package cache dir as zypper nests them, <alias>/<location>, with
+        primary.xml's size and SHA-256) for the package cache to feed: libzypp takes each one there whose
+        checksum matches ("In cache"). The download still runs (and checks signatures): no Download."""
+        try:
+            resolved = self.resolve(container)
+        except BuildError:
+            return None, []
+        return None, wanted_files(
+            container, resolved, [RAW_CACHE], lambda e: f"{ZYPP_CACHE}/{e.repository}/{e.location}"
+        )
 
     def download(self, container: Container) -> Download:
         argv = self.download_argv(self.solver_root(container))
