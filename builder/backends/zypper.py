@@ -22,6 +22,7 @@ from builder.backends.rpm_parse import (
     zypper_unknown_packages,
 )
 from builder.backends.rpm_signatures import SignatureError, check_closure
+from builder.backends.rpm_steps import install_repositories, run_together
 from builder.backends.rpmdb import (
     BASELINE_RPMS,
     EMPTY_ROOT,
@@ -29,12 +30,10 @@ from builder.backends.rpmdb import (
     RpmBackend,
     describe_rpms,
     flatten_rpms,
-    install_key,
     make_empty_root,
     raise_locked_gone,
     raise_resolution_error,
     register_baseline,
-    repo_file,
 )
 from builder.backends.sources import rpm_sources
 from builder.container import Container
@@ -50,6 +49,12 @@ _REPO_FAILURE = re.compile(
     r"Skipping repository|Download \(curl\) error|Some of the repositories have not been refreshed|"
     r"File '[^']*' not found on medium|Error code:).*$",
     re.MULTILINE,
+)
+# The download's files, listed as zypper's cache nests them (./ALIAS/.../FILE: their origins), then moved
+# to the bundle's directory.
+_TAKE_DOWNLOAD = (
+    'mkdir -p "$1" "$2" && cd "$1" && find . -type f -name "*.rpm"'
+    ' && find . -type f -name "*.rpm" -exec mv -f {} "$2"/ \\;'
 )
 # With signed metadata, gpgcheck=1 checks repomd.xml only: pkg_gpgcheck makes libzypp check each
 # package too (the build checks them again, against this repository's key alone).
@@ -105,10 +110,7 @@ class ZypperInstaller(RpmBackend):
 
     # -- prepare: each extra repository as a .repo file, its key imported into rpm ------------------
     def prepare(self, container: Container) -> None:
-        for repo in self.request.repositories:
-            key_path = install_key(container, repo)  # libzypp trusts the keys in the rpm database
-            content = repo_file(repo, key_path, REPO_SETTINGS)
-            container.put_bytes(content, REPOS_DIR, f"vmapp-{repo.name}.repo")
+        install_repositories(container, self.request.repositories, REPOS_DIR, REPO_SETTINGS)
 
     def refresh(self, container: Container) -> None:
         result = container.run([*self.base_argv(), "refresh"], "refresh repositories", check=False)
@@ -169,18 +171,21 @@ class ZypperInstaller(RpmBackend):
         result = container.run(argv, "download", check=False)
         if result.exit_code != 0:
             self._raise_resolution_error(container, argv, result.exit_code, result.output)
-        origins = self.origins = self._origins(container)
-        flatten_rpms(container, ZYPP_CACHE, RPM_DIR)
-        checks = container.run([*self.base_argv(), "--xmlout", "repos"], "repository settings", check=False)
+        steps = [
+            (["sh", "-c", _TAKE_DOWNLOAD, "sh", ZYPP_CACHE, RPM_DIR], "collect downloaded packages"),
+            ([*self.base_argv(), "--xmlout", "repos"], "repository settings"),
+        ]
+        taken, checks = run_together(container, steps)
+        if taken.exit_code != 0:
+            raise CommandFailed(steps[0][0], taken.exit_code, taken.output, steps[0][1])
+        origins = self.origins = self._origins(taken.stdout)
         repos = parse_zypper_repos_xml(checks.stdout)
         check_closure(container, RPM_DIR, self.request.repositories, self.where, origins, repos)
         return Download(RPM_DIR, self.request.packages)
 
     @staticmethod
-    def _origins(container: Container) -> dict[str, list[str]]:
+    def _origins(out: str) -> dict[str, list[str]]:
         """file name -> the repositories it was downloaded from: zypper's cache nests them by alias."""
-        script = 'mkdir -p "$1" && cd "$1" && find . -type f -name "*.rpm"'
-        out = container.run(["sh", "-c", script, "sh", ZYPP_CACHE], "package origins").stdout
         origins: dict[str, list[str]] = {}
         for line in out.splitlines():
             parts = line.strip().split("/")
