@@ -30,6 +30,7 @@ from builder.backends.rpm_parse import (
     parse_origins,
     parse_repoquery_tree,
     parse_transaction,
+    parse_transaction_origins,
 )
 from builder.backends.rpm_signatures import SignatureError, check_closure
 from builder.backends.rpm_steps import install_repositories, run_together
@@ -101,8 +102,9 @@ class DnfInstaller(RpmBackend):
         return list(self.locked_pins()) or self.specs
 
     def download_argv(self, releasever: str | None = None) -> list[str]:
+        """Without -q: the transaction table names each package's repository (the signature check's origins)."""
         return [
-            *self.base_argv(),
+            *(a for a in self.base_argv() if a != "-q"),
             *self.root_argv(releasever),
             "install",
             "--downloadonly",
@@ -203,7 +205,7 @@ class DnfInstaller(RpmBackend):
         if not self.download_succeeded(result.exit_code, result.output):
             self._raise_resolution_error(container, argv, result.exit_code, result.output)
         container.run(["mkdir", "-p", RPM_DIR], "create download directory")
-        self.check_signatures(container, RPM_DIR)
+        self.check_signatures(container, RPM_DIR, parse_transaction_origins(result.stdout))
         return Download(RPM_DIR, self.request.packages)
 
     def locked_pins(self) -> dict[str, tuple[str, str]]:
@@ -211,17 +213,20 @@ class DnfInstaller(RpmBackend):
         its name and version."""
         return {f"{name}-{version}.{arch}": (name, version) for name, version, arch in self.request.locked}
 
-    def check_signatures(self, container: Container, directory: str) -> None:
+    def check_signatures(self, container: Container, directory: str, table: dict[str, list[str]] | None = None) -> None:
         """Every downloaded package against its repository's key (builder.backends.rpm_signatures):
-        yum 3 checks nothing when it only downloads, and dnf trusts every key in the rpm database."""
+        yum 3 checks nothing when it only downloads, and dnf trusts every key in the rpm database. The
+        repository each came from is the download's transaction table's (`table`), or repoquery's when
+        the table does not name every file's."""
         self._described = (directory, describe_rpms(container, directory))
         nevras = {file: nevra(info) for file, info in self._described[1].items()}
         labels = sorted(set(nevras.values()))
         steps = [(self.repo_config_argv(), "repository settings")]
-        if labels:
+        table = table or {}
+        if labels and not all(label in table for label in labels):
             steps.append((self.origins_argv(labels), "package origins"))
         dump, *queried = run_together(container, steps)
-        self._known_origins = parse_origins(queried[0].stdout) if queried else {}
+        self._known_origins = parse_origins(queried[0].stdout) if queried else table
         origins = {file: self._known_origins.get(nevra, []) for file, nevra in nevras.items()}
         checks = parse_config_dump(dump.stdout) if dump.exit_code == 0 else {}
         check_closure(container, directory, self.request.repositories, self.where, origins, checks)
