@@ -221,14 +221,23 @@ class DnfInstaller(RpmBackend):
         self._described = (directory, describe_rpms(container, directory))
         nevras = {file: nevra(info) for file, info in self._described[1].items()}
         labels = sorted(set(nevras.values()))
-        steps = [(self.repo_config_argv(), "repository settings")]
         table = table or {}
-        if labels and not all(label in table for label in labels):
+        recipe = {repo.name for repo in self.request.repositories}
+        # The image's repositories' settings matter only for a package from one of them.
+        from_table = all(label in table for label in labels)
+        steps = (
+            []
+            if from_table and all(set(table[label]) <= recipe for label in labels)
+            else [(self.repo_config_argv(), "repository settings")]
+        )
+        if not from_table:
             steps.append((self.origins_argv(labels), "package origins"))
-        dump, *queried = run_together(container, steps)
-        self._known_origins = parse_origins(queried[0].stdout) if queried else table
+        results = dict(zip((context for _, context in steps), run_together(container, steps), strict=True))
+        queried = results.get("package origins")
+        self._known_origins = parse_origins(queried.stdout) if queried else table
         origins = {file: self._known_origins.get(nevra, []) for file, nevra in nevras.items()}
-        checks = parse_config_dump(dump.stdout) if dump.exit_code == 0 else {}
+        dump = results.get("repository settings")
+        checks = parse_config_dump(dump.stdout) if dump and dump.exit_code == 0 else {}
         check_closure(container, directory, self.request.repositories, self.where, origins, checks)
 
     def _origins(self, container: Container, labels: list[str]) -> dict[str, list[str]]:

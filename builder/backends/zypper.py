@@ -22,7 +22,7 @@ from builder.backends.rpm_parse import (
     zypper_unknown_packages,
 )
 from builder.backends.rpm_signatures import SignatureError, check_closure
-from builder.backends.rpm_steps import install_repositories, run_together
+from builder.backends.rpm_steps import install_repositories
 from builder.backends.rpmdb import (
     BASELINE_RPMS,
     EMPTY_ROOT,
@@ -171,15 +171,13 @@ class ZypperInstaller(RpmBackend):
         result = container.run(argv, "download", check=False)
         if result.exit_code != 0:
             self._raise_resolution_error(container, argv, result.exit_code, result.output)
-        steps = [
-            (["sh", "-c", _TAKE_DOWNLOAD, "sh", ZYPP_CACHE, RPM_DIR], "collect downloaded packages"),
-            ([*self.base_argv(), "--xmlout", "repos"], "repository settings"),
-        ]
-        taken, checks = run_together(container, steps)
-        if taken.exit_code != 0:
-            raise CommandFailed(steps[0][0], taken.exit_code, taken.output, steps[0][1])
-        origins = self.origins = self._origins(taken.stdout)
-        repos = parse_zypper_repos_xml(checks.stdout)
+        take = ["sh", "-c", _TAKE_DOWNLOAD, "sh", ZYPP_CACHE, RPM_DIR]
+        origins = self.origins = self._origins(container.run(take, "collect downloaded packages").stdout)
+        repos = {}
+        recipe = {repo.name for repo in self.request.repositories}
+        if not all(set(aliases) <= recipe for aliases in origins.values()):  # the image's repositories' settings
+            checks = container.run([*self.base_argv(), "--xmlout", "repos"], "repository settings", check=False)
+            repos = parse_zypper_repos_xml(checks.stdout)
         check_closure(container, RPM_DIR, self.request.repositories, self.where, origins, repos)
         return Download(RPM_DIR, self.request.packages)
 
