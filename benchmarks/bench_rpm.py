@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import statistics
 import sys
 import tarfile
@@ -101,6 +102,7 @@ def main() -> int:
     parser.add_argument("--family", action="append", choices=sorted(DISTRO), help="default: both")
     args = parser.parse_args()
     client = connect()
+    print(f"load average before: {_load()} on {os.cpu_count()} cores")
     work = Path(tempfile.mkdtemp(prefix="vmapp-bench-rpm-"))
     for family in args.family or sorted(DISTRO):
         image = fixture_image(client, family)  # built once (tests/rpm_images.py), reused while present
@@ -131,7 +133,13 @@ def main() -> int:
             f"{family} ({DISTRO[family]}, {image}, {files} packages): vmapp-build {v:.2f}s, manual {m:.2f}s, "
             f"ratio {ratio:.3f}; target <= {TARGET_RATIO}: {verdict}"
         )
+    print(f"load average after: {_load()}")
     return 0
+
+
+def _load() -> str:
+    """The machine's 1, 5 and 15 minute load: the ratios mean little on a machine busy with other work."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 if __name__ == "__main__":

@@ -9,8 +9,18 @@ from __future__ import annotations
 import re
 import shlex
 
-from builder.backends.base import Collected, Discovery, Download, PackageFile, Request, Resolved, Sources
+from builder.backends.base import (
+    Collected,
+    Discovery,
+    Download,
+    PackageFile,
+    PackageInfo,
+    Request,
+    Resolved,
+    Sources,
+)
 from builder.backends.repository import check_refresh
+from builder.backends.rpm_cache import wanted_files
 from builder.backends.rpm_parse import (
     NEVRA_FORMAT,
     dnf_signature_failures,
@@ -20,26 +30,24 @@ from builder.backends.rpm_parse import (
     parse_origins,
     parse_repoquery_tree,
     parse_transaction,
+    parse_transaction_origins,
 )
 from builder.backends.rpm_signatures import SignatureError, check_closure
+from builder.backends.rpm_steps import install_repositories, run_together
 from builder.backends.rpmdb import (
     BASELINE_RPMS,
     EMPTY_ROOT,
     RPM_DIR,
     RpmBackend,
     describe_rpms,
-    file_nevras,
-    has_command,
-    install_key,
     make_empty_root,
     nevra,
     raise_locked_gone,
     raise_resolution_error,
     register_baseline,
-    repo_file,
     rpm_spec,
 )
-from builder.backends.sources import rpm_sources
+from builder.backends.sources import RPM_CACHES, rpm_sources
 from builder.container import Container
 from builder.errors import BuildError, EnvironmentProblem
 
@@ -52,6 +60,7 @@ _REPO_FAILURE = re.compile(
     re.MULTILINE,
 )
 _TREE_FORMAT = "%{name}.%{arch} %{evr}"
+_FIND_CREATEREPO = "for t in createrepo_c createrepo; do if command -v $t >/dev/null; then echo $t; break; fi; done"
 
 
 class DnfInstaller(RpmBackend):
@@ -62,6 +71,9 @@ class DnfInstaller(RpmBackend):
         super().__init__(request)
         self.specs = [rpm_spec(p) for p in request.packages]
         self._releasever: str | None = None  # the solver root's, once made (solver_root)
+        # What the signature check read after the download, so collect and sources need not ask again.
+        self._described: tuple[str, dict[str, PackageInfo]] = ("", {})
+        self._known_origins: dict[str, list[str]] = {}
 
     # -- argv: one place per command, so the yum sibling changes only what differs -------------------
     def base_argv(self) -> list[str]:
@@ -90,8 +102,9 @@ class DnfInstaller(RpmBackend):
         return list(self.locked_pins()) or self.specs
 
     def download_argv(self, releasever: str | None = None) -> list[str]:
+        """Without -q: the transaction table names each package's repository (the signature check's origins)."""
         return [
-            *self.base_argv(),
+            *(a for a in self.base_argv() if a != "-q"),
             *self.root_argv(releasever),
             "install",
             "--downloadonly",
@@ -124,10 +137,7 @@ class DnfInstaller(RpmBackend):
 
     # -- prepare: each extra repository as a .repo file, its key imported into rpm ------------------
     def prepare(self, container: Container) -> None:
-        for repo in self.request.repositories:
-            key_path = install_key(container, repo)
-            content = repo_file(repo, key_path, {"skip_if_unavailable": "False"})
-            container.put_bytes(content, REPOS_DIR, f"vmapp-{repo.name}.repo")
+        install_repositories(container, self.request.repositories, REPOS_DIR, {"skip_if_unavailable": "False"})
 
     def refresh(self, container: Container) -> None:
         result = container.run(self.refresh_argv(), "refresh package metadata", check=False)
@@ -135,8 +145,8 @@ class DnfInstaller(RpmBackend):
 
     # -- discovery: the documented commands, kept as a report ----------------------------------------
     def discover(self, container: Container) -> Discovery:
-        deplist = container.run(self.deplist_argv(), "deplist", check=False)
-        tree = container.run(self.tree_argv(), "repoquery --recursive", check=False)
+        steps = [(self.deplist_argv(), "deplist"), (self.tree_argv(), "repoquery --recursive")]
+        deplist, tree = run_together(container, steps)
         return Discovery(
             commands=[shlex.join(self.deplist_argv()), shlex.join(self.tree_argv())],
             direct=parse_deplist(deplist.stdout),
@@ -175,13 +185,27 @@ class DnfInstaller(RpmBackend):
             self._raise_resolution_error(container, argv, result.exit_code, result.output)
         return parse_transaction(result.stdout)
 
+    def wanted(self, container: Container) -> tuple[Download | None, list[tuple[str, int, str]]]:
+        """The closure's files (in --downloaddir, with primary.xml's size and SHA-256) for the package
+        cache to feed: dnf's librepo then skips each one there whose checksum matches ("Already
+        downloaded"). The download still runs (and checks signatures), so no Download is returned.
+        yum 3 is not fed (nothing shows it skips such a file); nor is a solve that fails (download says why)."""
+        if self.tool != "dnf":
+            return None, []
+        try:
+            resolved = self.resolve(container)
+        except BuildError:
+            return None, []
+        caches = [f"{root.rstrip('/')}{cache}" for root in ("/", EMPTY_ROOT) for cache in RPM_CACHES]
+        return None, wanted_files(container, resolved, caches, lambda e: f"{RPM_DIR}/{e.location.rsplit('/', 1)[-1]}")
+
     def download(self, container: Container) -> Download:
         argv = self.download_argv(self.solver_root(container))
         result = container.run(argv, "download", check=False)
         if not self.download_succeeded(result.exit_code, result.output):
             self._raise_resolution_error(container, argv, result.exit_code, result.output)
         container.run(["mkdir", "-p", RPM_DIR], "create download directory")
-        self.check_signatures(container, RPM_DIR)
+        self.check_signatures(container, RPM_DIR, parse_transaction_origins(result.stdout))
         return Download(RPM_DIR, self.request.packages)
 
     def locked_pins(self) -> dict[str, tuple[str, str]]:
@@ -189,20 +213,40 @@ class DnfInstaller(RpmBackend):
         its name and version."""
         return {f"{name}-{version}.{arch}": (name, version) for name, version, arch in self.request.locked}
 
-    def check_signatures(self, container: Container, directory: str) -> None:
+    def check_signatures(self, container: Container, directory: str, table: dict[str, list[str]] | None = None) -> None:
         """Every downloaded package against its repository's key (builder.backends.rpm_signatures):
-        yum 3 checks nothing when it only downloads, and dnf trusts every key in the rpm database."""
-        nevras = file_nevras(container, directory)
-        by_nevra = self._origins(container, sorted(set(nevras.values())))
-        origins = {file: by_nevra.get(nevra, []) for file, nevra in nevras.items()}
-        dump = container.run(self.repo_config_argv(), "repository settings", check=False)
-        checks = parse_config_dump(dump.stdout) if dump.exit_code == 0 else {}
+        yum 3 checks nothing when it only downloads, and dnf trusts every key in the rpm database. The
+        repository each came from is the download's transaction table's (`table`), or repoquery's when
+        the table does not name every file's."""
+        self._described = (directory, describe_rpms(container, directory))
+        nevras = {file: nevra(info) for file, info in self._described[1].items()}
+        labels = sorted(set(nevras.values()))
+        table = table or {}
+        recipe = {repo.name for repo in self.request.repositories}
+        # The image's repositories' settings matter only for a package from one of them.
+        from_table = all(label in table for label in labels)
+        steps = (
+            []
+            if from_table and all(set(table[label]) <= recipe for label in labels)
+            else [(self.repo_config_argv(), "repository settings")]
+        )
+        if not from_table:
+            steps.append((self.origins_argv(labels), "package origins"))
+        results = dict(zip((context for _, context in steps), run_together(container, steps), strict=True))
+        queried = results.get("package origins")
+        self._known_origins = parse_origins(queried.stdout) if queried else table
+        origins = {file: self._known_origins.get(nevra, []) for file, nevra in nevras.items()}
+        dump = results.get("repository settings")
+        checks = parse_config_dump(dump.stdout) if dump and dump.exit_code == 0 else {}
         check_closure(container, directory, self.request.repositories, self.where, origins, checks)
 
     def _origins(self, container: Container, labels: list[str]) -> dict[str, list[str]]:
-        """The repositories offering each package (by NEVRA), as the package manager reports them."""
+        """The repositories offering each package (by NEVRA), as the package manager reports them (once
+        per package: the signature check asked already for the downloaded ones)."""
         if not labels:
             return {}
+        if all(label in self._known_origins for label in labels):
+            return {label: self._known_origins[label] for label in labels}
         return parse_origins(container.run(self.origins_argv(labels), "package origins", check=False).stdout)
 
     def _raise_resolution_error(self, container: Container, argv: list[str], code: int, output: str) -> None:
@@ -234,11 +278,13 @@ class DnfInstaller(RpmBackend):
         download (installing createrepo_c only now keeps it out of the download's baseline); `index`
         hands back the files it wrote.
         """
-        described = describe_rpms(container, directory)
+        done, known = self._described
+        described = known if done == directory else describe_rpms(container, directory)
         return Collected(described, self._create_repodata(container, directory) if described else {})
 
     def _create_repodata(self, container: Container, directory: str) -> dict[str, bytes]:
-        tool = next((t for t in ("createrepo_c", "createrepo") if has_command(container, t)), None)
+        found = container.run(["sh", "-c", _FIND_CREATEREPO], "look for createrepo_c", check=False).stdout.split()
+        tool = found[0] if found else None
         if tool is None:
             install = [self.tool, "-q", "-y", "install", "createrepo_c"]
             result = container.run(install, "install createrepo_c", check=False)

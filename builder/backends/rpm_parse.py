@@ -284,7 +284,21 @@ _FETCHED_SECTIONS = {
 
 
 def parse_transaction(text: str) -> frozenset[tuple[str, str, str]]:
-    """The transaction table of `dnf install --assumeno` (or yum 3's) -> {(name, EVR, arch)}.
+    """The transaction table of `dnf install --assumeno` (or yum 3's) -> {(name, EVR, arch)}."""
+    return frozenset((row[0], row[2], row[1]) for row in transaction_rows(text))
+
+
+def parse_transaction_origins(text: str) -> dict[str, list[str]]:
+    """The transaction table (of a download without -q, too) -> {nevra: [its repository]}, the NEVRA
+    spelled as parse_origins' (epoch 0 written out)."""
+    origins = {}
+    for name, arch, evr, repo, *_ in transaction_rows(text):
+        origins[f"{name}-{evr if ':' in evr else '0:' + evr}.{arch}"] = [repo]
+    return origins
+
+
+def transaction_rows(text: str) -> list[list[str]]:
+    """The transaction table's rows of fetched packages: [NAME, ARCH, EVR, REPOSITORY, SIZE...].
 
     A row starts with one space: ` NAME ARCH [EPOCH:]VERSION-RELEASE REPOSITORY SIZE`. A value wider
     than its column pushes the rest of the row onto the next line, indented past it (dnf and yum
@@ -306,7 +320,7 @@ def parse_transaction(text: str) -> frozenset[tuple[str, str, str]]:
                 rows[-1] += body.split()
             continue
         rows.append(body.split())
-    return frozenset((row[0], row[2], row[1]) for row in rows if len(row) >= 4)
+    return [row for row in rows if len(row) >= 4]
 
 
 # The install-summary lists of `zypper --xmlout install --dry-run` whose packages a download fetches.

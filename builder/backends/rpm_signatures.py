@@ -22,9 +22,10 @@ from dataclasses import dataclass
 
 from builder.backends.repository import Repository
 from builder.backends.rpm_parse import SIGNATURE_QUERY, SignatureRow, parse_signature_rows
+from builder.backends.rpm_steps import run_together
 from builder.backends.rpmdb import key_path
 from builder.container import Container
-from builder.errors import BuildError
+from builder.errors import BuildError, CommandFailed
 
 KEYRINGS = "/var/lib/vmapp-build/keyrings"  # one rpm root per recipe repository, holding its key only
 IMAGE_KEYRING = "/"
@@ -76,29 +77,44 @@ def check_closure(
     name -> repository ids; image_checks: the image's repositories -> whether they check signatures).
     A package passes when one of its repositories' rules accepts it; otherwise nothing is bundled and
     the error names each refused package, its repository, the distro and the reason."""
-    recipe = recipe_keyrings(container, repositories)
+    recipe, files = _keyrings_and_files(container, repositories, directory)
     sources = {
         name: [recipe.get(repo) or image_source(repo, image_checks) for repo in repos]
         for name, repos in origins.items()
     }
-    problems = refusals(container, directory, sources)
+    problems = refusals(container, directory, sources, files)
     if problems:
         raise SignatureError(where, problems)
 
 
 def recipe_keyrings(container: Container, repositories: Sequence[Repository]) -> dict[str, Source]:
     """For each recipe repository, an rpm root whose database holds its key and no other."""
-    sources = {}
-    for index, repo in enumerate(repositories):
-        root = f"{KEYRINGS}/{index}"
-        script = 'rm -rf "$1" && mkdir -p "$1" && rpm --root "$1" --initdb && rpmkeys --root "$1" --import "$2"'
-        container.run(
-            ["sh", "-c", script, "sh", root, key_path(repo)],
-            f"keyring of repository {repo.name}",
-            hint="the key must be an armored or binary OpenPGP public key",
-        )
-        sources[repo.name] = Source(repo.name, root, required=True, recipe=True)
-    return sources
+    return _keyrings_and_files(container, repositories, None)[0]
+
+
+def _keyrings_and_files(
+    container: Container, repositories: Sequence[Repository], directory: str | None
+) -> tuple[dict[str, Source], list[str]]:
+    """recipe_keyrings, and the .rpm files in `directory` (when given), made and listed at once."""
+    script = 'rm -rf "$1" && mkdir -p "$1" && rpm --root "$1" --initdb && rpmkeys --root "$1" --import "$2"'
+    steps = [
+        (["sh", "-c", script, "sh", f"{KEYRINGS}/{index}", key_path(repo)], f"keyring of repository {repo.name}")
+        for index, repo in enumerate(repositories)
+    ]
+    listing = 'cd "$1" && for f in *.rpm; do if [ -e "$f" ]; then printf "%s\\n" "$f"; fi; done'
+    if directory is not None:
+        steps.append((["sh", "-c", listing, "sh", directory], "list downloaded packages"))
+    results = run_together(container, steps)
+    for (argv, context), result in zip(steps, results, strict=True):
+        if result.exit_code != 0:
+            hint = "the key must be an armored or binary OpenPGP public key" if context.startswith("keyring") else None
+            raise CommandFailed(argv, result.exit_code, result.output, context, hint)
+    sources = {
+        repo.name: Source(repo.name, f"{KEYRINGS}/{index}", required=True, recipe=True)
+        for index, repo in enumerate(repositories)
+    }
+    files = sorted(line for line in results[-1].stdout.splitlines() if line) if directory is not None else []
+    return sources, files
 
 
 def image_source(repository: str, checks: dict[str, bool]) -> Source:
@@ -108,10 +124,12 @@ def image_source(repository: str, checks: dict[str, bool]) -> Source:
     return Source(repository, IMAGE_KEYRING, required=checks.get(repository, True), recipe=False, known=known)
 
 
-def refusals(container: Container, directory: str, origins: dict[str, list[Source]]) -> list[str]:
-    """Each .rpm in `directory` that none of its sources accepts, with the reasons (a file with no
-    known source is held to the image's keys)."""
-    files = _list_rpms(container, directory)
+def refusals(
+    container: Container, directory: str, origins: dict[str, list[Source]], files: list[str] | None = None
+) -> list[str]:
+    """Each .rpm in `directory` (`files`: listed already) that none of its sources accepts, with the
+    reasons (a file with no known source is held to the image's keys)."""
+    files = _list_rpms(container, directory) if files is None else files
     candidates = {f: origins.get(f) or [image_source("(unknown)", {})] for f in files}
     by_source: dict[Source, list[str]] = {}
     for name, sources in candidates.items():

@@ -12,6 +12,7 @@ from xml.etree import ElementTree
 
 from builder.backends.base import Collected, Discovery, Download, PackageFile, Request, Resolved, Sources
 from builder.backends.repository import check_refresh
+from builder.backends.rpm_cache import wanted_files
 from builder.backends.rpm_parse import (
     parse_zypper_info,
     parse_zypper_repos_xml,
@@ -21,6 +22,7 @@ from builder.backends.rpm_parse import (
     zypper_unknown_packages,
 )
 from builder.backends.rpm_signatures import SignatureError, check_closure
+from builder.backends.rpm_steps import install_repositories
 from builder.backends.rpmdb import (
     BASELINE_RPMS,
     EMPTY_ROOT,
@@ -28,19 +30,18 @@ from builder.backends.rpmdb import (
     RpmBackend,
     describe_rpms,
     flatten_rpms,
-    install_key,
     make_empty_root,
     raise_locked_gone,
     raise_resolution_error,
     register_baseline,
-    repo_file,
 )
 from builder.backends.sources import rpm_sources
 from builder.container import Container
-from builder.errors import CommandFailed
+from builder.errors import BuildError, CommandFailed
 
 REPOS_DIR = "/etc/zypp/repos.d"
 ZYPP_CACHE = "/var/cache/vmapp-build/zypp"
+RAW_CACHE = "/var/cache/zypp/raw"  # the refresh's metadata, by alias (also the --full solver's: --cache-dir)
 BASELINE_CACHE = "/var/cache/vmapp-build/zypp-baseline"  # zypper nests downloads as <repo>/<arch>/*.rpm here
 _REPO_FAILURE = re.compile(
     r"^.*(?:Problem retrieving files from|Repository '[^']*' is invalid|Valid metadata not found|"
@@ -48,6 +49,12 @@ _REPO_FAILURE = re.compile(
     r"Skipping repository|Download \(curl\) error|Some of the repositories have not been refreshed|"
     r"File '[^']*' not found on medium|Error code:).*$",
     re.MULTILINE,
+)
+# The download's files, listed as zypper's cache nests them (./ALIAS/.../FILE: their origins), then moved
+# to the bundle's directory.
+_TAKE_DOWNLOAD = (
+    'mkdir -p "$1" "$2" && cd "$1" && find . -type f -name "*.rpm"'
+    ' && find . -type f -name "*.rpm" -exec mv -f {} "$2"/ \\;'
 )
 # With signed metadata, gpgcheck=1 checks repomd.xml only: pkg_gpgcheck makes libzypp check each
 # package too (the build checks them again, against this repository's key alone).
@@ -103,10 +110,7 @@ class ZypperInstaller(RpmBackend):
 
     # -- prepare: each extra repository as a .repo file, its key imported into rpm ------------------
     def prepare(self, container: Container) -> None:
-        for repo in self.request.repositories:
-            key_path = install_key(container, repo)  # libzypp trusts the keys in the rpm database
-            content = repo_file(repo, key_path, REPO_SETTINGS)
-            container.put_bytes(content, REPOS_DIR, f"vmapp-{repo.name}.repo")
+        install_repositories(container, self.request.repositories, REPOS_DIR, REPO_SETTINGS)
 
     def refresh(self, container: Container) -> None:
         result = container.run([*self.base_argv(), "refresh"], "refresh repositories", check=False)
@@ -150,23 +154,36 @@ class ZypperInstaller(RpmBackend):
                 argv, result.exit_code, result.output, f"zypper's install summary is not XML ({exc}) {self.where}"
             ) from exc
 
+    def wanted(self, container: Container) -> tuple[Download | None, list[tuple[str, int, str]]]:
+        """The closure's files (in the package cache dir as zypper nests them, <alias>/<location>, with
+        primary.xml's size and SHA-256) for the package cache to feed: libzypp takes each one there whose
+        checksum matches ("In cache"). The download still runs (and checks signatures): no Download."""
+        try:
+            resolved = self.resolve(container)
+        except BuildError:
+            return None, []
+        return None, wanted_files(
+            container, resolved, [RAW_CACHE], lambda e: f"{ZYPP_CACHE}/{e.repository}/{e.location}"
+        )
+
     def download(self, container: Container) -> Download:
         argv = self.download_argv(self.solver_root(container))
         result = container.run(argv, "download", check=False)
         if result.exit_code != 0:
             self._raise_resolution_error(container, argv, result.exit_code, result.output)
-        origins = self.origins = self._origins(container)
-        flatten_rpms(container, ZYPP_CACHE, RPM_DIR)
-        checks = container.run([*self.base_argv(), "--xmlout", "repos"], "repository settings", check=False)
-        repos = parse_zypper_repos_xml(checks.stdout)
+        take = ["sh", "-c", _TAKE_DOWNLOAD, "sh", ZYPP_CACHE, RPM_DIR]
+        origins = self.origins = self._origins(container.run(take, "collect downloaded packages").stdout)
+        repos = {}
+        recipe = {repo.name for repo in self.request.repositories}
+        if not all(set(aliases) <= recipe for aliases in origins.values()):  # the image's repositories' settings
+            checks = container.run([*self.base_argv(), "--xmlout", "repos"], "repository settings", check=False)
+            repos = parse_zypper_repos_xml(checks.stdout)
         check_closure(container, RPM_DIR, self.request.repositories, self.where, origins, repos)
         return Download(RPM_DIR, self.request.packages)
 
     @staticmethod
-    def _origins(container: Container) -> dict[str, list[str]]:
+    def _origins(out: str) -> dict[str, list[str]]:
         """file name -> the repositories it was downloaded from: zypper's cache nests them by alias."""
-        script = 'mkdir -p "$1" && cd "$1" && find . -type f -name "*.rpm"'
-        out = container.run(["sh", "-c", script, "sh", ZYPP_CACHE], "package origins").stdout
         origins: dict[str, list[str]] = {}
         for line in out.splitlines():
             parts = line.strip().split("/")
