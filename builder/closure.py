@@ -100,6 +100,8 @@ def bundle_closure(
                 collected = installer.collect(container, download.directory)
                 sources = installer.sources(container, collected)
                 files = container.copy_files_out(download.directory, files_dir, installer.suffix)
+                if plan.online:
+                    files = online_selection(plan, files, collected, sources)
         if not files:
             raise InputError(
                 f"nothing to bundle: {' '.join(plan.packages)} and all their dependencies are already "
@@ -125,6 +127,24 @@ def bundle_closure(
         _components(plan, packages, collected),
         lock=_lock(packages, sources),
     )
+
+
+def online_selection(plan: BuildPlan, files: list[Path], collected: Collected, sources: Sources) -> list[Path]:
+    """Online mode (linux.resolve: vm) bundles the recipe's own packages, and what the closure took from
+    the recipe's repositories (the VM has not configured them); the VM fetches the rest from its own
+    repositories. The closure is still resolved whole: that is how a third-party package's
+    dependencies from its own repository are found. The files left out are deleted."""
+    names = {name.split(":", 1)[0] for name in plan.package_names}
+    third_party = {r.name for r in plan.repositories} | {r.url.rstrip("/") for r in plan.repositories}
+    kept = []
+    for path in files:
+        info = collected.packages.get(path.name)
+        origin = sources.packages.get(path.name)
+        if (info is not None and info.name in names) or (origin is not None and origin.repository in third_party):
+            kept.append(path)
+        else:
+            path.unlink()
+    return kept
 
 
 def _feed(installer: Backend, container: Container, cache: PackageCache | None) -> tuple[Feeding, Download | None]:
