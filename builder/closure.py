@@ -100,8 +100,7 @@ def bundle_closure(
                 collected = installer.collect(container, download.directory)
                 sources = installer.sources(container, collected)
                 files = container.copy_files_out(download.directory, files_dir, installer.suffix)
-                if plan.online:
-                    files = online_selection(plan, files, collected, sources)
+                files, fetched = online_selection(plan, files, collected, sources) if plan.online else (files, [])
         if not files:
             raise InputError(
                 f"nothing to bundle: {' '.join(plan.packages)} and all their dependencies are already "
@@ -119,6 +118,8 @@ def bundle_closure(
     finally:
         stages.close()
     sections = _sections(plan, image_id, packages, discovery)
+    if plan.online:  # what the build image's apt would fetch: verify expects the VM to fetch the same
+        sections["online"] = {"fetched": fetched}
     return Payload(
         package,
         commands.as_dict(),
@@ -129,22 +130,26 @@ def bundle_closure(
     )
 
 
-def online_selection(plan: BuildPlan, files: list[Path], collected: Collected, sources: Sources) -> list[Path]:
+def online_selection(
+    plan: BuildPlan, files: list[Path], collected: Collected, sources: Sources
+) -> tuple[list[Path], list[dict[str, str]]]:
     """Online mode (linux.resolve: vm) bundles the recipe's own packages, and what the closure took from
     the recipe's repositories (the VM has not configured them); the VM fetches the rest from its own
     repositories. The closure is still resolved whole: that is how a third-party package's
-    dependencies from its own repository are found. The files left out are deleted."""
+    dependencies from its own repository are found. The files left out are deleted; returned with the
+    bundled files: what they were (name, version, architecture), for the manifest."""
     names = {name.split(":", 1)[0] for name in plan.package_names}
     third_party = {r.name for r in plan.repositories} | {r.url.rstrip("/") for r in plan.repositories}
-    kept = []
+    kept, fetched = [], []
     for path in files:
         info = collected.packages.get(path.name)
         origin = sources.packages.get(path.name)
-        if (info is not None and info.name in names) or (origin is not None and origin.repository in third_party):
-            kept.append(path)
+        if info is None or info.name in names or (origin is not None and origin.repository in third_party):
+            kept.append(path)  # one without metadata stays: _describe names it
         else:
+            fetched.append({"name": info.name, "version": info.version, "architecture": info.architecture})
             path.unlink()
-    return kept
+    return kept, fetched
 
 
 def _feed(installer: Backend, container: Container, cache: PackageCache | None) -> tuple[Feeding, Download | None]:

@@ -36,6 +36,11 @@ class Build(Built):
         return bool(self.manifest.get("recipe", {}).get("resolve") == "vm")
 
     @property
+    def fetched(self) -> set[str]:
+        """Names of the packages an online build's VM fetches itself (the build image's answer)."""
+        return {str(p["name"]) for p in self.manifest.get("online", {}).get("fetched", [])}
+
+    @property
     def target_directory(self) -> str | None:
         directory = self.manifest.get("tarball", {}).get("directory")
         return str(directory) if directory else None
