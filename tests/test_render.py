@@ -716,6 +716,7 @@ CONTEXT: dict[str, object] = {
     "packages": ["jq"],
     "package_names": ["jq"],
     "recommends": False,
+    "online": False,
 }
 
 
