@@ -99,8 +99,10 @@ def bundle_closure(
             with stages.stage("collect"):
                 collected = installer.collect(container, download.directory)
                 sources = installer.sources(container, collected)
+                fetched = _leave_out_fetched(plan, container, download.directory, collected, sources)
+                if fetched:  # the family's index (dnf's repodata) over what stays
+                    collected = installer.collect(container, download.directory)
                 files = container.copy_files_out(download.directory, files_dir, installer.suffix)
-                files, fetched = online_selection(plan, files, collected, sources) if plan.online else (files, [])
         if not files:
             raise InputError(
                 f"nothing to bundle: {' '.join(plan.packages)} and all their dependencies are already "
@@ -130,26 +132,33 @@ def bundle_closure(
     )
 
 
-def online_selection(
-    plan: BuildPlan, files: list[Path], collected: Collected, sources: Sources
-) -> tuple[list[Path], list[dict[str, str]]]:
+def online_selection(plan: BuildPlan, collected: Collected, sources: Sources) -> dict[str, dict[str, str]]:
     """Online mode (linux.resolve: vm) bundles the recipe's own packages, and what the closure took from
     the recipe's repositories (the VM has not configured them); the VM fetches the rest from its own
     repositories. The closure is still resolved whole: that is how a third-party package's
-    dependencies from its own repository are found. The files left out are deleted; returned with the
-    bundled files: what they were (name, version, architecture), for the manifest."""
+    dependencies from its own repository are found. Returns the files left out, by file name, with
+    what they are (name, version, architecture) for the manifest."""
     names = {name.split(":", 1)[0] for name in plan.package_names}
     third_party = {r.name for r in plan.repositories} | {r.url.rstrip("/") for r in plan.repositories}
-    kept, fetched = [], []
-    for path in files:
-        info = collected.packages.get(path.name)
-        origin = sources.packages.get(path.name)
-        if info is None or info.name in names or (origin is not None and origin.repository in third_party):
-            kept.append(path)  # one without metadata stays: _describe names it
-        else:
-            fetched.append({"name": info.name, "version": info.version, "architecture": info.architecture})
-            path.unlink()
-    return kept, fetched
+    fetched = {}
+    for file, info in sorted(collected.packages.items()):
+        origin = sources.packages.get(file)
+        if info.name not in names and (origin is None or origin.repository not in third_party):
+            fetched[file] = {"name": info.name, "version": info.version, "architecture": info.architecture}
+    return fetched
+
+
+def _leave_out_fetched(
+    plan: BuildPlan, container: Container, directory: str, collected: Collected, sources: Sources
+) -> list[dict[str, str]]:
+    """Online mode: delete from the download what the VM fetches itself; what it was, for the manifest."""
+    if not plan.online:
+        return []
+    fetched = online_selection(plan, collected, sources)
+    if fetched:
+        paths = [f"{directory.rstrip('/')}/{file}" for file in fetched]
+        container.run(["rm", "-f", "--", *paths], "leave out what the VM fetches (online mode)")
+    return list(fetched.values())
 
 
 def _feed(installer: Backend, container: Container, cache: PackageCache | None) -> tuple[Feeding, Download | None]:

@@ -29,6 +29,7 @@ from builder.plan import BuildPlan, make_plan
 from builder.recipe import Repository, load_recipe
 from builder.render import render_commands
 from tests.conftest import DISTRO, run_cli, write_recipe
+from tests.rpm_images import REPO_DIR, fixture_image
 
 ONLINE = "linux:\n  packages: [jq]\n  resolve: vm\n  check: jq --version\n"
 
@@ -113,8 +114,8 @@ def test_full_baseline_and_rpm_families_are_refused(tmp_path: Path) -> None:
     status.write_text("libc6\t2.36-9\n")
     with pytest.raises(InputError, match=r"--baseline .* bundles none"):
         make_plan(recipe, DISTRO, tmp_path, baseline=load_baseline(status))
-    with pytest.raises(InputError, match=r"not available for rhel-9 \(dnf\) yet"):
-        make_plan(recipe, "rhel-9", tmp_path)
+    with pytest.raises(InputError, match=r"not available for sles-15 \(zypper\) yet"):
+        make_plan(recipe, "sles-15", tmp_path)
 
 
 def test_cli_refuses_full_with_exit_2(tmp_path: Path) -> None:
@@ -146,17 +147,45 @@ def test_selection_keeps_recipe_packages_and_third_party_ones(tmp_path: Path) ->
     assert isinstance(plan, BuildPlan)
     plan = replace(plan, repositories=(repo,))
     names = {"app_1_amd64.deb": "app", "applib_2_amd64.deb": "applib", "libc_3_amd64.deb": "libfoo"}
-    files = []
-    for file in names:
-        (tmp_path / file).write_bytes(b"x")
-        files.append(tmp_path / file)
     collected = Collected({f: PackageInfo(n, f.split("_")[1], "amd64") for f, n in names.items()})
     origins = {
         "app_1_amd64.deb": Origin("https://vendor.example/apt"),
         "applib_2_amd64.deb": Origin("https://vendor.example/apt"),
         "libc_3_amd64.deb": Origin("http://deb.debian.org/debian", "bookworm", "main"),
     }
-    kept, fetched = online_selection(plan, sorted(files), collected, Sources(origins, ()))
-    assert [p.name for p in kept] == ["app_1_amd64.deb", "applib_2_amd64.deb"]
-    assert fetched == [{"name": "libfoo", "version": "3", "architecture": "amd64"}]
-    assert not (tmp_path / "libc_3_amd64.deb").exists()
+    fetched = online_selection(plan, collected, Sources(origins, ()))
+    assert fetched == {"libc_3_amd64.deb": {"name": "libfoo", "version": "3", "architecture": "amd64"}}
+
+
+# -- dnf: the VM's configured repository is the suite's own test repository (tests/rpm_images.py) ----
+
+VT_REPO = "[vt]\nname=vt\nbaseurl=file://{dir}\nenabled=1\ngpgcheck=0\n"
+
+
+@pytest.fixture(scope="module")
+def dnf_online_build(docker_client: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory) -> Build:
+    """vt-app in online mode, built in (and verified on) the dnf fixture image with the test repository
+    configured as the VM's own: the recipe adds no repository."""
+    base = fixture_image(docker_client, "dnf")
+    image = f"vmapp-test/dnf-online:{base.rsplit(':', 1)[1]}"
+    if not docker_client.images.list(name=image):
+        with Container(docker_client, base, "image", labelled=False) as box:
+            repo = VT_REPO.format(dir=REPO_DIR)
+            box.run(
+                ["sh", "-c", 'printf %s "$1" >/etc/yum.repos.d/vt.repo', "sh", repo], "configure the VM's repository"
+            )
+            box.handle.commit(*image.rsplit(":", 1))
+    root = tmp_path_factory.mktemp("dnf-online")
+    text = "name: vtnet\nversion: 1.0.0\nlinux:\n  packages: [vt-app]\n  resolve: vm\n  check: vt-app\n"
+    recipe = load_recipe(write_recipe(root, text, "vtnet.yaml"))
+    return load_build(build(make_plan(recipe, "rhel-9", root / "dist", image=image), docker_client).manifest.parent)
+
+
+def test_dnf_bundle_holds_vt_app_and_the_vm_fetches_the_rest(dnf_online_build: Build) -> None:
+    """dnf installs vt-app from the bundle and its dependencies from the VM's repository; remove takes
+    them all out (update from an older version is the apt test's: the ledger is the offline one)."""
+    assert [p["name"] for p in dnf_online_build.manifest["packages"]] == ["vt-app"]
+    assert {"vt-lib", "vt-helper", "vt-keep"} <= dnf_online_build.fetched
+    report = verify_packages(dnf_online_build.directory)
+    assert {"vt-app", "vt-lib", "vt-helper", "vt-keep"} <= bare(report.after_install) - bare(report.before)
+    assert bare(report.after_remove) == bare(report.before)

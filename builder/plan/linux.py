@@ -101,7 +101,7 @@ def plan_linux(recipe: Recipe, shared: dict[str, Any], baseline: Baseline) -> Bu
 
 
 # The families whose templates have an online install (templates/<family>/_online.sh.j2).
-ONLINE_FAMILIES = ("apt",)
+ONLINE_FAMILIES = ("apt", "dnf")
 
 
 def _check_online(recipe: Recipe, distro: Distro, baseline: Baseline) -> None:
