@@ -24,8 +24,11 @@ from builder.container import Container
 from builder.errors import InputError, RecipeError
 from builder.lifecycle import Build, bare, load_build
 from builder.lifecycle.verify import verify_packages
+from builder.lock import load_lock
 from builder.pipeline import build
 from builder.plan import BuildPlan, make_plan
+from builder.rebuild.check import SAME_CLOSURE, _closure
+from builder.rebuild.refreshed import Refreshed
 from builder.recipe import Repository, load_recipe
 from builder.render import render_commands
 from tests.conftest import DISTRO, run_cli, write_recipe
@@ -68,6 +71,18 @@ def test_update_from_an_older_version(online_builds: dict[str, Build]) -> None:
     assert report.setting.startswith("online")  # the image's own network: apt fetched the dependencies
     assert {"jq", "libjq1", "libonig5"} <= bare(report.after_install) - bare(report.before)
     assert bare(report.after_remove) == bare(report.before)
+
+
+def test_rebuild_compares_only_the_bundled_packages_with_the_lock(
+    docker_client: docker.DockerClient, online_builds: dict[str, Build]
+) -> None:
+    """The solver's closure holds libjq1 and libonig5 too; an online lock does not: still unchanged."""
+    built = online_builds["1.0.1"]
+    plan = make_plan(load_recipe(Path(built.manifest["recipe"]["path"])), DISTRO, built.directory.parents[2])
+    assert isinstance(plan, BuildPlan)
+    with Refreshed() as refreshed:
+        verdict = _closure(plan, load_lock(built.directory) or {}, docker_client, refreshed)
+    assert verdict == SAME_CLOSURE, verdict.reason
 
 
 def test_install_without_network_fails(docker_client: docker.DockerClient, online_builds: dict[str, Build]) -> None:
