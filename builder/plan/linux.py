@@ -122,7 +122,7 @@ def _check_online(recipe: Recipe, distro: Distro, baseline: Baseline) -> None:
     if distro.family not in ONLINE_FAMILIES:
         raise InputError(
             f"{where}: online mode is not available for {distro.name} ({distro.family}) yet",
-            hint=f"build it with resolve: bundle, or for a {' or '.join(ONLINE_FAMILIES)} distro",
+            hint=f"build it with resolve: bundle, or for a distro of the {' or '.join(ONLINE_FAMILIES)} family",
         )
 
 
