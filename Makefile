@@ -12,7 +12,7 @@ RECIPES ?=
 DISTROS ?=
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: all setup venv engine image demo packages package nightly test test-fast lint cache-proxy bench bench-cache bench-rebuild bench-rpm bench-publish clean
+.PHONY: all setup venv engine image demo packages package nightly test test-fast lint cache-proxy bench bench-cache bench-rebuild bench-rpm bench-publish bench-jobs bench-size clean
 
 # A make value as one shell word: inside '...', each ' becomes '\''. Use it for every variable a user may set.
 quote = '$(subst ','\'',$(1))'
@@ -95,6 +95,12 @@ bench-rebuild: setup
 
 bench-rpm: setup
 	PYTHONPATH=. $(BIN)/python benchmarks/bench_rpm.py
+
+bench-jobs: setup
+	PYTHONPATH=. $(BIN)/python benchmarks/bench_jobs.py
+
+bench-size: setup
+	PYTHONPATH=. $(BIN)/python benchmarks/bench_size.py
 
 bench-publish: venv
 	PYTHONPATH=. $(BIN)/python benchmarks/bench_publish.py
