@@ -307,6 +307,7 @@ def test_a_hostile_package_value_stays_one_word(tmp_path: Path) -> None:
         packages=["p$(reboot)"],
         package_names=["p$(reboot)"],
         recommends=False,
+        online=False,
     )
     assert "'a; rm -rf /'" in text and "'x y.tar.gz'" in text and "'p$(reboot)'" in text
     assert "L='/var/lib/vmapp-build/a; rm -rf /'" in text
