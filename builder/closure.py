@@ -124,6 +124,9 @@ def bundle_closure(
             with stages.stage("collect"):
                 collected = installer.collect(container, download.directory)
                 sources = installer.sources(container, collected)
+                fetched = _leave_out_fetched(plan, container, download.directory, collected, sources)
+                if fetched:  # the family's index (dnf's repodata) over what stays
+                    collected = installer.collect(container, download.directory)
                 files = container.copy_files_out(download.directory, files_dir, installer.suffix)
         if not files:
             raise InputError(
@@ -159,6 +162,8 @@ def bundle_closure(
         sections["split"] = split.split_section(plan.app, len(parts), len(parts))
         stored = split.stored_parts(plan.app, [sha256_file(c.package) for c in carriers])
         commands = render_commands(plan, parts=stored)
+    if plan.online:  # what the build image's apt would fetch: verify expects the VM to fetch the same
+        sections["online"] = {"fetched": fetched}
     payload = Payload(
         package,
         commands.as_dict(),
@@ -177,7 +182,7 @@ def _request_text(plan: BuildPlan) -> str:
     """What decides a closure besides the image and its lists: the backend's request, and each added
     repository's key by its bytes' hash (a key file or URL can change under one name)."""
     keys = [hashlib.sha256(read_key(r)).hexdigest() for r in plan.repositories]
-    return f"{request_for(plan)!r}\0{keys!r}"
+    return f"{request_for(plan)!r}\0{keys!r}" + ("\0resolve=vm" if plan.online else "")  # another bundle
 
 
 def _keep_lists(
@@ -241,6 +246,35 @@ def _carrier(
         "split": split.split_section(plan.app, index, count),
     }
     return Payload(package, commands.as_dict(), sections, *_totals(packages), _components(plan, packages, collected))
+
+
+def online_selection(plan: BuildPlan, collected: Collected, sources: Sources) -> dict[str, dict[str, str]]:
+    """Online mode (linux.resolve: vm) bundles the recipe's own packages, and what the closure took from
+    the recipe's repositories (the VM has not configured them); the VM fetches the rest from its own
+    repositories. The closure is still resolved whole: that is how a third-party package's
+    dependencies from its own repository are found. Returns the files left out, by file name, with
+    what they are (name, version, architecture) for the manifest."""
+    names = {name.split(":", 1)[0] for name in plan.package_names}
+    third_party = {r.name for r in plan.repositories} | {r.url.rstrip("/") for r in plan.repositories}
+    fetched = {}
+    for file, info in sorted(collected.packages.items()):
+        origin = sources.packages.get(file)
+        if info.name not in names and (origin is None or origin.repository not in third_party):
+            fetched[file] = {"name": info.name, "version": info.version, "architecture": info.architecture}
+    return fetched
+
+
+def _leave_out_fetched(
+    plan: BuildPlan, container: Container, directory: str, collected: Collected, sources: Sources
+) -> list[dict[str, str]]:
+    """Online mode: delete from the download what the VM fetches itself; what it was, for the manifest."""
+    if not plan.online:
+        return []
+    fetched = online_selection(plan, collected, sources)
+    if fetched:
+        paths = [f"{directory.rstrip('/')}/{file}" for file in fetched]
+        container.run(["rm", "-f", "--", *paths], "leave out what the VM fetches (online mode)")
+    return list(fetched.values())
 
 
 def _feed(installer: Backend, container: Container, cache: PackageCache | None) -> tuple[Feeding, Download | None]:

@@ -175,6 +175,7 @@ def _sh_context(plan: BuildPlan, ledger_root: str) -> dict[str, Any]:
         "packages": list(plan.packages),
         "package_names": list(plan.package_names),
         "recommends": plan.recommends,
+        "online": plan.online,
     }
     if plan.tarball:
         context |= {"directory": plan.tarball.directory, "tar_flag": plan.tarball.tar_flag}

@@ -168,9 +168,12 @@ def install_check_remove(
 
 
 @contextmanager
-def verify_container(client: docker.DockerClient, image: str, hint: str = "") -> Iterator[Container]:
-    """A fresh container of `image` with no network, as the VM the package is verified on."""
-    with Container(client, ensure_image(client, image, hint), "verify", network=False) as c:
+def verify_container(
+    client: docker.DockerClient, image: str, hint: str = "", network: bool = False
+) -> Iterator[Container]:
+    """A fresh container of `image` with no network, as the VM the package is verified on; `network`:
+    with the image's own network and mirrors (an online build's VM fetches its dependencies)."""
+    with Container(client, ensure_image(client, image, hint), "verify", network=network) as c:
         yield c
 
 

@@ -717,6 +717,7 @@ CONTEXT: dict[str, object] = {
     "package_names": ["jq"],
     "recommends": False,
     "parts": [],  # a split closure's earlier parts (builder.split)
+    "online": False,
 }
 
 

@@ -307,6 +307,7 @@ def test_a_hostile_package_value_stays_one_word(tmp_path: Path) -> None:
         package_names=["p$(reboot)"],
         recommends=False,
         parts=[{"app": "a-part1", "store": "/s/p$(reboot)", "sha256": "0", "last": "a; rm -rf /-part2"}],
+        online=False,
     )
     assert "p='/s/p$(reboot)'" in text and "'a; rm -rf /-part2'" in text
     assert "'a; rm -rf /'" in text and "'x y.tar.gz'" in text and "'p$(reboot)'" in text

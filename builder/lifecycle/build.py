@@ -31,6 +31,16 @@ class Build(Built):
         return {str(p["name"]) for p in self.manifest.get("packages", [])}
 
     @property
+    def online(self) -> bool:
+        """An online build (linux.resolve: vm): the VM fetches the dependencies, so verify needs a network."""
+        return bool(self.manifest.get("recipe", {}).get("resolve") == "vm")
+
+    @property
+    def fetched(self) -> set[str]:
+        """Names of the packages an online build's VM fetches itself (the build image's answer)."""
+        return {str(p["name"]) for p in self.manifest.get("online", {}).get("fetched", [])}
+
+    @property
     def target_directory(self) -> str | None:
         directory = self.manifest.get("tarball", {}).get("directory")
         return str(directory) if directory else None

@@ -172,7 +172,7 @@ class Replay:
 
     def _now(self, build: Build) -> None:
         self.current = build
-        self.since_remove |= build.bundled
+        self.since_remove |= build.bundled | build.fetched
         self.check()
 
     def _download(self, build: Build, directory: str, name: str) -> None:

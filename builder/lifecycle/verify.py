@@ -55,9 +55,11 @@ def verify_packages(
         same_application(older, build)
     client = client or connect()
     image_ref = image or build.image
-    report = PackageReport(build.app, build.version, image_ref, build.workdir, f"offline in {image_ref}")
+    report = PackageReport(
+        build.app, build.version, image_ref, build.workdir, f"{'online' if build.online else 'offline'} in {image_ref}"
+    )
     report.problems += build.digest_problems()
-    with verify_container(client, image_ref) as c:
+    with verify_container(client, image_ref, network=build.online) as c:
         report.before = _installed(c, build)
         _check_baseline(build, report)
         if older:
@@ -78,7 +80,12 @@ def verify_packages(
 
 def _install_and_remove(c: Container, build: Build, report: PackageReport) -> None:
     """The extension's install and remove, then what remove must have restored: packages, ledger, files."""
-    steps = Steps(Sh(c), report, f"verification of {build.app} {build.version}", f"image {report.image}, no network")
+    steps = Steps(
+        Sh(c),
+        report,
+        f"verification of {build.app} {build.version}",
+        f"image {report.image}, {'its own network' if build.online else 'no network'}",
+    )
     tree = build.target_directory
     tree_before = files_under(c, tree) if tree else set()
     check = build.manifest["recipe"].get("check")

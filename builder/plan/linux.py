@@ -9,6 +9,7 @@ from typing import Any
 from builder.backends import BACKENDS
 from builder.backends.baseline import IMAGE, Baseline
 from builder.distros import Distro
+from builder.errors import InputError
 from builder.plan.base import PlanBase, Row
 from builder.recipe import Recipe, Repository, Tarball
 
@@ -23,6 +24,12 @@ class BuildPlan(PlanBase):
     tarball: Tarball | None = None
     locked: tuple[tuple[str, str, str], ...] = ()  # --locked: (name, version, architecture) from lock.json
     proxy: str | None = None  # http://HOST[:PORT] the build containers fetch through (builder.proxy); never recorded
+    resolve: str = "bundle"  # linux.resolve: "vm" bundles the recipe's packages only (online mode)
+
+    @property
+    def online(self) -> bool:
+        """The VM's package manager fetches the dependencies from its own repositories."""
+        return self.resolve == "vm"
 
     @property
     def package_file_name(self) -> str:
@@ -48,7 +55,7 @@ class BuildPlan(PlanBase):
             "check": self.check,
             "recommends": self.recommends,
             "repositories": [r.__dict__ for r in self.repositories],
-        }
+        } | ({"resolve": self.resolve} if self.online else {})
 
     def manifest_sections(self) -> dict[str, Any]:
         return {**super().manifest_sections(), "kind": self.kind}
@@ -65,6 +72,7 @@ class BuildPlan(PlanBase):
             ("image", self.image),
             payload,
             ("recommends", "yes" if self.recommends else "no"),
+            *([("resolve", "vm (the VM fetches the dependencies from its repositories)")] if self.online else []),
             ("baseline", f"{self.baseline.kind}{source}"),
             ("check", self.check or "-"),
             *([("proxy", self.proxy)] if self.proxy else []),
@@ -78,6 +86,8 @@ def plan_linux(recipe: Recipe, shared: dict[str, Any], baseline: Baseline) -> Bu
     """The recipe's linux section, with the overrides for the row's release."""
     distro: Distro = shared["distro"]
     target = recipe.linux_for(distro.name)
+    if target.online:
+        _check_online(recipe, distro, baseline)
     return BuildPlan(
         **shared,
         packages=target.packages,
@@ -86,7 +96,34 @@ def plan_linux(recipe: Recipe, shared: dict[str, Any], baseline: Baseline) -> Bu
         recommends=target.recommends,
         baseline=baseline,
         tarball=target.tarball,
+        resolve=target.resolve,
     )
+
+
+# The families whose templates have an online install (templates/<family>/_online.sh.j2).
+ONLINE_FAMILIES = ("apt", "dnf")
+
+
+def _check_online(recipe: Recipe, distro: Distro, baseline: Baseline) -> None:
+    """Refuse what cannot go with online mode, before any container starts: the VM resolves the
+    dependencies against what it has, so a baseline (--full, --baseline) would choose nothing."""
+    where = f"{recipe.path}: linux.resolve: vm"
+    if baseline.kind == "full":
+        raise InputError(
+            f"{where}: --full bundles the whole closure, and online mode bundles only the recipe's packages",
+            hint="drop --full, or set resolve: bundle for VMs without internet access",
+        )
+    if baseline.kind == "file":
+        raise InputError(
+            f"{where}: --baseline {baseline.source} chooses which dependencies to bundle, and online mode "
+            "bundles none: the VM's package manager resolves them against what it has",
+            hint="drop --baseline, or set resolve: bundle",
+        )
+    if distro.family not in ONLINE_FAMILIES:
+        raise InputError(
+            f"{where}: online mode is not available for {distro.name} ({distro.family}) yet",
+            hint=f"build it with resolve: bundle, or for a distro of the {' or '.join(ONLINE_FAMILIES)} family",
+        )
 
 
 def supports(distro: Distro) -> bool:

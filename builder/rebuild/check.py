@@ -84,6 +84,9 @@ def _closure(plan: BuildPlan, lock: dict[str, Any], client: docker.DockerClient,
     """Ask the solver, after a refresh, what the download would fetch today; nothing is downloaded."""
     resolved = refreshed.resolve(client, plan, installer_for(plan))
     locked = {(str(p["name"]), str(p["version"]), str(p["architecture"])) for p in lock.get("packages", [])}
+    if plan.online:  # the lock holds the bundled packages only; the VM's fetched ones are not the build's
+        names = {n for n, _, _ in locked} | {n.split(":", 1)[0] for n in plan.package_names}
+        resolved = frozenset(t for t in resolved if t[0] in names)
     return SAME_CLOSURE if resolved == locked else Verdict(True, closure_change(locked, set(resolved)))
 
 

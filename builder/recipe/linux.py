@@ -24,8 +24,11 @@ _SYSTEM_DIRS = frozenset(
     "/usr/share /usr/src /var/cache /var/lib /var/log /var/spool /var/tmp".split()
 )
 _VIRTUAL_ROOTS = ("/proc", "/sys", "/dev", "/run", "/boot")
-_LINUX_KEYS = {"packages", "tarball", "repositories", "check", "recommends", "distros", "targets"}
-_OVERRIDE_KEYS = {"packages", "tarball", "repositories", "check", "recommends"}
+_LINUX_KEYS = {"packages", "tarball", "repositories", "check", "recommends", "resolve", "distros", "targets"}
+_OVERRIDE_KEYS = {"packages", "tarball", "repositories", "check", "recommends", "resolve"}
+# linux.resolve: who resolves the dependencies. `bundle` (default): the build, which ships the closure
+# for VMs without internet; `vm`: the VM's package manager from its own repositories (online mode).
+RESOLVE_MODES = ("bundle", "vm")
 _TARBALL_KEYS = {"source", "sha256", "directory"}
 # What tar needs to read each kind of archive; the package keeps the suffix, so the VM sees it too.
 TARBALL_SUFFIXES = {".tar.gz": "z", ".tgz": "z", ".tar.xz": "J", ".txz": "J", ".tar.bz2": "j", ".tar": ""}
@@ -54,6 +57,12 @@ class LinuxTarget:
     check: str | None = None
     recommends: bool = False
     tarball: Tarball | None = None  # a tarball payload instead of packages
+    resolve: str = "bundle"  # one of RESOLVE_MODES
+
+    @property
+    def online(self) -> bool:
+        """The VM fetches the dependencies from its configured repositories (linux.resolve: vm)."""
+        return self.resolve == "vm"
 
 
 @dataclass(frozen=True)
@@ -123,7 +132,29 @@ def _target(path: Path, key: str, data: dict[str, Any], base: LinuxTarget | None
     if check is not None:
         check = fields.text(path, f"{key}.check", check, multiline=True)
     recommends = base.recommends if base and "recommends" not in data else data.get("recommends", False)
-    return LinuxTarget(packages, repos, check, fields.boolean(path, f"{key}.recommends", recommends), tarball)
+    resolve = base.resolve if base and "resolve" not in data else _resolve(path, f"{key}.resolve", data)
+    if resolve == "vm" and tarball is not None:
+        raise RecipeError(
+            path,
+            f"{key}.resolve",
+            "resolve: vm lets the VM's package manager fetch the dependencies of packages; a tarball has none",
+            hint="leave resolve out for a tarball payload, or list packages instead",
+        )
+    recommends = fields.boolean(path, f"{key}.recommends", recommends)
+    return LinuxTarget(packages, repos, check, recommends, tarball, resolve)
+
+
+def _resolve(path: Path, key: str, data: dict[str, Any]) -> str:
+    raw = data.get("resolve", "bundle")
+    if raw not in RESOLVE_MODES:
+        raise RecipeError(
+            path,
+            key,
+            f"{raw!r} is not a resolve mode",
+            hint="bundle (the default: the package holds the whole closure, no network needed on the VM) "
+            "or vm (the package holds the recipe's packages; the VM fetches their dependencies)",
+        )
+    return str(raw)
 
 
 def _tarball(path: Path, key: str, raw: Any) -> Tarball:
