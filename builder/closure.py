@@ -80,7 +80,7 @@ def bundle_closure(
     the payload is the same bytes either way."""
     installer = installer_for(plan)
     client = client or connect()
-    image_id = ensure_image(client, plan.image, bootstrap_hint(plan))
+    image_id = ensure_image(client, plan.image, bootstrap_hint(plan), plan.distro.arch)
     stages = Stages(STAGES, plan.app)
     files_dir = tmp / "files"
     files_dir.mkdir()

@@ -72,6 +72,11 @@ class Built:
         return self.directory / str(self.manifest["packageFileName"])
 
     @property
+    def arch(self) -> str:
+        """The architecture it was built for (builds before arm64 recorded none: amd64)."""
+        return str(self.manifest["distro"].get("arch") or "amd64")
+
+    @property
     def image(self) -> str:
         """The image the package was built in (or for): where verify runs by default."""
         image = self.manifest["image"]
@@ -168,9 +173,12 @@ def install_check_remove(
 
 
 @contextmanager
-def verify_container(client: docker.DockerClient, image: str, hint: str = "") -> Iterator[Container]:
-    """A fresh container of `image` with no network, as the VM the package is verified on."""
-    with Container(client, ensure_image(client, image, hint), "verify", network=False) as c:
+def verify_container(
+    client: docker.DockerClient, image: str, hint: str = "", arch: str | None = None
+) -> Iterator[Container]:
+    """A fresh container of `image` with no network, as the VM the package is verified on: one of `arch`
+    (the build's), under qemu when the engine's is another."""
+    with Container(client, ensure_image(client, image, hint, arch), "verify", network=False) as c:
         yield c
 
 

@@ -57,7 +57,7 @@ def verify_packages(
     image_ref = image or build.image
     report = PackageReport(build.app, build.version, image_ref, build.workdir, f"offline in {image_ref}")
     report.problems += build.digest_problems()
-    with verify_container(client, image_ref) as c:
+    with verify_container(client, image_ref, arch=build.arch) as c:
         report.before = _installed(c, build)
         _check_baseline(build, report)
         if older:
