@@ -8,16 +8,19 @@ linux/arm64, so the engine knows what it holds.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import platform
 import shutil
 import subprocess
+import tarfile
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import docker
+from docker.errors import DockerException
 
 from builder.distros import Distro
 from builder.emulation import MACHINES, SETUP_HINT, handler_problem
@@ -27,7 +30,8 @@ from builder.errors import BuildError, EnvironmentProblem, InputError
 DEFAULT_MIRRORS = {"debian": "http://deb.debian.org/debian", "ubuntu": "http://archive.ubuntu.com/ubuntu"}
 # Ubuntu serves architectures other than amd64 (and i386) from another archive.
 PORTS_MIRRORS = {"ubuntu": "http://ports.ubuntu.com/ubuntu-ports"}
-CHANGES = ["ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 'CMD ["/bin/bash"]']
+ENV_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+EPOCH = "1970-01-01T00:00:00Z"
 COMPONENTS = {"debian": "main", "ubuntu": "main universe"}
 
 
@@ -101,23 +105,45 @@ def _check_can_bootstrap(distro: Distro) -> None:
 
 
 def import_image(client: docker.DockerClient, archive: Path, tag: str, platform_name: str) -> None:
-    """`docker import --platform`: docker-py's import_image has no platform, and without it the engine
-    would label an arm64 root filesystem with its own architecture."""
-    repository, _, version = tag.rpartition(":") if ":" in tag.rsplit("/", 1)[-1] else (tag, "", "latest")
-    api: Any = client.api  # the raw request: docker-py has no public call with these parameters
-    params = {"fromSrc": "-", "repo": repository, "tag": version, "changes": CHANGES, "platform": platform_name}
-    with archive.open("rb") as data:
-        response = api._post(
-            api._url("/images/create"),
-            data=data,
-            params=params,
-            headers={"Content-Type": "application/tar"},
-            timeout=None,  # as docker-py's own import of a file: a 200 MB archive may take a while
-        )
-    api._raise_for_status(response)
-    for line in response.text.splitlines():  # the engine reports a failed import in its progress stream
-        if (error := json.loads(line).get("error") if line.startswith("{") else None) is not None:
-            raise BuildError(f"importing {archive} as {tag} ({platform_name}) failed: {error}")
+    """The root filesystem `archive` as the one layer of image `tag` for `platform_name` (linux/arm64).
+
+    Loaded as a `docker save` archive whose config names the architecture: engines before 23.0 take only
+    the OS from `docker import --platform` and label the image with their own architecture, and an arm64
+    root filesystem labelled amd64 would run as "amd64" without the check that qemu is there."""
+    os_name, _, arch = platform_name.partition("/")
+    layer_sha = _sha256(archive)
+    config = {
+        "architecture": arch,
+        "os": os_name,
+        "created": EPOCH,  # the same root filesystem gives the same image id
+        "config": {"Env": [ENV_PATH], "Cmd": ["/bin/bash"]},
+        "rootfs": {"type": "layers", "diff_ids": [f"sha256:{layer_sha}"]},
+        "history": [{"created": EPOCH, "created_by": f"vmapp-build image bootstrap ({platform_name})"}],
+    }
+    config_bytes = json.dumps(config, sort_keys=True).encode()
+    config_name = f"{hashlib.sha256(config_bytes).hexdigest()}.json"
+    name, _, version = tag.rpartition(":") if ":" in tag.rsplit("/", 1)[-1] else (tag, "", "latest")
+    manifest = [{"Config": config_name, "RepoTags": [f"{name}:{version}"], "Layers": [f"{layer_sha}/layer.tar"]}]
+    saved = archive.with_name("image.tar")
+    with tarfile.open(saved, "w") as tar:
+        tar.add(archive, f"{layer_sha}/layer.tar")
+        for member, data in ((config_name, config_bytes), ("manifest.json", json.dumps(manifest).encode())):
+            info = tarfile.TarInfo(member)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    with saved.open("rb") as stream:
+        try:
+            client.images.load(stream)
+        except (DockerException, OSError) as exc:
+            raise BuildError(f"loading the root filesystem as {tag} ({platform_name}) failed: {exc}") from exc
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _run(argv: list[str], what: str) -> None:
