@@ -55,7 +55,8 @@ DISTROS: dict[str, Distro] = {
         Distro("ubuntu-24.04", "apt", "ubuntu:24.04", "noble", "ubuntu"),
         Distro("debian-11", "apt", "debian:11", "bullseye", "debian"),
         Distro("debian-12", "apt", "debian:12", "bookworm", "debian"),
-        Distro("rhel-7", "yum", "registry.access.redhat.com/ubi7/ubi:latest", "", "rhel"),
+        # UBI 7 is not published for arm64 (RHEL 7 for ARM was a separate, short-lived release).
+        Distro("rhel-7", "yum", "registry.access.redhat.com/ubi7/ubi:latest", "", "rhel", arches=("amd64",)),
         Distro("rhel-8", "dnf", "registry.access.redhat.com/ubi8/ubi:latest", "", "rhel"),
         Distro("rhel-9", "dnf", "registry.access.redhat.com/ubi9/ubi:latest", "", "rhel"),
         Distro("sles-15", "zypper", "registry.suse.com/bci/bci-base:15.6", "", "sles"),
