@@ -97,7 +97,10 @@ def test_the_binfmt_handler_is_checked(tmp_path: Path, content: str | None, prob
 @pytest.fixture(scope="module")
 def arm64_build(docker_client: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """jq for debian-12/arm64, built and verified (install, check, remove offline) under qemu, once."""
-    docker_client.images.get(IMAGE)  # fails loudly: `make setup` bootstraps it
+    try:
+        docker_client.images.get(IMAGE)
+    except docker.errors.ImageNotFound:
+        pytest.fail(f"{IMAGE} is missing: `make setup` bootstraps it (vmapp-build image bootstrap debian-12/arm64)")
     out = tmp_path_factory.mktemp("arm64")
     proc = run_cli("recipe", "jq", "--distro", "debian-12", "--arch", "arm64", "--out", out, "--verify")
     assert proc.returncode == 0, proc.stderr
