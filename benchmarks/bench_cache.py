@@ -1,12 +1,14 @@
-"""Benchmark the host package cache: a warm build of one recipe (every package in the cache) against
-the plain cold manual path (benchmarks/bench_manual.py), in one run.
+"""Benchmark the host caches: a warm build of one recipe (every package in the package cache, the
+image's refreshed lists in a layer) against the plain cold manual path (benchmarks/bench_manual.py),
+in one run.
 
-First a cold vmapp-build into an empty cache (it fills the cache); then --rounds rounds, each a warm
-vmapp-build and a cold manual path, alternating which goes first. Printed: each timing, the median
-warm build as a ratio of the median manual path against the target (at most 0.3), the cold build with
-the cache against the manual path (what filling the cache costs), the cache's hit rate and the bytes
-downloaded per build (from the cache's statistics), the manual path's own phases (a warm build still
-refreshes the package lists: that phase is its floor), and the machine's load.
+First a cold vmapp-build into an empty cache (it fills the cache and refreshes the lists); then
+--rounds rounds, each a warm vmapp-build and a cold manual path, alternating which goes first.
+Printed: each timing; the median warm build (the closure memo's: no container) as a ratio of the
+median manual path, against the target (at most 0.3); the same for a warm build that solves again (its
+memo deleted first: the lists layer and the cached packages only); the cold build against the manual
+path (what filling the caches costs); the cache's hit rate and bytes downloaded per build (its
+statistics); the manual path's own phases; and the machine's load.
 
     .venv/bin/python benchmarks/bench_cache.py [--recipe git] [--distro debian-12] [--rounds 3]
         [--fail-above 0.3]
@@ -30,7 +32,9 @@ import docker
 
 from benchmarks.bench_manual import BENCH_LABEL, Sample, time_manual  # repo root: on sys.path (make venv)
 from builder.cache import PackageCache, human
+from builder.closure_memo import DIRECTORY as MEMOS
 from builder.engine import connect
+from builder.lists import ListsLayers
 from builder.pipeline import build
 from builder.plan import BuildPlan, make_plan
 from builder.recipe import load_recipe
@@ -38,11 +42,13 @@ from builder.recipe import load_recipe
 TARGET_RATIO = 0.3
 
 
-def time_build(client: docker.DockerClient, recipe: str, distro: str, out: Path, cache: PackageCache) -> Sample:
-    """One in-process vmapp-build with the cache: its wall time and package."""
+def time_build(
+    client: docker.DockerClient, recipe: str, distro: str, out: Path, cache: PackageCache, lists: ListsLayers
+) -> Sample:
+    """One in-process vmapp-build with the cache and lists layers: its wall time and package."""
     plan = make_plan(load_recipe(recipe), distro, out)
     start = time.perf_counter()
-    result = build(plan, client, cache=cache)
+    result = build(plan, client, cache=cache, lists=lists)
     return Sample(time.perf_counter() - start, result.package)
 
 
@@ -72,36 +78,49 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-cache-") as tmp:
         root = Path(tmp)
         cache = PackageCache(root / "cache")
-        cold = time_build(client, args.recipe, args.distro, root / "cold", cache)
+        # TTL 0: the cold build refreshes the lists (as the manual path does) and keeps them for this run.
+        lists = ListsLayers(ttl=0)
+        cold = time_build(client, args.recipe, args.distro, root / "cold", cache, lists)
         print(f"cold vmapp-build, empty cache:  {cold.seconds:7.2f} s")
         after_cold = cache.info().stats
         warm: list[Sample] = []
+        solved: list[Sample] = []
         manual: list[Sample] = []
         plan = make_plan(load_recipe(args.recipe), args.distro, root / "plan")
         assert isinstance(plan, BuildPlan)
         run_id = uuid.uuid4().hex[:8]
         for n in range(args.rounds):
-            order = ["warm", "manual"] if n % 2 == 0 else ["manual", "warm"]
+            order = ["warm", "solved", "manual"] if n % 2 == 0 else ["manual", "solved", "warm"]
             for which in order:
                 if which == "warm":
-                    warm.append(time_build(client, args.recipe, args.distro, root / f"warm{n}", cache))
+                    warm.append(time_build(client, args.recipe, args.distro, root / f"warm{n}", cache, lists))
+                elif which == "solved":  # the memo forgotten: a container, the solver, every package cached
+                    for memo in (cache.directory / MEMOS).glob("*.json"):
+                        memo.unlink()
+                    solved.append(time_build(client, args.recipe, args.distro, root / f"solved{n}", cache, lists))
                 else:
                     manual.append(time_manual(client, plan.image, plan, root / f"manual{n}", run_id))
             print(
-                f"round {n + 1}: warm vmapp-build {warm[-1].seconds:7.2f} s   cold manual {manual[-1].seconds:7.2f} s"
+                f"round {n + 1}: warm vmapp-build {warm[-1].seconds:7.2f} s   solved again {solved[-1].seconds:7.2f} s"
+                f"   cold manual {manual[-1].seconds:7.2f} s"
             )
         warm_stats = _delta(after_cold, cache.info().stats)
-        same = all(s.package.read_bytes() == cold.package.read_bytes() for s in warm)
+        same = all(s.package.read_bytes() == cold.package.read_bytes() for s in warm + solved)
     leftovers = client.containers.list(all=True, filters={"label": f"{BENCH_LABEL}={run_id}"})
     ratio = statistics.median(s.seconds for s in warm) / statistics.median(s.seconds for s in manual)
     manual_median = statistics.median(s.seconds for s in manual)
     print(f"\nratio warm vmapp-build / cold manual path: {ratio:.3f}  (target <= {TARGET_RATIO})")
+    solved_ratio = statistics.median(s.seconds for s in solved) / statistics.median(s.seconds for s in manual)
+    print(f"ratio warm, closure solved again (lists layer, every package cached) / cold manual: {solved_ratio:.3f}")
     print(f"ratio cold vmapp-build (filling the cache) / cold manual path: {cold.seconds / manual_median:.3f}")
     print(_cache_line("cold build", after_cold))
     print(_cache_line("warm builds", warm_stats))
     phases = {name: statistics.median(s.phases.get(name, 0.0) for s in manual) for name in manual[0].phases}
     print("manual path's phases (median): " + ", ".join(f"{k} {v:.2f} s" for k, v in phases.items()))
-    print(f"  a warm build skips the download ({phases.get('download', 0):.2f} s) but still refreshes the lists")
+    print(
+        f"  a warm build skips the download ({phases.get('download', 0):.2f} s) "
+        f"and the refresh ({phases.get('refresh', 0):.2f} s)"
+    )
     print(f"load average: {load_before:.2f} before, {os.getloadavg()[0]:.2f} after ({os.cpu_count()} CPUs)")
     if not same:
         print("bench_cache: a warm build's bundle differs from the cold one's", file=sys.stderr)

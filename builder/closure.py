@@ -3,8 +3,9 @@ disposable container of the target release, then bundled into a deterministic ta
 
 from __future__ import annotations
 
+import hashlib
 import sys
-from contextlib import suppress
+from contextlib import ExitStack, suppress
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +22,15 @@ from builder.backends.base import (
     Request,
     Sources,
 )
+from builder.backends.repository import read_key
 from builder.bundle import write_tar_gz
 from builder.cache import Feeding, PackageCache, Wanted, feed, keep
+from builder.closure_memo import Memo, memo_key, recall, remember
 from builder.container import Container
 from builder.engine import connect, ensure_image
 from builder.errors import BuildError, EnvironmentProblem, InputError
 from builder.files import sha256_file
+from builder.lists import ListsLayers, layer_key
 from builder.payload import Component, Payload
 from builder.plan import BuildPlan
 from builder.progress import Stages, byte_bar
@@ -73,24 +77,43 @@ def bundle_closure(
     tmp: Path,
     client: docker.DockerClient | None,
     cache: PackageCache | None = None,
+    lists: ListsLayers | None = None,
 ) -> Payload:
     """The package manager's closure, resolved and downloaded in a disposable container. The commands
     were rendered from the plan before: what the download left out travels in the bundle (SKIPPED_LIST).
     With a package cache, the container gets the cached files first and the cache what was downloaded;
-    the payload is the same bytes either way."""
+    the payload is the same bytes either way. With lists layers (builder.lists), the container starts from
+    the image's refreshed lists when a layer is usable, and skips the refresh; and a closure built before
+    from that layer and the same request is taken from the cache with no container (builder.closure_memo)."""
     installer = installer_for(plan)
     client = client or connect()
     image_id = ensure_image(client, plan.image, bootstrap_hint(plan), plan.distro.arch)
     stages = Stages(STAGES, plan.app)
     files_dir = tmp / "files"
     files_dir.mkdir()
+    package = tmp / plan.package_file_name
     env = proxy_environment(plan.proxy)  # fetching only: never recorded, so the bytes are the same without
+    # A proxy's address would be committed with the container's environment: no layer through one.
+    request = _request_text(plan) if lists is not None and not plan.proxy else None
+    key = layer_key(image_id, plan.distro.family, request) if request is not None else None
+    refreshing = ExitStack()  # held until the refresh is done: parallel builds of one key refresh it once
     try:
-        with Container(client, image_id, "build", environment=env) as container, naming_proxy(plan.proxy):
+        layer = None
+        if lists is not None and key:
+            refreshing.enter_context(lists.holding(key))
+            layer = lists.usable(client, key)
+        if layer and cache is not None and request is not None:
+            recalled = _recall(cache, memo_key(layer, request, package.name), plan, commands, package)
+            if recalled is not None:
+                return recalled
+        with Container(client, layer or image_id, "build", environment=env) as container, naming_proxy(plan.proxy):
             with stages.stage("repositories"):
                 installer.prepare(container)
             with stages.stage("refresh"):
-                installer.refresh(container)
+                if layer is None:
+                    installer.refresh(container)
+                    layer = _keep_lists(lists, key, client, container, installer, image_id)
+            refreshing.close()
             with stages.stage("discover"):
                 discovery = installer.discover(container)
             with stages.stage("download"):
@@ -110,14 +133,14 @@ def bundle_closure(
         if cache is not None:
             _keep(cache, feeding, packages)
         with stages.stage("bundle"):
-            package = tmp / plan.package_file_name
             members = _members(installer, plan, packages, collected, download)
             with byte_bar(sum(p.size for p in packages), "bundle") as bar:
                 write_tar_gz(package, files, members, bar.update)
     finally:
+        refreshing.close()
         stages.close()
     sections = _sections(plan, image_id, packages, discovery)
-    return Payload(
+    payload = Payload(
         package,
         commands.as_dict(),
         sections,
@@ -125,6 +148,53 @@ def bundle_closure(
         _components(plan, packages, collected),
         lock=_lock(packages, sources),
     )
+    if layer and cache is not None and request is not None:
+        _remember(cache, memo_key(layer, request, package.name), payload, plan)
+    return payload
+
+
+def _request_text(plan: BuildPlan) -> str:
+    """What decides a closure besides the image and its lists: the backend's request, and each added
+    repository's key by its bytes' hash (a key file or URL can change under one name)."""
+    keys = [hashlib.sha256(read_key(r)).hexdigest() for r in plan.repositories]
+    return f"{request_for(plan)!r}\0{keys!r}"
+
+
+def _keep_lists(
+    lists: ListsLayers | None,
+    key: str | None,
+    client: docker.DockerClient,
+    container: Container,
+    installer: Backend,
+    image_id: str,
+) -> str | None:
+    """The refreshed container as the key's layer, when the backend's lists may be shared (apt's, from
+    http(s) sources only; the RPM families refresh every time): the layer's id, or None."""
+    shareable = getattr(installer, "shareable_lists", None)
+    if lists is not None and key and shareable is not None and shareable(container):
+        return lists.keep(client, container, key, image_id)
+    return None
+
+
+def _recall(cache: PackageCache, key: str, plan: BuildPlan, commands: Commands, package: Path) -> Payload | None:
+    """The payload of an earlier build with this key, its bundle copied to `package`; or None."""
+    memo = recall(cache, key, package)
+    if memo is None:
+        return None
+    _say("closure: the same as an earlier build from the same package lists (--lists-ttl 0 refreshes them)")
+    sections = plan.manifest_sections() | memo.sections
+    return Payload(package, commands.as_dict(), sections, memo.contents, memo.files, memo.components, memo.lock)
+
+
+def _remember(cache: PackageCache, key: str, payload: Payload, plan: BuildPlan) -> None:
+    """The closure for later builds from the same layer and request; a cache that cannot be written is
+    a warning, as for packages."""
+    own = {k: v for k, v in payload.sections.items() if k not in plan.manifest_sections()}
+    memo = Memo(own, payload.contents, payload.files, payload.components, payload.lock)
+    try:
+        remember(cache, key, payload.package, memo)
+    except (OSError, EnvironmentProblem) as exc:
+        _say(f"warning: package cache {cache.directory}: closure not kept: {exc}")
 
 
 def _feed(installer: Backend, container: Container, cache: PackageCache | None) -> tuple[Feeding, Download | None]:

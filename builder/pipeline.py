@@ -16,6 +16,7 @@ from builder.azure.limits import check_field, enforce
 from builder.cache import PackageCache
 from builder.closure import bundle_closure, installer_for
 from builder.finish import BuildResult, Output, finish, staging_directory
+from builder.lists import ListsLayers
 from builder.payload import Payload
 from builder.plan import BuildPlan, Plan, WindowsPlan
 from builder.render import Commands, render_commands
@@ -30,15 +31,17 @@ def build(
     client: docker.DockerClient | None = None,
     gallery: GallerySettings | None = None,
     cache: PackageCache | None = None,
+    lists: ListsLayers | None = None,
 ) -> BuildResult:
     """Build the package and manifest for one plan; nothing is left behind on failure.
 
     With gallery settings, the Azure definitions (builder.azure.emit) are checked and written beside them.
-    With a package cache (builder.cache), packages come from it where it has them; the outputs are the same.
+    With a package cache (builder.cache), packages come from it where it has them, and with lists layers
+    (builder.lists) the refreshed package lists of the image; the outputs are the same.
     """
     commands = preflight(plan)
     with staging_directory(plan.out_dir) as tmp:
-        return finish(_output(plan), payload(plan, commands, tmp, client, cache), tmp, gallery)
+        return finish(_output(plan), payload(plan, commands, tmp, client, cache, lists), tmp, gallery)
 
 
 def preflight(plan: Plan) -> Commands:
@@ -54,14 +57,19 @@ def preflight(plan: Plan) -> Commands:
 
 
 def payload(
-    plan: Plan, commands: Commands, tmp: Path, client: docker.DockerClient | None, cache: PackageCache | None = None
+    plan: Plan,
+    commands: Commands,
+    tmp: Path,
+    client: docker.DockerClient | None,
+    cache: PackageCache | None = None,
+    lists: ListsLayers | None = None,
 ) -> Payload:
     """The payload stage of the plan's kind: a new kind of payload is a stage module and a line here."""
     if isinstance(plan, WindowsPlan):
         return bundle_installers(plan, commands, tmp)
     if plan.tarball:
         return fetch_tarball(plan, commands, tmp)
-    return bundle_closure(plan, commands, tmp, client, cache)
+    return bundle_closure(plan, commands, tmp, client, cache, lists)
 
 
 def _output(plan: Plan) -> Output:

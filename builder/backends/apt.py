@@ -108,6 +108,14 @@ class AptInstaller:
                 hint=repo_problem(detail)[1],
             )
 
+    def shareable_lists(self, container: Container) -> bool:
+        """Whether the refreshed lists may be kept for later builds (builder.lists): only when every
+        source is fetched over http(s). A `file:` repository can change under the same URL."""
+        argv = ["apt-get", "indextargets", "--format", "$(REPO_URI)"]
+        result = container.run(argv, "list the package sources", check=False)
+        uris = set(result.stdout.split())
+        return result.exit_code == 0 and bool(uris) and all(u.startswith(("http://", "https://")) for u in uris)
+
     # -- discovery: the documented commands, kept as a report ----------------------------------------
     def discover(self, container: Container) -> Discovery:
         """`apt show` (the seed's Depends/Pre-Depends lines) and the recursive tree. Resolution errors

@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # annotations only: the command line imports the pipeline whe
 
     from builder.cache import PackageCache
     from builder.engine import Pool
+    from builder.lists import ListsLayers
     from builder.plan import Plan
 
 Row = tuple[str, int, int, str]
@@ -87,7 +88,7 @@ class Outcome:
 )
 @jobs_option("Targets built at once, each in its own container; the output is a serial run's.")
 @engine_option
-@cache_options
+@cache_options()
 @click.option("--proxy", envvar=PROXY_ENV, callback=proxy_option, help=PROXY_HELP)
 def recipe_cmd(
     recipe: str,
@@ -106,6 +107,7 @@ def recipe_cmd(
     jobs: int,
     engine_names: tuple[str, ...],
     cache: PackageCache | None,
+    lists: ListsLayers,
     proxy: str | None,
 ) -> None:
     """Build RECIPE (a shipped recipe's name or a YAML path) for each --distro."""
@@ -131,7 +133,7 @@ def recipe_cmd(
     from builder.engine import engines
 
     pool = engines(engine_names)  # each pinged: a bad engine stops the run before any build
-    outcomes = _build_all(plans, gallery, then_verify, pool, jobs, cache)
+    outcomes = _build_all(plans, gallery, then_verify, pool, jobs, cache, lists)
     if len(plans) == 1 and outcomes[0].error is not None:
         raise outcomes[0].error  # one target: its error is the run's, as always
     if len(plans) > 1:
@@ -145,13 +147,15 @@ def _build_all(
     pool: Pool,
     jobs: int,
     cache: PackageCache | None,
+    lists: ListsLayers,
 ) -> list[Outcome]:
     """Every plan built, `jobs` at a time, each on its engine in turn; each one's output printed in the
     plans' order as soon as it and those before it are done (serially: as each finishes)."""
     executor = ThreadPoolExecutor(max_workers=jobs)
     progress = len(plans) > 1 and jobs > 1  # else serial: each line printed as it comes
     futures: list[Future[Outcome]] = [
-        executor.submit(_attempt, i, plan, gallery, then_verify, pool, progress, cache) for i, plan in enumerate(plans)
+        executor.submit(_attempt, i, plan, gallery, then_verify, pool, progress, cache, lists)
+        for i, plan in enumerate(plans)
     ]
     outcomes: list[Outcome] = []
     try:
@@ -172,6 +176,7 @@ def _attempt(
     pool: Pool,
     progress: bool,
     cache: PackageCache | None,
+    lists: ListsLayers,
 ) -> Outcome:
     """One plan's build on its engine; a failure is its outcome, never the end of the others."""
     from builder.engine import engine_for
@@ -182,7 +187,7 @@ def _attempt(
     try:
         needs_image = then_verify or not isinstance(plan, WindowsPlan)  # Windows builds need no container
         client = engine_for(pool, index, plan.image if needs_image else None)
-        outcome.row = _build(plan, gallery, then_verify, client, outcome.echo, cache)
+        outcome.row = _build(plan, gallery, then_verify, client, outcome.echo, cache, lists)
     except VmappError as exc:
         outcome.error = exc
     if progress and received() is None:  # stderr, as it happens: stdout stays the serial run's
@@ -238,12 +243,13 @@ def _build(
     client: DockerClient | None,
     echo: Echo,
     cache: PackageCache | None,
+    lists: ListsLayers,
 ) -> Row:
     """Build (and verify) one plan on `client` (None: the default engine); its row of the summary table."""
     from builder.pipeline import build
     from builder.verify import verify
 
-    result = build(plan, client, gallery=gallery, cache=cache)
+    result = build(plan, client, gallery=gallery, cache=cache, lists=lists)
     for warning in result.warnings:
         echo(f"warning: {warning}", True)
     sizes = result.document["sizes"]

@@ -35,23 +35,56 @@ def _directory_option(f: Callable[..., Any]) -> Callable[..., Any]:
     )(f)
 
 
-def cache_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--cache-dir, --cache-max-size and --no-cache, handed to the command as one `cache` argument."""
+def _ttl(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    from builder.errors import InputError
+    from builder.lists import parse_ttl
 
-    @_directory_option
-    @click.option(
-        "--cache-max-size",
-        default=DEFAULT_MAX_SIZE,
-        show_default=True,
-        callback=_size,
-        help="Evict the least recently used packages above this size after each build.",
+    if value is None:
+        return None
+    try:
+        return parse_ttl(value, "--lists-ttl")
+    except InputError as exc:
+        raise click.BadParameter(f"{exc.message}: {exc.hint}", param_hint="'--lists-ttl'") from exc
+
+
+def cache_options(lists_ttl: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--cache-dir, --cache-max-size and --no-cache, handed to the command as one `cache` argument; and
+    --lists-ttl as `lists` (builder.lists). Its default is `lists_ttl`, else $VMAPP_BUILD_LISTS_TTL or an
+    hour (a nightly rebuild says 0: it refreshes each image once per run)."""
+    ttl_help = (
+        "Start from the image's package lists refreshed by an earlier run up to this long ago "
+        "(seconds, or 30m, 2h, 1d; 0: refresh once per run)"
+        + ("" if lists_ttl else "; default $VMAPP_BUILD_LISTS_TTL, else 1h")
     )
-    @click.option("--no-cache", is_flag=True, help="Neither read nor fill the package cache.")
-    @functools.wraps(command)
-    def wrapper(*args: Any, cache_dir: Path | None, cache_max_size: int, no_cache: bool, **kwargs: Any) -> Any:
-        return command(*args, cache=None if no_cache else open_cache(cache_dir, cache_max_size), **kwargs)
 
-    return wrapper
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        @_directory_option
+        @click.option(
+            "--cache-max-size",
+            default=DEFAULT_MAX_SIZE,
+            show_default=True,
+            callback=_size,
+            help="Evict the least recently used packages above this size after each build.",
+        )
+        @click.option("--no-cache", is_flag=True, help="Neither read nor fill the package cache.")
+        @click.option("--lists-ttl", default=lists_ttl, show_default=bool(lists_ttl), callback=_ttl, help=ttl_help)
+        @functools.wraps(command)
+        def wrapper(
+            *args: Any,
+            cache_dir: Path | None,
+            cache_max_size: int,
+            no_cache: bool,
+            lists_ttl: float | None,
+            **kwargs: Any,
+        ) -> Any:
+            from builder.lists import ListsLayers
+
+            cache = None if no_cache else open_cache(cache_dir, cache_max_size)
+            return command(*args, cache=cache, lists=ListsLayers(lists_ttl), **kwargs)
+
+        return wrapper
+
+    return decorate
 
 
 def open_cache(directory: Path | None, max_size: int) -> PackageCache:

@@ -21,6 +21,7 @@ from builder.rebuild.version import POLICIES
 
 if TYPE_CHECKING:  # annotations only: the command line imports the cache when a command runs
     from builder.cache import PackageCache
+    from builder.lists import ListsLayers
 
 
 @click.command("rebuild")
@@ -47,7 +48,7 @@ if TYPE_CHECKING:  # annotations only: the command line imports the cache when a
     help="Prove updates from the newest N earlier builds (0: every one; the replay grows with N).",
 )
 @engine_option
-@cache_options
+@cache_options(lists_ttl="0")
 @click.option("--proxy", envvar=PROXY_ENV, callback=proxy_option, help=PROXY_HELP)
 def rebuild_cmd(
     recipes: tuple[str, ...],
@@ -60,6 +61,7 @@ def rebuild_cmd(
     depth: int,
     engine_names: tuple[str, ...],
     cache: PackageCache | None,
+    lists: ListsLayers,
     proxy: str | None,
 ) -> None:
     """Rebuild RECIPES (default: every shipped recipe) for their targets where something changed.
@@ -81,7 +83,7 @@ def rebuild_cmd(
     if not entries:
         raise click.UsageError("no recipe targets any of the given --distro")
     pool = engines(engine_names)  # each pinged: a bad engine stops the run before any entry
-    options = Options(out, policy, then_verify, jobs, depth or None, pool, cache, proxy)
+    options = Options(out, policy, then_verify, jobs, depth or None, pool, cache, proxy, lists)
     rows = rebuild(entries, options, lambda line: click.echo(line, err=True))
     path = report or out / REPORT_NAME
     write_report(path, policy, rows)

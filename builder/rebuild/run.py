@@ -18,6 +18,7 @@ from builder.diff import diff_builds
 from builder.distros import get_distro, resolve_image
 from builder.engine import Pool, engine_for
 from builder.errors import VmappError
+from builder.lists import ListsLayers
 from builder.manifest import load_manifest
 from builder.pipeline import build
 from builder.plan import Plan, Release, make_plan
@@ -39,6 +40,7 @@ class Options:
     engines: Pool | None = None  # --engine: entries go to each in turn; None: the default engine
     cache: PackageCache | None = None  # the host's package cache (builder.cache), shared by the jobs
     proxy: str | None = None  # the build containers' caching proxy (builder.proxy), else the config's
+    lists: ListsLayers | None = None  # refreshed package lists (builder.lists): once per image in the run
 
 
 Progress = Callable[[str], None]
@@ -86,7 +88,7 @@ def rebuild_one(
         options.policy, recipe.version, previous, lambda v: is_taken(out, recipe.name, entry.target, v)
     )
     plan = _plan(entry, options, Release(version, options.policy, recipe.version, previous))
-    result = build(plan, client, cache=options.cache)
+    result = build(plan, client, cache=options.cache, lists=options.lists)
     verified = (
         _verify(plan.out_dir, previous_dir, options.depth, client) if options.verify else "not verified (--no-verify)"
     )

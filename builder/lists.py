@@ -1,0 +1,142 @@
+"""Refreshed package lists kept as an image layer, so builds for one image refresh once.
+
+A build container that refreshed its lists is committed as `vmapp-build-lists:<key>`; the next build
+with the same key starts from that layer and skips the refresh. The key is what decides the lists: the
+base image's id and the repositories the build adds (their URLs, suites and key bytes), computed by the
+caller. A layer is taken when this run made it, or else when it is younger than the TTL: a run never
+mixes two refreshes of one source, and a stale layer is refreshed again. The manifest still records the
+base image: the layer only saves the download and parsing of indexes that apt would fetch anew.
+
+Layers are kept only for sources fetched over http(s) (the backend says so after its refresh): a local
+`file:` repository can change under the same URL, and refreshing it is cheap anyway.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+
+import docker
+from docker.errors import DockerException, ImageNotFound
+
+from builder.container import Container
+from builder.errors import InputError
+
+REPOSITORY = "vmapp-build-lists"
+LABEL_KEY = "vmapp-build.lists.key"
+LABEL_AT = "vmapp-build.lists.refreshed"
+LABEL_BASE = "vmapp-build.lists.base"
+TTL_ENV = "VMAPP_BUILD_LISTS_TTL"
+DEFAULT_TTL = 3600.0  # an hour: apt users build from day-old lists; a nightly run asks for 0 (its own)
+
+
+def parse_ttl(value: str, where: str) -> float:
+    """Seconds, with an optional s/m/h/d suffix: `0` never reuses a layer from an earlier run."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    text = value.strip().lower()
+    scale = units.get(text[-1:], 1) if text else 1
+    number = text[:-1] if text[-1:] in units else text
+    try:
+        seconds = float(number) * scale
+    except ValueError:
+        seconds = -1.0
+    if not number or not seconds >= 0 or seconds == float("inf"):
+        raise InputError(
+            f"{where}: {value!r} is not a time to live",
+            hint="seconds, or a number with s, m, h or d (e.g. 30m); 0 refreshes the lists in every run",
+        )
+    return seconds
+
+
+def default_ttl() -> float:
+    value = os.environ.get(TTL_ENV)
+    return DEFAULT_TTL if value is None else parse_ttl(value, TTL_ENV)
+
+
+class ListsLayers:
+    """The layers of one run: which it made (always fresh for it) and the TTL for those of earlier runs.
+    Builds of one key wait for each other, so parallel jobs refresh it once."""
+
+    def __init__(self, ttl: float | None = None) -> None:
+        self.ttl = default_ttl() if ttl is None else ttl
+        self._made: set[str] = set()
+        self._locks: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def holding(self, key: str) -> Iterator[None]:
+        with self._lock:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            yield
+
+    def usable(self, client: docker.DockerClient, key: str) -> str | None:
+        """The id of the layer for `key` when this run may start from it, else None."""
+        try:
+            image = client.images.get(_tag(key))
+        except (ImageNotFound, DockerException):
+            return None
+        labels = image.labels or {}
+        if labels.get(LABEL_KEY) != key:
+            return None
+        if key in self._made:
+            return str(image.id)
+        try:
+            age = time.time() - float(labels.get(LABEL_AT, "0"))
+        except ValueError:
+            return None
+        return str(image.id) if 0 <= age <= self.ttl else None
+
+    def keep(self, client: docker.DockerClient, container: Container, key: str, base_id: str) -> str | None:
+        """Commit the refreshed container as the layer for `key`, replacing an older one: its id. A layer
+        that cannot be written is no failure (None): the next build refreshes again."""
+        tag = _tag(key)
+        old: str | None = None
+        with suppress(ImageNotFound, DockerException):
+            old = str(client.images.get(tag).id)
+        # The build's own labels (owner, session, keep) would pass to every container of the layer: blanked.
+        labels = dict.fromkeys(container.labels(), "") | {
+            LABEL_KEY: key,
+            LABEL_AT: f"{time.time():.0f}",
+            LABEL_BASE: base_id,
+        }
+        try:
+            image = container.handle.commit(repository=REPOSITORY, tag=key[:32], conf={"Labels": labels})
+        except DockerException:
+            return None
+        self._made.add(key)
+        if old is not None and old != image.id:
+            with suppress(DockerException):  # in use by a running build: it stays until unused
+                client.images.remove(old, noprune=False)
+        return str(image.id)
+
+
+def layer_key(*parts: str) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _tag(key: str) -> str:
+    return f"{REPOSITORY}:{key[:32]}"
+
+
+def prune_layers(client: docker.DockerClient, older_than: float) -> int:
+    """Remove the layers refreshed more than `older_than` seconds ago; the number removed."""
+    removed = 0
+    for image in client.images.list(name=REPOSITORY):
+        try:
+            age = time.time() - float((image.labels or {}).get(LABEL_AT, "0"))
+        except ValueError:
+            age = float("inf")
+        if age > older_than:
+            with suppress(DockerException):
+                client.images.remove(str(image.id), force=True)
+                removed += 1
+    return removed
