@@ -20,7 +20,7 @@ BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
 MACHINES = {"amd64": "x86_64", "arm64": "aarch64"}
 SETUP_HINT = (
     "run `make setup`, or `sh scripts/ensure-binfmt.sh` as root (it mounts binfmt_misc, installs Debian's "
-    "qemu-user-static and binfmt-support, and registers the handlers); or build on a {arch} machine"
+    "qemu-user-static and binfmt-support, and registers the handlers); or build on an {arch} machine"
 )
 
 

@@ -25,7 +25,10 @@ fi
 # The package's postinst registers its handlers only when binfmt_misc was mounted at install time, and
 # a machine that reboots loses them: import them again. The F (fix binary) flag lets containers use the
 # host's interpreter, which is not inside their root filesystem.
-if [ ! -e "$handler" ] || ! grep -q '^enabled' "$handler"; then
+if [ -e "$handler" ] && ! grep -q '^enabled' "$handler"; then
+    echo "ensure-binfmt: enabling the qemu-aarch64 handler"
+    echo 1 >"$handler" # registered but disabled: update-binfmts --enable would not re-register it
+elif [ ! -e "$handler" ]; then
     echo "ensure-binfmt: registering the qemu-aarch64 handler"
     update-binfmts --enable qemu-aarch64 2>/dev/null || update-binfmts --import qemu-aarch64
 fi
