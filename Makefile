@@ -12,7 +12,7 @@ RECIPES ?=
 DISTROS ?=
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: all setup venv engine image demo packages package nightly test test-fast lint cache-proxy bench bench-cache bench-rebuild bench-rpm bench-publish bench-jobs bench-size bench-split clean
+.PHONY: all setup venv engine emulation image demo packages package nightly test test-fast lint cache-proxy bench bench-cache bench-rebuild bench-rpm bench-publish bench-jobs bench-size bench-split bench-arm64 clean
 
 # A make value as one shell word: inside '...', each ' becomes '\''. Use it for every variable a user may set.
 quote = '$(subst ','\'',$(1))'
@@ -23,7 +23,7 @@ CATALOGUE = $(foreach d,$(DISTROS),--distro $(call quote,$(d))) -- $(foreach r,$
 
 all: demo
 
-setup: venv engine image
+setup: venv engine emulation image
 
 # The venv is rebuilt when pyproject.toml changes.
 venv: $(VENV)/.installed
@@ -36,10 +36,16 @@ $(VENV)/.installed: pyproject.toml
 engine:
 	sh scripts/ensure-engine.sh
 
-# The base image is built locally (no registry here): debootstrap + docker import, once.
-image: venv engine
+# arm64 containers under qemu-user-static: binfmt_misc mounted and the aarch64 handler registered.
+emulation:
+	sh scripts/ensure-binfmt.sh
+
+# The base images are built locally (no registry here): debootstrap + docker import, once. The arm64 one
+# (debian-12/arm64's, about 2 CPU-minutes of qemu) is what arm64 builds and tests/test_arm64.py run in.
+image: venv engine emulation
 	docker image inspect debian:12 >/dev/null 2>&1 || $(BIN)/vmapp-build image bootstrap debian-12
 	docker image inspect debian:11 >/dev/null 2>&1 || $(BIN)/vmapp-build image bootstrap debian-11
+	docker image inspect arm64v8/debian:12 >/dev/null 2>&1 || $(BIN)/vmapp-build image bootstrap debian-12/arm64
 
 # The main job: build a shipped recipe for $(DISTRO) and prove it installs with no network.
 demo: setup
@@ -101,6 +107,10 @@ bench-jobs: setup
 
 bench-size: setup
 	PYTHONPATH=. $(BIN)/python benchmarks/bench_size.py
+
+# The same recipe built for debian-12 and debian-12/arm64 (qemu): the time of each and their ratio.
+bench-arm64: setup
+	PYTHONPATH=. $(BIN)/python benchmarks/bench_arm64.py
 
 bench-publish: venv
 	PYTHONPATH=. $(BIN)/python benchmarks/bench_publish.py

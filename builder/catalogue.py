@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder.distros import DISTROS
+from builder.distros import find_distro
 from builder.errors import VmappError
 from builder.recipe import Recipe, find_recipe, load_recipe
 from builder.resources import data_dir
@@ -46,7 +46,8 @@ def recipe_specs(named: tuple[str, ...]) -> list[str]:
 def recipe_targets(recipe: Recipe, distros: tuple[str, ...] = ()) -> list[str]:
     """Every target the recipe is built for in the catalogue, or of `distros` (when given)."""
     has_linux = recipe.linux is not None or bool(recipe.linux_overrides)
-    asked = [d for d in distros if d in DISTROS and DISTROS[d].kind == "linux"]
+    distros = tuple(t.name if (t := find_distro(d)) else d for d in distros)  # debian-12/amd64 is debian-12
+    asked = [d for d in distros if (t := find_distro(d)) is not None and t.kind == "linux"]
     linux = list(recipe.targets) if recipe.targets else list(asked or CATALOGUE_DEFAULT) if has_linux else []
     targets = linux + (["windows"] if recipe.windows is not None else [])
     return [t for t in targets if t in distros] if distros else targets

@@ -89,7 +89,7 @@ def bundle_closure(
     from that layer and the same request is taken from the cache with no container (builder.closure_memo)."""
     installer = installer_for(plan)
     client = client or connect()
-    image_id = ensure_image(client, plan.image, bootstrap_hint(plan))
+    image_id = ensure_image(client, plan.image, bootstrap_hint(plan), plan.distro.arch)
     stages = Stages(STAGES, plan.app)
     files_dir = tmp / "files"
     files_dir.mkdir()

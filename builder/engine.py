@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 import docker
 from docker.context import ContextAPI
 from docker.errors import DockerException, ImageNotFound
+from docker.models.images import Image
 from docker.tls import TLSConfig
 
+from builder.emulation import require_emulation
 from builder.errors import EnvironmentProblem
 
 
@@ -34,14 +36,28 @@ def connect() -> docker.DockerClient:
     return client
 
 
-def ensure_image(client: docker.DockerClient, image: str, bootstrap_hint: str = "") -> str:
-    """The id of `image`; an image present locally is used as is, otherwise it is pulled once."""
+def ensure_image(client: docker.DockerClient, image: str, bootstrap_hint: str = "", arch: str | None = None) -> str:
+    """The id of `image`; an image present locally is used as is, otherwise it is pulled once (for
+    `arch`'s platform). With `arch`, an image of another architecture is refused; an image the engine
+    cannot run natively needs qemu's handler (builder.emulation)."""
     try:
-        return str(client.images.get(image).id)
+        found = client.images.get(image)
     except ImageNotFound:
-        pass
+        found = _pull(client, image, bootstrap_hint, arch)
+    image_arch = str(found.attrs.get("Architecture") or arch or "")
+    if arch is not None and image_arch != arch:
+        raise EnvironmentProblem(
+            f"image {image!r} is for {image_arch}, and this target is {arch}: its packages would be {image_arch}'s",
+            hint=bootstrap_hint or f"pass --image with an {arch} image",
+        )
+    if image_arch:
+        require_emulation(client, image_arch)
+    return str(found.id)
+
+
+def _pull(client: docker.DockerClient, image: str, bootstrap_hint: str, arch: str | None) -> Image:
     try:
-        return str(client.images.pull(image).id)
+        return client.images.pull(image, platform=f"linux/{arch}" if arch else None)
     except (DockerException, OSError) as exc:
         hint = bootstrap_hint or "pull or build it, or pass --image"
         raise EnvironmentProblem(f"image {image!r} is not present locally and cannot be pulled: {exc}", hint) from exc

@@ -128,7 +128,8 @@ def _stage(output: Output, payload: Payload, tmp: Path, gallery: GallerySettings
     )
     enforce(limits, f"{output.app} {output.version} for {output.target}")
     package_sha256 = sha256_file(payload.package)
-    sbom = sbom_json(output.app, output.version, package_sha256, payload.components).encode()
+    arch = payload.sections.get("distro", {}).get("arch")
+    sbom = sbom_json(output.app, output.version, package_sha256, payload.components, arch).encode()
     (tmp / SBOM_NAME).write_bytes(sbom)
     document = manifest_document(
         **payload.sections,

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from cyclonedx.model import HashAlgorithm, HashType
+from cyclonedx.model import HashAlgorithm, HashType, Property
 from cyclonedx.model.bom import Bom
 from cyclonedx.model.component import Component as CdxComponent
 from cyclonedx.model.component import ComponentType
@@ -33,6 +33,9 @@ except ImportError:  # pragma: no cover - cyclonedx-python-lib 8 to 10
     from cyclonedx.factory.license import LicenseFactory
 
 SBOM_NAME = "sbom.cdx.json"
+# The application's property naming the architecture it was built for (amd64, arm64): its packages' purls
+# say `arch=all` for the architecture-independent ones, so only this tells an arm64 bundle of them apart.
+ARCH_PROPERTY = "vmapp-build:architecture"
 SCHEMA_VERSION = SchemaVersion.V1_6
 # The purl namespace of each distro vendor (builder.distros' `vendor`), as the purl spec's examples name them.
 PURL_VENDORS = {"rhel": "redhat", "sles": "suse"}
@@ -49,7 +52,7 @@ def package_purl(distro: Distro, name: str, version: str, architecture: str) -> 
 
     deb versions keep their epoch (the purl spec's deb type); an RPM epoch goes to the `epoch` qualifier.
     """
-    qualifiers = {"arch": architecture, "distro": distro.name}
+    qualifiers = {"arch": architecture, "distro": distro.release}  # the release: arch is its own qualifier
     if distro.family == "apt":
         kind = "deb"
     else:
@@ -69,9 +72,18 @@ def build_time() -> datetime:
     return datetime.fromtimestamp(int(value) if value.isdigit() else 0, tz=UTC)
 
 
-def sbom_json(app: str, version: str, package_sha256: str, components: Iterable[Component]) -> str:
-    """The SBOM of one build as CycloneDX JSON text: the application as its subject, the bundled parts."""
-    subject = CdxComponent(type=ComponentType.APPLICATION, name=app, version=version, bom_ref=f"app:{app}@{version}")
+def sbom_json(
+    app: str, version: str, package_sha256: str, components: Iterable[Component], arch: str | None = None
+) -> str:
+    """The SBOM of one build as CycloneDX JSON text: the application (built for `arch`) as its subject,
+    the bundled parts."""
+    subject = CdxComponent(
+        type=ComponentType.APPLICATION,
+        name=app,
+        version=version,
+        bom_ref=f"app:{app}@{version}",
+        properties=[Property(name=ARCH_PROPERTY, value=arch)] if arch else None,
+    )
     tool = CdxComponent(type=ComponentType.APPLICATION, name="vmapp-build", version=__version__)
     bom = Bom(serial_number=uuid.uuid5(_SERIAL_NAMESPACE, package_sha256))
     bom.metadata.component = subject

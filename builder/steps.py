@@ -72,6 +72,11 @@ class Built:
         return self.directory / str(self.manifest["packageFileName"])
 
     @property
+    def arch(self) -> str:
+        """The architecture it was built for (builds before arm64 recorded none: amd64)."""
+        return str(self.manifest["distro"].get("arch") or "amd64")
+
+    @property
     def image(self) -> str:
         """The image the package was built in (or for): where verify runs by default."""
         image = self.manifest["image"]
@@ -169,11 +174,12 @@ def install_check_remove(
 
 @contextmanager
 def verify_container(
-    client: docker.DockerClient, image: str, hint: str = "", network: bool = False
+    client: docker.DockerClient, image: str, hint: str = "", network: bool = False, arch: str | None = None
 ) -> Iterator[Container]:
-    """A fresh container of `image` with no network, as the VM the package is verified on; `network`:
-    with the image's own network and mirrors (an online build's VM fetches its dependencies)."""
-    with Container(client, ensure_image(client, image, hint), "verify", network=network) as c:
+    """A fresh container of `image` with no network, as the VM the package is verified on: one of `arch`
+    (the build's), under qemu when the engine's is another. `network`: with the image's own network and
+    mirrors (an online build's VM fetches its dependencies)."""
+    with Container(client, ensure_image(client, image, hint, arch), "verify", network=network) as c:
         yield c
 
 

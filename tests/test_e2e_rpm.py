@@ -102,7 +102,7 @@ def test_bundle_is_the_solver_closure_relative_to_the_image(rpm_env: RpmEnv, app
         assert "repodata/repomd.xml" in names  # createrepo_c metadata: the bundle is a repository
     else:
         assert names == rpms  # a plaindir repository needs no index
-    assert doc["distro"] == {"name": rpm_env.distro, "family": rpm_env.family}
+    assert doc["distro"] == {"name": rpm_env.distro, "family": rpm_env.family, "arch": "amd64"}
     # discovery is kept as a report, with the kinds of requirement the documented command shows
     direct = doc["discovery"]["direct"]
     app = next(d for d in direct if d["package"].startswith("vt-app"))

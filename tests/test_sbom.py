@@ -14,7 +14,7 @@ import pytest
 from cyclonedx.validation.json import JsonStrictValidator
 
 from builder.azure.emit import AZ_NAME, POWERSHELL_NAME, TEMPLATE_NAME
-from builder.azure.gallery import PACKAGE_SHA256_TAG, SBOM_SHA256_TAG
+from builder.azure.gallery import ARCH_TAG, PACKAGE_SHA256_TAG, SBOM_SHA256_TAG
 from builder.distros import DISTROS
 from builder.payload import Component
 from builder.pipeline import BuildResult, build
@@ -148,7 +148,7 @@ def test_gallery_definitions_tag_the_version_with_the_package_and_sbom_hashes(tm
     manifest = json.loads((build_dir / "manifest.json").read_text())
     package, sbom = manifest["package"]["sha256"], manifest["sbom"]["sha256"]
     assert sbom == hashlib.sha256((build_dir / SBOM_NAME).read_bytes()).hexdigest()
-    tags = {PACKAGE_SHA256_TAG: package, SBOM_SHA256_TAG: sbom}
+    tags = {PACKAGE_SHA256_TAG: package, SBOM_SHA256_TAG: sbom, ARCH_TAG: "amd64"}
     version = json.loads((build_dir / "gallery" / TEMPLATE_NAME).read_text())["resources"][1]
     assert version["tags"] == tags
     assert all(len(value) <= 256 for value in tags.values())  # Azure's limit on a tag value
@@ -157,7 +157,10 @@ def test_gallery_definitions_tag_the_version_with_the_package_and_sbom_hashes(tm
         in (build_dir / "gallery" / AZ_NAME).read_text()
     )
     powershell = (build_dir / "gallery" / POWERSHELL_NAME).read_text()
-    assert f"Tag = @{{'{PACKAGE_SHA256_TAG}' = '{package}'; '{SBOM_SHA256_TAG}' = '{sbom}'}}" in powershell
+    assert (
+        f"Tag = @{{'{PACKAGE_SHA256_TAG}' = '{package}'; '{SBOM_SHA256_TAG}' = '{sbom}'; '{ARCH_TAG}' = 'amd64'}}"
+        in (powershell)
+    )
 
 
 def test_a_refused_build_writes_no_sbom(tmp_path: Path) -> None:

@@ -367,7 +367,11 @@ def test_local_build_writes_package_and_manifest(tmp_path: Path) -> None:
         "demo/1.0.0/windows/manifest.json",
         "demo/1.0.0/windows/sbom.cdx.json",
     ]
-    assert doc["packageFileName"] == "demo.zip" and doc["distro"] == {"name": "windows", "family": "windows"}
+    assert doc["packageFileName"] == "demo.zip" and doc["distro"] == {
+        "name": "windows",
+        "family": "windows",
+        "arch": "amd64",
+    }
     assert [(i["file"], i["sha256"], i["size"]) for i in doc["installers"]] == [
         ("setup.exe", exe_sha, 9),
         ("app.msi", msi_sha, 9),

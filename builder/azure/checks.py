@@ -98,6 +98,8 @@ def check_definition(d: VersionDefinition, package_size: int, config_size: int |
                 f"Version {d.version} supports OS {d.os_type}, while current OSDisk's OS is {d.package_os}.",
             )
         )
+    if (problem := d.arch_problem()) is not None:
+        results.append(LimitResult("architecture", "error", problem))
     if config_size is not None and d.settings.configuration is not None:
         results.append(check_config_size(config_size, str(d.settings.configuration.path)))
     results += check_settings(d.settings)

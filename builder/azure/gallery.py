@@ -24,6 +24,11 @@ DEFAULT_SAS_HOURS = 24 * 7
 # Tag names on the application version (Azure: no < > % & \ ? / in a name, values up to 256 characters).
 PACKAGE_SHA256_TAG = "vmapp-build.package-sha256"
 SBOM_SHA256_TAG = "vmapp-build.sbom-sha256"
+ARCH_TAG = "vmapp-build.architecture"  # amd64 or arm64: what the package's binaries run on
+# A gallery application has no architecture field (gallery images have one: x64, Arm64), so one
+# application can be given packages of either. The settings' `architecture` says which VMs an
+# application serves, in Azure's spelling or Debian's; a package of the other one is refused.
+ARCHITECTURES = {"x64": "amd64", "amd64": "amd64", "Arm64": "arm64", "arm64": "arm64"}
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,7 @@ class GallerySettings:
     script_behavior_after_reboot: str | None = None
     reboot: bool = False  # the install reboots the VM: order this application last
     storage: StorageTarget = field(default_factory=StorageTarget)
+    architecture: str | None = None  # amd64 or arm64: the VMs the application serves (None: not declared)
 
     @property
     def regions(self) -> tuple[TargetRegion, ...]:
@@ -96,11 +102,24 @@ class VersionDefinition:
     default_configuration_link: str | None = None
     # The version resource's tags: the package's and the SBOM's sha256 (64 hex characters; Azure allows 256).
     tags: dict[str, str] = field(default_factory=dict)
+    package_arch: str = "amd64"  # the architecture the package was built for (builds before arm64: amd64)
 
     @property
     def os_type(self) -> str:
         """The application's supportedOSType: the settings', else the OS this package was built for."""
         return self.settings.os_type or self.package_os
+
+    def arch_problem(self) -> str | None:
+        """Why this package must not go to the application: built for another architecture than the
+        settings declare; None when they agree or the settings declare none."""
+        declared = self.settings.architecture
+        if declared is None or declared == self.package_arch:
+            return None
+        return (
+            f"the package of {self.app} {self.version} is built for {self.package_arch}, but the gallery "
+            f"settings ({self.settings.source or 'architecture'}) declare the application {declared}: "
+            f"its VMs could not run it"
+        )
 
     @property
     def config_file_name(self) -> str | None:
@@ -165,6 +184,7 @@ def definition_from_manifest(build_dir: Path, document: dict[str, Any], settings
     """The version definition of the build in `build_dir` (its manifest already loaded)."""
     commands = document.get("commands", {})
     family = str(document.get("distro", {}).get("family", ""))
+    arch = str(document.get("distro", {}).get("arch") or "amd64")
     package_os = str(document.get("os") or ("Windows" if family == "windows" else "Linux"))
     return VersionDefinition(
         app=document["application"]["name"],
@@ -178,14 +198,19 @@ def definition_from_manifest(build_dir: Path, document: dict[str, Any], settings
         package_path=build_dir / document["package"]["file"],
         settings=settings,
         tags=version_tags(document),
+        package_arch=arch,
     )
 
 
 def version_tags(document: dict[str, Any]) -> dict[str, str]:
     """The tags naming what a version ships: its package's sha256 and its SBOM's (builds before the SBOM
-    have none)."""
+    have none), and its architecture (builds before arm64 recorded none)."""
     sbom = document.get("sbom") or {}
-    tags = {PACKAGE_SHA256_TAG: document["package"].get("sha256"), SBOM_SHA256_TAG: sbom.get("sha256")}
+    tags = {
+        PACKAGE_SHA256_TAG: document["package"].get("sha256"),
+        SBOM_SHA256_TAG: sbom.get("sha256"),
+        ARCH_TAG: document.get("distro", {}).get("arch"),
+    }
     return {name: str(value) for name, value in tags.items() if value}
 
 

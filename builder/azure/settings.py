@@ -12,6 +12,7 @@ from typing import Any
 
 from builder import fields
 from builder.azure.gallery import (
+    ARCHITECTURES,
     DEFAULT_SAS_HOURS,
     OS_TYPES,
     SCRIPT_BEHAVIORS,
@@ -40,6 +41,7 @@ _SETTINGS_KEYS = {
     "script_behavior_after_reboot",
     "reboot",
     "storage",
+    "architecture",
 }
 _REGION_KEYS = {"name", "replicas", "storage_account_type", "exclude_from_latest", "encryption"}
 _CONFIG_KEYS = {"file", "name"}
@@ -92,6 +94,11 @@ def parse_gallery_settings(path: Path, key: str, data: Any) -> GallerySettings:
         ),
         reboot=fields.boolean(path, k("reboot"), data.get("reboot", False)),
         storage=_storage(path, k("storage"), data.get("storage") or {}),
+        architecture=(
+            ARCHITECTURES[fields.choice(path, k("architecture"), data["architecture"], tuple(ARCHITECTURES))]
+            if data.get("architecture") is not None
+            else None
+        ),
     )
 
 

@@ -59,6 +59,7 @@ class Outcome:
 @click.command("recipe")
 @click.argument("recipe")
 @click.option("--distro", "distros", multiple=True, required=True, help="Target release (repeatable), e.g. debian-12.")
+@click.option("--arch", help="Build for this architecture (amd64, arm64; arm64 runs under qemu): debian-12/arm64.")
 @out_option("Output root; files go to OUT/<app>/<version>/<distro>/.")
 @click.option("--image", callback=image_option, help="Build in this image instead of the distro's default.")
 @click.option(
@@ -96,6 +97,7 @@ class Outcome:
 def recipe_cmd(
     recipe: str,
     distros: tuple[str, ...],
+    arch: str | None,
     out: Path,
     image: str | None,
     config: Path | None,
@@ -114,6 +116,7 @@ def recipe_cmd(
 ) -> None:
     """Build RECIPE (a shipped recipe's name or a YAML path) for each --distro."""
     from builder.backends.baseline import FULL, IMAGE, load_baseline
+    from builder.distros import with_arch
     from builder.plan import make_plan
     from builder.recipe import load_recipe
 
@@ -123,7 +126,8 @@ def recipe_cmd(
     loaded = load_recipe(recipe)
     gallery = gallery_settings_checked(loaded.path, loaded.raw, gallery_file)
     limit = parse_size(max_size) if max_size else None
-    plans = [make_plan(loaded, d, out, image, config, limit, state, proxy=proxy) for d in distros]
+    targets = [with_arch(d, arch) for d in distros]  # debian-12 with --arch arm64: debian-12/arm64
+    plans = [make_plan(loaded, d, out, image, config, limit, state, proxy=proxy) for d in targets]
     if locked:
         plans = [_locked(plan, locked) for plan in plans]
     if dry_run:

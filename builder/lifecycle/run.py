@@ -38,7 +38,7 @@ def verify_lifecycle(
     image_ref = image or build.image
     report = LifecycleReport(build.app, str(build.manifest["distro"]["name"]), image_ref, [b.version for b in builds])
     report.problems += [p for b in builds for p in b.digest_problems()]
-    with verify_container(client, image_ref, network=build.online) as c:
+    with verify_container(client, image_ref, network=build.online, arch=build.arch) as c:
         newer = newer_dependency(c, build, builds)
         if newer:
             report.notes.append(f"the VM had a newer {newer} than the bundle before the first step (it must be kept)")

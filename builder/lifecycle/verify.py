@@ -59,7 +59,7 @@ def verify_packages(
         build.app, build.version, image_ref, build.workdir, f"{'online' if build.online else 'offline'} in {image_ref}"
     )
     report.problems += build.digest_problems()
-    with verify_container(client, image_ref, network=build.online) as c:
+    with verify_container(client, image_ref, network=build.online, arch=build.arch) as c:
         report.before = _installed(c, build)
         _check_baseline(build, report)
         if older:

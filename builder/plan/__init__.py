@@ -67,7 +67,7 @@ def make_plan(
         "recipe_path": recipe.path,
         "distro": distro,
         "image": resolve_image(distro, image, config_path),
-        "out_dir": out_root / recipe.name / version / distro.name,
+        "out_dir": out_root / recipe.name / version / distro.directory,
         "max_package_bytes": limit,
         "recipe_sha256": sha256_file(recipe.path),
         "release": release,

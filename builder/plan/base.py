@@ -84,6 +84,6 @@ class PlanBase(ABC):
         sections = {
             "application": {"name": self.app, "version": self.version, "description": self.description},
             "recipe": {"path": str(self.recipe_path), "sha256": self.recipe_sha256, **self.recipe_section()},
-            "distro": {"name": self.distro.name, "family": self.distro.family},
+            "distro": {"name": self.distro.name, "family": self.distro.family, "arch": self.distro.arch},
         }
         return sections | ({"release": self.release.as_manifest()} if self.release else {})

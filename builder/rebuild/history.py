@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from builder.distros import target_directory
 from builder.lifecycle.sequence import builds_under
 
 FAILED_SUFFIX = ".failed"  # a build that failed verification is kept aside as <target>.failed
@@ -12,7 +13,7 @@ FAILED_SUFFIX = ".failed"  # a build that failed verification is kept aside as <
 def last_build(out: Path, app: str, target: str) -> tuple[str, Path] | None:
     """The highest version with a finished build of `app` for `target`, and its directory: the newest of
     the builds the lifecycle replays (builder.lifecycle.sequence.builds_under)."""
-    found = builds_under(out / app, target, target)
+    found = builds_under(out / app, target_directory(target), target)
     if not found:
         return None
     _, directory = found[-1]
@@ -22,7 +23,8 @@ def last_build(out: Path, app: str, target: str) -> tuple[str, Path] | None:
 def is_taken(out: Path, app: str, target: str, version: str) -> bool:
     """A version already used for `target`: built, half-written by someone else, or failed and kept aside."""
     directory = out / app / version
-    return (directory / target).exists() or (directory / f"{target}{FAILED_SUFFIX}").exists()
+    name = target_directory(target)  # debian-12/arm64's builds are in debian-12-arm64
+    return (directory / name).exists() or (directory / f"{name}{FAILED_SUFFIX}").exists()
 
 
 def failed_directory(build: Path) -> Path:

@@ -52,7 +52,7 @@ class Refreshed:
             starting = self._starting.setdefault(key, threading.Lock())
         with starting:  # other images and repositories start in parallel; this one once
             if key not in self._containers:
-                image_id = ensure_image(client, plan.image, bootstrap_hint(plan))
+                image_id = ensure_image(client, plan.image, bootstrap_hint(plan), plan.distro.arch)
                 with ExitStack() as attempt:
                     environment = proxy_environment(plan.proxy)
                     container = attempt.enter_context(Container(client, image_id, "check", environment=environment))

@@ -37,8 +37,9 @@ class Recipe:
                 f"{self.path}: linux.targets: {self.name} does not target {distro}",
                 hint=f"build it for one of: {', '.join(self.targets)}, or add {distro} to linux.targets",
             )
-        if distro in self.linux_overrides:
-            return self.linux_overrides[distro]
+        for key in (distro, distro.split("/", 1)[0]):  # debian-12/arm64's own, else debian-12's
+            if key in self.linux_overrides:
+                return self.linux_overrides[key]
         if self.linux is None:
             raise InputError(f"{self.path}: linux: the recipe has no linux section for {distro}")
         return self.linux

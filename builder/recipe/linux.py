@@ -11,7 +11,7 @@ from typing import Any
 
 from builder import fields
 from builder.backends.repository import Repository
-from builder.distros import DISTROS
+from builder.distros import DISTROS, find_distro
 from builder.errors import RecipeError
 from builder.recipe.repository import parse_repositories
 
@@ -84,7 +84,7 @@ def parse_linux(path: Path, raw: Any) -> LinuxSection:
         raise RecipeError(path, "linux.distros", "expected a mapping of distro name to overrides")
     for distro, override in distros.items():
         key = f"linux.distros.{distro}"
-        if distro not in DISTROS:
+        if find_distro(distro) is None:
             raise RecipeError(path, key, "unknown distro", hint=f"use one of: {', '.join(DISTROS)}")
         override_data = fields.mapping(path, key, override, _OVERRIDE_KEYS, "a mapping of overrides")
         overrides[distro] = _target(path, key, override_data, base)
@@ -95,17 +95,19 @@ def _targets(path: Path, raw: Any, overrides: dict[str, LinuxTarget]) -> tuple[s
     """linux.targets: known distro names, each once, covering every per-distro override."""
     if raw is None:
         return ()
-    items = fields.as_list(path, "linux.targets", raw)
+    items = list(fields.as_list(path, "linux.targets", raw))  # a copy: names are normalised below
     if not items:
         raise RecipeError(path, "linux.targets", "expected at least one distro", hint="or leave it out: any distro")
     for i, item in enumerate(items):
-        if not isinstance(item, str) or item not in DISTROS:
+        target = find_distro(item) if isinstance(item, str) else None  # a row, or a row/arch (debian-12/arm64)
+        if target is None:
             raise RecipeError(
                 path, f"linux.targets[{i}]", f"{item!r}: unknown distro", hint=f"use one of: {', '.join(DISTROS)}"
             )
+        items[i] = target.name  # debian-12/amd64 is debian-12
     fields.no_repeats(path, "linux.targets", items, "a distro")
     for distro in overrides:
-        if distro not in items:
+        if distro not in items and not any(str(i).split("/", 1)[0] == distro for i in items):
             raise RecipeError(
                 path, f"linux.distros.{distro}", "not in linux.targets", hint=f"add {distro} to linux.targets"
             )
