@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder.distros import find_distro
+from builder.distros import find_distro, target_directory
 from builder.errors import VmappError
 from builder.recipe import Recipe, find_recipe, load_recipe
 from builder.resources import data_dir
@@ -33,7 +33,14 @@ class Entry:
     error: VmappError | None = None
 
     def as_json(self) -> dict[str, str]:
-        return {"recipe": self.recipe, "app": self.app, "distro": self.target}
+        """A matrix entry; `directory` is the target's under dist/<app>/<version>/ (no slash: paths and
+        artifact names use it, `debian-12-arm64` for debian-12/arm64)."""
+        return {
+            "recipe": self.recipe,
+            "app": self.app,
+            "distro": self.target,
+            "directory": target_directory(self.target),
+        }
 
 
 def recipe_specs(named: tuple[str, ...]) -> list[str]:

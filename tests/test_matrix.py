@@ -44,7 +44,8 @@ def targets_of(include: list[dict[str, Any]], recipe: str) -> list[str]:
 
 def test_every_shipped_recipe_times_its_targets() -> None:
     include = matrix_json()
-    assert all(set(e) == {"recipe", "app", "distro"} for e in include)
+    assert all(set(e) == {"recipe", "app", "distro", "directory"} for e in include)
+    assert all(e["directory"] == e["distro"] for e in include)  # no arm64 target among the shipped recipes
     assert sorted({e["recipe"] for e in include}) == SHIPPED
     for name in SHIPPED:
         recipe = load_recipe(name)
@@ -70,9 +71,18 @@ def test_distro_narrows_and_never_adds() -> None:
 def test_named_recipes_only(tmp_path: Path) -> None:
     recipe = demo_recipe(tmp_path)
     assert matrix_json("jq", recipe) == [
-        {"recipe": "jq", "app": "jq", "distro": "debian-12"},
-        {"recipe": "jq", "app": "jq", "distro": "debian-11"},
-        {"recipe": str(recipe), "app": "demo", "distro": "debian-11"},
+        {"recipe": "jq", "app": "jq", "distro": "debian-12", "directory": "debian-12"},
+        {"recipe": "jq", "app": "jq", "distro": "debian-11", "directory": "debian-11"},
+        {"recipe": str(recipe), "app": "demo", "distro": "debian-11", "directory": "debian-11"},
+    ]
+
+
+def test_an_arm64_target_has_a_directory_without_a_slash(tmp_path: Path) -> None:
+    """The workflow names paths, caches and artifacts by `directory`: a '/' there would nest them."""
+    recipe = demo_recipe(tmp_path, targets="[debian-12, debian-12/arm64]")
+    assert [(e["distro"], e["directory"]) for e in matrix_json(recipe)] == [
+        ("debian-12", "debian-12"),
+        ("debian-12/arm64", "debian-12-arm64"),
     ]
 
 

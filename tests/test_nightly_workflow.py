@@ -105,12 +105,12 @@ def test_shape_triggers_permissions_pins() -> None:
 def test_lock_cache_restores_the_newest_state_of_the_entry() -> None:
     build = workflow()["jobs"]["build"]
     (cache,) = [s["with"] for s in build["steps"] if s.get("uses", "").startswith("actions/cache@")]
-    entry = "${{ matrix.app }}-${{ matrix.distro }}-"
+    entry = "${{ matrix.app }}-${{ matrix.directory }}-"  # no '/' (debian-12/arm64: debian-12-arm64)
     assert cache["key"] == f"vmapp-locks-{entry}${{{{ github.run_id }}}}"
     assert cache["restore-keys"].strip() == f"vmapp-locks-{entry}"
     assert cache["path"].splitlines() == [
-        "${{ env.OUT }}/${{ matrix.app }}/*/${{ matrix.distro }}/lock.json",
-        "${{ env.OUT }}/${{ matrix.app }}/*/${{ matrix.distro }}/manifest.json",
+        "${{ env.OUT }}/${{ matrix.app }}/*/${{ matrix.directory }}/lock.json",
+        "${{ env.OUT }}/${{ matrix.app }}/*/${{ matrix.directory }}/manifest.json",
     ]
 
 
