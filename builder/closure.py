@@ -7,6 +7,7 @@ import hashlib
 import sys
 from collections.abc import Callable
 from contextlib import ExitStack, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from builder.engine import connect, ensure_image
 from builder.errors import BuildError, EnvironmentProblem, InputError
 from builder.files import sha256_file
 from builder.lists import ListsLayers, layer_key
+from builder.online import leave_out_fetched
 from builder.payload import Component, Payload
 from builder.plan import BuildPlan
 from builder.progress import Stages, byte_bar
@@ -86,18 +88,16 @@ def bundle_closure(
     With a package cache, the container gets the cached files first and the cache what was downloaded;
     the payload is the same bytes either way. With lists layers (builder.lists), the container starts from
     the image's refreshed lists when a layer is usable, and skips the refresh; and a closure built before
-    from that layer and the same request is taken from the cache with no container (builder.closure_memo)."""
+    from that layer and the same request is taken from the cache with no container (builder.closure_memo).
+    Above the package limit, the closure is split into ordered parts (builder.split)."""
     installer = installer_for(plan)
     client = client or connect()
     image_id = ensure_image(client, plan.image, bootstrap_hint(plan), plan.distro.arch)
-    stages = Stages(STAGES, plan.app)
-    files_dir = tmp / "files"
-    files_dir.mkdir()
     package = tmp / plan.package_file_name
-    env = proxy_environment(plan.proxy)  # fetching only: never recorded, so the bytes are the same without
     # A proxy's address would be committed with the container's environment: no layer through one.
     request = _request_text(plan) if lists is not None and not plan.proxy else None
     key = layer_key(image_id, plan.distro.family, request) if request is not None else None
+    stages = Stages(STAGES, plan.app)
     refreshing = ExitStack()  # held until the refresh is done: parallel builds of one key refresh it once
     try:
         layer = None
@@ -108,14 +108,63 @@ def bundle_closure(
             recalled = _recall(cache, memo_key(layer, request, package.name), plan, commands, package)
             if recalled is not None and recalled.package.stat().st_size <= plan.max_package_bytes:
                 return recalled  # one built under a larger --max-package-size is split by a new build
-        with Container(client, layer or image_id, "build", environment=env) as container, naming_proxy(plan.proxy):
+        run = _Run(plan, installer, client, image_id, stages, refreshing, lists, key)
+        closure = run.resolve(layer, cache, tmp / "files")
+        if cache is not None:
+            _keep(cache, closure.feeding, closure.packages)
+        with stages.stage("bundle"):
+            parts, carriers = _write_parts(plan, installer, image_id, closure, package, tmp)
+    finally:
+        refreshing.close()
+        stages.close()
+    payload = _payload(plan, image_id, commands, closure, package, parts, carriers)
+    if closure.layer and cache is not None and request is not None and not carriers:  # the memo keeps one bundle
+        _remember(cache, memo_key(closure.layer, request, package.name), payload, plan)
+    return payload
+
+
+@dataclass(frozen=True)
+class _Closure:
+    """What the build container gave: the report, the download and the packages copied out."""
+
+    layer: str | None  # the lists layer it started from or made (None: no layer)
+    discovery: Discovery
+    feeding: Feeding
+    download: Download
+    collected: Collected
+    sources: Sources
+    fetched: list[dict[str, str]]  # online mode: what the VM fetches itself
+    packages: list[PackageFile]
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One build container's stages: repositories, refresh (or a lists layer), discover, download, collect."""
+
+    plan: BuildPlan
+    installer: Backend
+    client: docker.DockerClient
+    image_id: str
+    stages: Stages
+    refreshing: ExitStack
+    lists: ListsLayers | None
+    key: str | None
+
+    def resolve(self, layer: str | None, cache: PackageCache | None, files_dir: Path) -> _Closure:
+        plan, installer, stages = self.plan, self.installer, self.stages
+        files_dir.mkdir()
+        env = proxy_environment(plan.proxy)  # fetching only: never recorded, so the bytes are the same without
+        with (
+            Container(self.client, layer or self.image_id, "build", environment=env) as container,
+            naming_proxy(plan.proxy),
+        ):
             with stages.stage("repositories"):
                 installer.prepare(container)
             with stages.stage("refresh"):
                 if layer is None:
                     installer.refresh(container)
-                    layer = _keep_lists(lists, key, client, container, installer, image_id)
-            refreshing.close()
+                    layer = _keep_lists(self.lists, self.key, self.client, container, installer, self.image_id)
+            self.refreshing.close()
             with stages.stage("discover"):
                 discovery = installer.discover(container)
             with stages.stage("download"):
@@ -124,7 +173,7 @@ def bundle_closure(
             with stages.stage("collect"):
                 collected = installer.collect(container, download.directory)
                 sources = installer.sources(container, collected)
-                fetched = _leave_out_fetched(plan, container, download.directory, collected, sources)
+                fetched = leave_out_fetched(plan, container, download.directory, collected, sources)
                 if fetched:  # the family's index (dnf's repodata) over what stays
                     collected = installer.collect(container, download.directory)
                 files = container.copy_files_out(download.directory, files_dir, installer.suffix)
@@ -135,47 +184,59 @@ def bundle_closure(
                 hint="the target VM already has them; no package is needed",
             )
         packages = [_describe(f, collected) for f in files]
-        if cache is not None:
-            _keep(cache, feeding, packages)
-        with stages.stage("bundle"):
-            members = _members(installer, plan, packages, collected, download)
-            groups = split.group_files(
-                [split.Sized(p.path.name, p.size) for p in packages],
-                sum(len(m) for m in members.values()),
-                plan.max_package_bytes,
-                f"{plan.app} {plan.version} for {plan.distro.name}",
-            )
-            by_name = {p.path.name: p for p in packages}
-            parts = [[by_name[f.name] for f in group] for group in groups]
-            with byte_bar(sum(p.size for p in packages), "bundle") as bar:
-                carriers = [
-                    _carrier(plan, image_id, k, len(parts), part, collected, tmp, bar.update)
-                    for k, part in enumerate(parts[:-1], 1)
-                ]
-                write_tar_gz(package, [p.path for p in parts[-1]], members, bar.update)
-    finally:
-        refreshing.close()
-        stages.close()
-    sections = _sections(plan, image_id, packages, discovery)
+        return _Closure(layer, discovery, feeding, download, collected, sources, fetched, packages)
+
+
+def _write_parts(
+    plan: BuildPlan, installer: Backend, image_id: str, closure: _Closure, package: Path, tmp: Path
+) -> tuple[list[list[PackageFile]], list[Payload]]:
+    """The bundle, or above the limit its ordered parts: the earlier ones (carriers) carry files only;
+    the last, `package`, has the index and installs them all."""
+    packages, collected = closure.packages, closure.collected
+    members = _members(installer, plan, packages, collected, closure.download)
+    groups = split.group_files(
+        [split.Sized(p.path.name, p.size) for p in packages],
+        sum(len(m) for m in members.values()),
+        plan.max_package_bytes,
+        f"{plan.app} {plan.version} for {plan.distro.name}",
+    )
+    by_name = {p.path.name: p for p in packages}
+    parts = [[by_name[f.name] for f in group] for group in groups]
+    with byte_bar(sum(p.size for p in packages), "bundle") as bar:
+        carriers = [
+            _carrier(plan, image_id, k, len(parts), part, collected, tmp, bar.update)
+            for k, part in enumerate(parts[:-1], 1)
+        ]
+        write_tar_gz(package, [p.path for p in parts[-1]], members, bar.update)
+    return parts, carriers
+
+
+def _payload(
+    plan: BuildPlan,
+    image_id: str,
+    commands: Commands,
+    closure: _Closure,
+    package: Path,
+    parts: list[list[PackageFile]],
+    carriers: list[Payload],
+) -> Payload:
+    sections = _sections(plan, image_id, closure.packages, closure.discovery)
     if carriers:  # the last part installs them all: its strings read the earlier parts' stored files
         sections["application"]["name"] = split.part_app(plan.app, len(parts))
         sections["split"] = split.split_section(plan.app, len(parts), len(parts))
         stored = split.stored_parts(plan.app, [sha256_file(c.package) for c in carriers])
         commands = render_commands(plan, parts=stored)
     if plan.online:  # what the build image's apt would fetch: verify expects the VM to fetch the same
-        sections["online"] = {"fetched": fetched}
-    payload = Payload(
+        sections["online"] = {"fetched": closure.fetched}
+    return Payload(
         package,
         commands.as_dict(),
         sections,
         *_totals(parts[-1]),
-        _components(plan, parts[-1], collected),
-        lock=_lock(packages, sources),
+        _components(plan, parts[-1], closure.collected),
+        lock=_lock(closure.packages, closure.sources),
         parts=tuple(carriers),
     )
-    if layer and cache is not None and request is not None and not carriers:  # the memo keeps one bundle
-        _remember(cache, memo_key(layer, request, package.name), payload, plan)
-    return payload
 
 
 def _request_text(plan: BuildPlan) -> str:
@@ -248,39 +309,10 @@ def _carrier(
     return Payload(package, commands.as_dict(), sections, *_totals(packages), _components(plan, packages, collected))
 
 
-def online_selection(plan: BuildPlan, collected: Collected, sources: Sources) -> dict[str, dict[str, str]]:
-    """Online mode (linux.resolve: vm) bundles the recipe's own packages, and what the closure took from
-    the recipe's repositories (the VM has not configured them); the VM fetches the rest from its own
-    repositories. The closure is still resolved whole: that is how a third-party package's
-    dependencies from its own repository are found. Returns the files left out, by file name, with
-    what they are (name, version, architecture) for the manifest."""
-    names = {name.split(":", 1)[0] for name in plan.package_names}
-    third_party = {r.name for r in plan.repositories} | {r.url.rstrip("/") for r in plan.repositories}
-    fetched = {}
-    for file, info in sorted(collected.packages.items()):
-        origin = sources.packages.get(file)
-        if info.name not in names and (origin is None or origin.repository not in third_party):
-            fetched[file] = {"name": info.name, "version": info.version, "architecture": info.architecture}
-    return fetched
-
-
-def _leave_out_fetched(
-    plan: BuildPlan, container: Container, directory: str, collected: Collected, sources: Sources
-) -> list[dict[str, str]]:
-    """Online mode: delete from the download what the VM fetches itself; what it was, for the manifest."""
-    if not plan.online:
-        return []
-    fetched = online_selection(plan, collected, sources)
-    if fetched:
-        paths = [f"{directory.rstrip('/')}/{file}" for file in fetched]
-        container.run(["rm", "-f", "--", *paths], "leave out what the VM fetches (online mode)")
-    return list(fetched.values())
-
-
 def _feed(installer: Backend, container: Container, cache: PackageCache | None) -> tuple[Feeding, Download | None]:
     """Cached files into the download directory; and the download itself when the cache had every file
-    (apt would fetch nothing: its second solve is skipped). `wanted` is optional on a backend (apt has
-    it; the RPM families not yet, and download everything); an empty cache has nothing to look up. A
+    (apt would fetch nothing: its second solve is skipped; dnf and zypper download anyway, finding
+    the fed files in place). `wanted` is optional on a backend; an empty cache has nothing to look up. A
     cache that cannot be read is a warning: the build downloads everything, as without one."""
     wanted = getattr(installer, "wanted", None)
     if cache is None or wanted is None:

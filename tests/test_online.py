@@ -19,12 +19,12 @@ import pytest
 
 from builder.backends.base import Collected, Origin, PackageInfo, Sources
 from builder.backends.baseline import FULL, load_baseline
-from builder.closure import online_selection
 from builder.container import Container
 from builder.errors import InputError, RecipeError
 from builder.lifecycle import Build, bare, load_build
 from builder.lifecycle.verify import verify_packages
 from builder.lock import load_lock
+from builder.online import online_selection
 from builder.pipeline import build
 from builder.plan import BuildPlan, make_plan
 from builder.rebuild.check import SAME_CLOSURE, _closure
