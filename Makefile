@@ -12,7 +12,7 @@ RECIPES ?=
 DISTROS ?=
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: all setup venv engine emulation image demo packages package nightly test test-fast lint cache-proxy bench bench-cache bench-rebuild bench-rpm bench-publish bench-jobs bench-size bench-split bench-arm64 clean
+.PHONY: all setup venv engine emulation image image-arm64 demo packages package nightly test test-fast lint cache-proxy bench bench-cache bench-rebuild bench-rpm bench-publish bench-jobs bench-size bench-split bench-arm64 clean
 
 # A make value as one shell word: inside '...', each ' becomes '\''. Use it for every variable a user may set.
 quote = '$(subst ','\'',$(1))'
@@ -23,7 +23,7 @@ CATALOGUE = $(foreach d,$(DISTROS),--distro $(call quote,$(d))) -- $(foreach r,$
 
 all: demo
 
-setup: venv engine emulation image
+setup: venv engine image
 
 # The venv is rebuilt when pyproject.toml changes.
 venv: $(VENV)/.installed
@@ -40,11 +40,14 @@ engine:
 emulation:
 	sh scripts/ensure-binfmt.sh
 
-# The base images are built locally (no registry here): debootstrap + docker import, once. The arm64 one
-# (debian-12/arm64's, about 2 CPU-minutes of qemu) is what arm64 builds and tests/test_arm64.py run in.
-image: venv engine emulation
+# The base images are built locally (no registry here): debootstrap + docker import, once.
+image: venv engine
 	docker image inspect debian:12 >/dev/null 2>&1 || $(BIN)/vmapp-build image bootstrap debian-12
 	docker image inspect debian:11 >/dev/null 2>&1 || $(BIN)/vmapp-build image bootstrap debian-11
+
+# debian-12/arm64's image (about 2 CPU-minutes of qemu, once): what arm64 builds and tests/test_arm64.py
+# run in. Only the tests and the arm64 benchmark need it: `make demo` builds for amd64.
+image-arm64: venv engine emulation
 	docker image inspect arm64v8/debian:12 >/dev/null 2>&1 || $(BIN)/vmapp-build image bootstrap debian-12/arm64
 
 # The main job: build a shipped recipe for $(DISTRO) and prove it installs with no network.
@@ -81,7 +84,7 @@ lint: venv
 	$(BIN)/actionlint -shellcheck $(BIN)/shellcheck .github/workflows/*.yml
 
 # Every test: the engine and images (setup), and npm, with which tests/azurite.py installs Azurite.
-test: setup lint
+test: setup image-arm64 lint
 	$(BIN)/pytest
 
 # Unit tests only: neither a Docker engine nor npm (Azurite) needed.
@@ -109,7 +112,7 @@ bench-size: setup
 	PYTHONPATH=. $(BIN)/python benchmarks/bench_size.py
 
 # The same recipe built for debian-12 and debian-12/arm64 (qemu): the time of each and their ratio.
-bench-arm64: setup
+bench-arm64: setup image-arm64
 	PYTHONPATH=. $(BIN)/python benchmarks/bench_arm64.py
 
 bench-publish: venv
