@@ -153,6 +153,18 @@ def test_strings_differ_from_offline_only_in_the_sources(tmp_path: Path) -> None
     assert len(on.install.splitlines()) == len(off.install.splitlines()) + 4  # templates/apt/_online.sh.j2
 
 
+def test_zypper_strings_differ_from_offline_only_in_the_install(tmp_path: Path) -> None:
+    """zypper: remove is the offline one; install and update add the bundle's priority and the VM's
+    repositories (templates/zypper/_online.sh.j2), within Azure's 4096 characters."""
+    online = make_plan(load_recipe(write_recipe(tmp_path, recipe_text(), "a.yaml")), "sles-15", tmp_path)
+    offline_text = recipe_text(linux="linux:\n  packages: [jq]\n  check: jq --version\n")
+    offline = make_plan(load_recipe(write_recipe(tmp_path, offline_text, "b.yaml")), "sles-15", tmp_path)
+    on, off = render_commands(online), render_commands(offline)
+    assert on.remove == off.remove
+    assert on.update is not None and "--priority 1" in on.update and "--priority 1" not in off.install
+    assert max(len(on.install), len(on.update)) < 4096
+
+
 def test_selection_keeps_recipe_packages_and_third_party_ones(tmp_path: Path) -> None:
     """The recipe's packages and what came from a recipe repository stay; the distro's go (the VM
     fetches them), each recorded with its version."""
