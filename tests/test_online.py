@@ -32,7 +32,7 @@ from builder.rebuild.refreshed import Refreshed
 from builder.recipe import Repository, load_recipe
 from builder.render import render_commands
 from tests.conftest import DISTRO, run_cli, write_recipe
-from tests.rpm_images import REPO_DIR, fixture_image
+from tests.rpm_images import KEY_PATH, REPO_DIR, fixture_image
 
 ONLINE = "linux:\n  packages: [jq]\n  resolve: vm\n  check: jq --version\n"
 
@@ -129,8 +129,8 @@ def test_full_baseline_and_rpm_families_are_refused(tmp_path: Path) -> None:
     status.write_text("libc6\t2.36-9\n")
     with pytest.raises(InputError, match=r"--baseline .* bundles none"):
         make_plan(recipe, DISTRO, tmp_path, baseline=load_baseline(status))
-    with pytest.raises(InputError, match=r"not available for sles-15 \(zypper\) yet"):
-        make_plan(recipe, "sles-15", tmp_path)
+    with pytest.raises(InputError, match=r"not available for rhel-7 \(yum\): yum 3 prefers the bundle .* plugin"):
+        make_plan(recipe, "rhel-7", tmp_path)
 
 
 def test_cli_refuses_full_with_exit_2(tmp_path: Path) -> None:
@@ -153,6 +153,18 @@ def test_strings_differ_from_offline_only_in_the_sources(tmp_path: Path) -> None
     assert len(on.install.splitlines()) == len(off.install.splitlines()) + 4  # templates/apt/_online.sh.j2
 
 
+def test_zypper_strings_differ_from_offline_only_in_the_install(tmp_path: Path) -> None:
+    """zypper: remove is the offline one; install and update add the bundle's priority and the VM's
+    repositories (templates/zypper/_online.sh.j2), within Azure's 4096 characters."""
+    online = make_plan(load_recipe(write_recipe(tmp_path, recipe_text(), "a.yaml")), "sles-15", tmp_path)
+    offline_text = recipe_text(linux="linux:\n  packages: [jq]\n  check: jq --version\n")
+    offline = make_plan(load_recipe(write_recipe(tmp_path, offline_text, "b.yaml")), "sles-15", tmp_path)
+    on, off = render_commands(online), render_commands(offline)
+    assert on.remove == off.remove
+    assert on.update is not None and "--priority 1" in on.update and "--priority 1" not in off.install
+    assert max(len(on.install), len(on.update)) < 4096
+
+
 def test_selection_keeps_recipe_packages_and_third_party_ones(tmp_path: Path) -> None:
     """The recipe's packages and what came from a recipe repository stay; the distro's go (the VM
     fetches them), each recorded with its version."""
@@ -172,35 +184,54 @@ def test_selection_keeps_recipe_packages_and_third_party_ones(tmp_path: Path) ->
     assert fetched == {"libc_3_amd64.deb": {"name": "libfoo", "version": "3", "architecture": "amd64"}}
 
 
-# -- dnf: the VM's configured repository is the suite's own test repository (tests/rpm_images.py) ----
+# -- dnf and zypper: the VM's configured repository is the suite's own test repository --------------
+# (tests/rpm_images.py). zypper's checks the metadata's and packages' signatures with the key the
+# image imported, as a SLES's own repositories do.
 
-VT_REPO = "[vt]\nname=vt\nbaseurl=file://{dir}\nenabled=1\ngpgcheck=0\n"
+VM_REPOS = {
+    "dnf": ("/etc/yum.repos.d", "[vt]\nname=vt\nbaseurl=file://{dir}\nenabled=1\ngpgcheck=0\n", ""),
+    "zypper": (
+        "/etc/zypp/repos.d",
+        "[vt]\nname=vt\nbaseurl=file://{dir}\nenabled=1\nautorefresh=1\ntype=rpm-md\ngpgcheck=1\n"
+        f"pkg_gpgcheck=1\ngpgkey=file://{KEY_PATH}\n",
+        f"rpm --import {KEY_PATH}",
+    ),
+}
+DISTROS = {"dnf": "rhel-9", "zypper": "sles-15"}
 
 
-@pytest.fixture(scope="module")
-def dnf_online_build(docker_client: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory) -> Build:
-    """vt-app in online mode, built in (and verified on) the dnf fixture image with the test repository
-    configured as the VM's own: the recipe adds no repository."""
-    base = fixture_image(docker_client, "dnf")
-    image = f"vmapp-test/dnf-online:{base.rsplit(':', 1)[1]}"
-    if not docker_client.images.list(name=image):
-        with Container(docker_client, base, "image", labelled=False) as box:
-            repo = VT_REPO.format(dir=REPO_DIR)
-            box.run(
-                ["sh", "-c", 'printf %s "$1" >/etc/yum.repos.d/vt.repo', "sh", repo], "configure the VM's repository"
-            )
+def online_image(client: docker.DockerClient, family: str) -> str:
+    """The family's fixture image (vt-base installed) with the test repository as the VM's own."""
+    base = fixture_image(client, family)
+    image = f"vmapp-test/{family}-online:{base.rsplit(':', 1)[1]}"
+    if not client.images.list(name=image):
+        directory, text, trust = VM_REPOS[family]
+        with Container(client, base, "image", labelled=False) as box:
+            script = f'mkdir -p {directory} && printf %s "$1" >{directory}/vt.repo {"&& " + trust if trust else ""}'
+            box.run(["sh", "-c", script, "sh", text.format(dir=REPO_DIR)], "configure the VM's repository")
             box.handle.commit(*image.rsplit(":", 1))
-    root = tmp_path_factory.mktemp("dnf-online")
+    return image
+
+
+def online_vt_build(client: docker.DockerClient, root: Path, family: str) -> Build:
+    """vt-app in online mode, built in (and verified on) the family's online image: the recipe adds no
+    repository."""
     text = "name: vtnet\nversion: 1.0.0\nlinux:\n  packages: [vt-app]\n  resolve: vm\n  check: vt-app\n"
     recipe = load_recipe(write_recipe(root, text, "vtnet.yaml"))
-    return load_build(build(make_plan(recipe, "rhel-9", root / "dist", image=image), docker_client).manifest.parent)
+    image = online_image(client, family)
+    return load_build(build(make_plan(recipe, DISTROS[family], root / "dist", image=image), client).manifest.parent)
 
 
-def test_dnf_bundle_holds_vt_app_and_the_vm_fetches_the_rest(dnf_online_build: Build) -> None:
-    """dnf installs vt-app from the bundle and its dependencies from the VM's repository; remove takes
-    them all out (update from an older version is the apt test's: the ledger is the offline one)."""
-    assert [p["name"] for p in dnf_online_build.manifest["packages"]] == ["vt-app"]
-    assert {"vt-lib", "vt-helper", "vt-keep"} <= dnf_online_build.fetched
-    report = verify_packages(dnf_online_build.directory)
+@pytest.mark.parametrize("family", ["dnf", "zypper"])
+def test_rpm_bundle_holds_vt_app_and_the_vm_fetches_the_rest(
+    docker_client: docker.DockerClient, tmp_path: Path, family: str
+) -> None:
+    """dnf or zypper installs vt-app from the bundle and its dependencies from the VM's repository;
+    remove takes them all out (update from an older version is the apt test's: the ledger is the
+    offline one)."""
+    built = online_vt_build(docker_client, tmp_path, family)
+    assert [p["name"] for p in built.manifest["packages"]] == ["vt-app"]
+    assert {"vt-lib", "vt-helper", "vt-keep"} <= built.fetched
+    report = verify_packages(built.directory)
     assert {"vt-app", "vt-lib", "vt-helper", "vt-keep"} <= bare(report.after_install) - bare(report.before)
     assert bare(report.after_remove) == bare(report.before)

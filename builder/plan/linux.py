@@ -101,7 +101,15 @@ def plan_linux(recipe: Recipe, shared: dict[str, Any], baseline: Baseline) -> Bu
 
 
 # The families whose templates have an online install (templates/<family>/_online.sh.j2).
-ONLINE_FAMILIES = ("apt", "dnf")
+ONLINE_FAMILIES = ("apt", "dnf", "zypper")
+
+
+# Why a family has no online mode, for the refusal.
+_NO_ONLINE = {
+    "yum": "yum 3 prefers the bundle over the VM's repositories only with the yum-plugin-priorities plugin, "
+    "which RHEL 7 does not install by default (without it yum takes the newest version from any repository, "
+    "not the one built), and no yum 3 is at hand to test such a string",
+}
 
 
 def _check_online(recipe: Recipe, distro: Distro, baseline: Baseline) -> None:
@@ -120,9 +128,10 @@ def _check_online(recipe: Recipe, distro: Distro, baseline: Baseline) -> None:
             hint="drop --baseline, or set resolve: bundle",
         )
     if distro.family not in ONLINE_FAMILIES:
+        why = _NO_ONLINE.get(distro.family, "it has no online install string")
         raise InputError(
-            f"{where}: online mode is not available for {distro.name} ({distro.family}) yet",
-            hint=f"build it with resolve: bundle, or for a distro of the {' or '.join(ONLINE_FAMILIES)} family",
+            f"{where}: online mode is not available for {distro.name} ({distro.family}): {why}",
+            hint=f"build it with resolve: bundle, or for a distro of the {', '.join(ONLINE_FAMILIES)} family",
         )
 
 
