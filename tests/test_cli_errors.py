@@ -121,7 +121,8 @@ def test_interrupted_build_leaves_nothing(docker_client: docker.DockerClient, tm
     out.mkdir()
     before = set(leftover_containers(docker_client, SESSION))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "builder", "recipe", "git", "--distro", DISTRO, "--out", str(out)],
+        # --no-cache: no closure memo of an earlier test's git build (it would start no container)
+        [sys.executable, "-m", "builder", "recipe", "git", "--distro", DISTRO, "--out", str(out), "--no-cache"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
