@@ -19,6 +19,8 @@ from __future__ import annotations
 import hashlib
 import io
 import tarfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import docker
@@ -315,3 +317,20 @@ def signature_image(client: docker.DockerClient, family: str) -> str:
     finally:
         container.remove(force=True)
     return tag
+
+
+@contextmanager
+def served_repository(client: docker.DockerClient, name: str) -> Iterator[DockerContainer]:
+    """The test RPM repository over http, port 80 of a container of ours named `name` (its IP address in
+    attrs; its log lists every request), removed after."""
+    server = client.containers.run(
+        fixture_image(client, "dnf"),
+        ["python3", "-m", "http.server", "80", "--directory", "/srv/vmapp-test"],
+        name=name,
+        detach=True,
+    )
+    try:
+        server.reload()
+        yield server
+    finally:
+        server.remove(force=True)

@@ -19,7 +19,7 @@ from builder.pipeline import BuildResult, build
 from builder.plan import make_plan
 from builder.recipe import load_recipe
 from tests.conftest import SESSION
-from tests.rpm_images import fixture_image, vt_recipe
+from tests.rpm_images import served_repository, vt_recipe
 
 DISTROS = {"dnf": "rhel-9", "zypper": "sles-15"}
 # Recorded from createrepo_c 0.17.3 (the test repository's primary.xml: its vt-lib 1.2, abridged).
@@ -59,18 +59,9 @@ def test_primary_gives_each_file_its_sha256_and_never_an_odd_location() -> None:
 
 @pytest.fixture(scope="module")
 def http_repository(docker_client: docker.DockerClient) -> Iterator[DockerContainer]:
-    """The test RPM repository over http (a container of ours); its log lists every request."""
-    server = docker_client.containers.run(
-        fixture_image(docker_client, "dnf"),
-        ["python3", "-m", "http.server", "80", "--directory", "/srv/vmapp-test"],
-        name=f"vmapp-test-cacherpm-{SESSION}",
-        detach=True,
-    )
-    try:
-        server.reload()
+    """The test RPM repository over http; its log lists every request."""
+    with served_repository(docker_client, f"vmapp-test-cacherpm-{SESSION}") as server:
         yield server
-    finally:
-        server.remove(force=True)
 
 
 def _fetched(server: DockerContainer) -> list[str]:

@@ -27,7 +27,7 @@ from builder.rebuild import run as rebuild_run
 from builder.rebuild.check import SAME_CLOSURE, check
 from builder.recipe import load_recipe
 from tests.conftest import DISTRO, REPO, SESSION, run_cli
-from tests.rpm_images import fixture_image, vt_recipe
+from tests.rpm_images import served_repository, vt_recipe
 
 HOSTILE = json.loads(Path("/work/shared/data/hostile-strings.json").read_text())["strings"]
 CLEAN = re.compile(r"http://[A-Za-z0-9.-]+(?::[0-9]{1,5})?", re.ASCII)
@@ -278,18 +278,8 @@ RPM_DISTROS = {"dnf": "rhel-9", "zypper": "sles-15"}
 @pytest.fixture(scope="module")
 def rpm_repository(docker_client: docker.DockerClient) -> Iterator[str]:
     """The test RPM repository over http (port 80 of a container of ours), for a proxy to sit in front of."""
-    server = docker_client.containers.run(
-        fixture_image(docker_client, "dnf"),
-        ["python3", "-m", "http.server", "80", "--directory", "/srv/vmapp-test"],
-        name=f"vmapp-test-rpmrepo-{SESSION}",
-        detach=True,
-        remove=True,
-    )
-    try:
-        server.reload()
+    with served_repository(docker_client, f"vmapp-test-rpmrepo-{SESSION}") as server:
         yield str(server.attrs["NetworkSettings"]["IPAddress"])
-    finally:
-        server.remove(force=True)
 
 
 @pytest.mark.parametrize("family", sorted(RPM_DISTROS))
