@@ -256,10 +256,11 @@ def _keep_lists(
 ) -> str | None:
     """The refreshed container as the key's layer, when the backend's lists may be shared (apt's, from
     http(s) sources only; the RPM families refresh every time): the layer's id, or None."""
-    shareable = getattr(installer, "shareable_lists", None)
-    if lists is not None and key and shareable is not None and shareable(container):
-        return lists.keep(client, container, key, image_id)
-    return None
+    lists_state = getattr(installer, "lists_state", None)
+    if lists is None or not key or lists_state is None:
+        return None
+    state = lists_state(container)
+    return None if state is None else lists.keep(client, container, key, image_id, state)
 
 
 def _recall(cache: PackageCache, key: str, plan: BuildPlan, commands: Commands, package: Path) -> Payload | None:

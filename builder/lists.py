@@ -3,9 +3,11 @@
 A build container that refreshed its lists is committed as `vmapp-build-lists:<key>`; the next build
 with the same key starts from that layer and skips the refresh. The key is what decides the lists: the
 base image's id and the repositories the build adds (their URLs, suites and key bytes), computed by the
-caller. A layer is taken when this run made it, or else when it is younger than the TTL: a run never
-mixes two refreshes of one source, and a stale layer is refreshed again. The manifest still records the
-base image: the layer only saves the download and parsing of indexes that apt would fetch anew.
+caller. The layer's label records every repository's InRelease/Release sha256 at its refresh. A layer is
+taken when this run made it (a run never mixes two refreshes of one source), or else when it is younger
+than the TTL and every repository still serves that metadata file, fetched again from the host
+(builder.repo_metadata): a repository that moved, or cannot be asked, means a refresh. The manifest still
+records the base image: the layer only saves the download and parsing of indexes apt would fetch anew.
 
 Layers are kept only for sources fetched over http(s) (the backend says so after its refresh): a local
 `file:` repository can change under the same URL, and refreshing it is cheap anyway.
@@ -14,22 +16,26 @@ Layers are kept only for sources fetched over http(s) (the backend says so after
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from typing import Any
 
 import docker
 from docker.errors import DockerException, ImageNotFound
 
 from builder.container import Container
 from builder.errors import InputError
+from builder.repo_metadata import metadata_unchanged
 
 REPOSITORY = "vmapp-build-lists"
 LABEL_KEY = "vmapp-build.lists.key"
 LABEL_AT = "vmapp-build.lists.refreshed"
 LABEL_BASE = "vmapp-build.lists.base"
+LABEL_METADATA = "vmapp-build.lists.metadata"  # JSON: each repository's metadata file and sha256
 TTL_ENV = "VMAPP_BUILD_LISTS_TTL"
 DEFAULT_TTL = 3600.0  # an hour: apt users build from day-old lists; a nightly run asks for 0 (its own)
 
@@ -87,13 +93,19 @@ class ListsLayers:
             return str(image.id)
         try:
             age = time.time() - float(labels.get(LABEL_AT, "0"))
+            repositories = json.loads(labels.get(LABEL_METADATA, "[]"))
         except ValueError:
             return None
-        return str(image.id) if 0 <= age <= self.ttl else None
+        if not 0 <= age <= self.ttl or not isinstance(repositories, list):
+            return None
+        return str(image.id) if metadata_unchanged(repositories) else None
 
-    def keep(self, client: docker.DockerClient, container: Container, key: str, base_id: str) -> str | None:
-        """Commit the refreshed container as the layer for `key`, replacing an older one: its id. A layer
-        that cannot be written is no failure (None): the next build refreshes again."""
+    def keep(
+        self, client: docker.DockerClient, container: Container, key: str, base_id: str, metadata: list[dict[str, Any]]
+    ) -> str | None:
+        """Commit the refreshed container as the layer for `key` (its repositories' `metadata` in a label),
+        replacing an older one: its id. A layer that cannot be written is no failure (None): the next
+        build refreshes again."""
         tag = _tag(key)
         old: str | None = None
         with suppress(ImageNotFound, DockerException):
@@ -103,6 +115,7 @@ class ListsLayers:
             LABEL_KEY: key,
             LABEL_AT: f"{time.time():.0f}",
             LABEL_BASE: base_id,
+            LABEL_METADATA: json.dumps(metadata, sort_keys=True),
         }
         try:
             image = container.handle.commit(repository=REPOSITORY, tag=key[:32], conf={"Labels": labels})

@@ -1,15 +1,17 @@
 """Refreshed package lists kept as an image layer (builder.lists): a second run starts from the layer,
 skips the refresh and builds the same bytes; one run refreshes an image once even at TTL 0; a closure
-built from the same layer is reused (builder.closure_memo), unless tampered with; a layer
-older than the TTL, or made for another key, is not taken; lists from a `file:` repository are never
-kept; a bad TTL is a usage error."""
+built from the same layer is reused (builder.closure_memo), unless tampered with; a layer older than
+the TTL, made for another key, or whose repositories published since, is not taken; lists from a
+`file:` repository are never kept; a bad TTL is a usage error."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
+import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import docker
@@ -21,10 +23,11 @@ from builder.closure import request_for
 from builder.closure_memo import DIRECTORY
 from builder.container import VERBOSE_ENV, Container
 from builder.errors import InputError
-from builder.lists import LABEL_AT, LABEL_KEY, REPOSITORY, ListsLayers, parse_ttl
+from builder.lists import LABEL_AT, LABEL_KEY, LABEL_METADATA, REPOSITORY, ListsLayers, parse_ttl
 from builder.pipeline import build
 from builder.plan import BuildPlan, make_plan
 from builder.recipe import load_recipe
+from builder.repo_metadata import metadata_url
 from tests.conftest import DISTRO, REPO, run_cli
 
 REFRESH = "+ apt-get -q update"  # what the build prints for its refresh (VMAPP_BUILD_VERBOSE)
@@ -81,32 +84,49 @@ def test_a_closure_built_from_the_same_lists_is_reused_and_a_tampered_one_rebuil
     assert REFRESH in run("e", ListsLayers(ttl=0))  # another run at TTL 0: its own refresh
 
 
+BOOKWORM = {"url": "http://deb.debian.org/debian", "suite": "bookworm", "metadata": "InRelease"}
+
+
 @pytest.fixture
-def old_layer(docker_client: docker.DockerClient) -> Iterator[tuple[str, str]]:
-    """A layer of debian:12 for a key of its own, refreshed two hours ago (by its label)."""
-    key = uuid.uuid4().hex * 2
-    container = docker_client.containers.create("debian:12", ["true"])
-    try:
-        labels = {LABEL_KEY: key, LABEL_AT: f"{time.time() - 7200:.0f}"}
-        image = container.commit(repository=REPOSITORY, tag=key[:32], conf={"Labels": labels})
-    finally:
-        container.remove(force=True)
-    try:
-        yield key, str(image.id)
-    finally:
-        docker_client.images.remove(str(image.id), force=True)
+def layer_of(docker_client: docker.DockerClient) -> Iterator[Callable[[list[dict[str, str]]], tuple[str, str]]]:
+    """Layers of debian:12, each for a key of its own, refreshed two hours ago from `metadata` (labels)."""
+    made: list[str] = []
+
+    def make(metadata: list[dict[str, str]]) -> tuple[str, str]:
+        key = uuid.uuid4().hex * 2
+        container = docker_client.containers.create("debian:12", ["true"])
+        try:
+            labels = {LABEL_KEY: key, LABEL_AT: f"{time.time() - 7200:.0f}", LABEL_METADATA: json.dumps(metadata)}
+            image = container.commit(repository=REPOSITORY, tag=key[:32], conf={"Labels": labels})
+        finally:
+            container.remove(force=True)
+        made.append(str(image.id))
+        return key, str(image.id)
+
+    yield make
+    for image_id in made:
+        docker_client.images.remove(image_id, force=True)
 
 
-def test_a_layer_older_than_the_ttl_or_of_another_key_is_not_taken(
-    docker_client: docker.DockerClient, old_layer: tuple[str, str]
+def test_a_layer_is_taken_within_its_ttl_while_its_repositories_serve_the_same_metadata(
+    docker_client: docker.DockerClient, layer_of: Callable[[list[dict[str, str]]], tuple[str, str]]
 ) -> None:
-    key, image_id = old_layer
-    assert ListsLayers(ttl=3600).usable(docker_client, key) is None  # two hours old
+    """Age, key and the repositories' InRelease (fetched from the host, as `rebuild` does) decide."""
+    url = metadata_url(BOOKWORM)
+    assert url is not None
+    with urllib.request.urlopen(url, timeout=60) as response:
+        current = hashlib.sha256(response.read()).hexdigest()
+    key, image_id = layer_of([BOOKWORM | {"sha256": current}])
     assert ListsLayers(ttl=3 * 3600).usable(docker_client, key) == image_id
+    assert ListsLayers(ttl=3600).usable(docker_client, key) is None  # two hours old
     assert ListsLayers(ttl=0).usable(docker_client, key) is None  # not made by this run
     other = key[:32] + "0" * 32  # the same tag (its first 32 characters), another key
     assert ListsLayers(ttl=3 * 3600).usable(docker_client, other) is None
     assert ListsLayers(ttl=3600).usable(docker_client, uuid.uuid4().hex * 2) is None  # no layer at all
+    moved, _ = layer_of([BOOKWORM | {"sha256": "0" * 64}])  # bookworm published since the refresh
+    assert ListsLayers(ttl=3 * 3600).usable(docker_client, moved) is None
+    unknown, _ = layer_of([])  # no metadata recorded: never taken from an earlier run
+    assert ListsLayers(ttl=3 * 3600).usable(docker_client, unknown) is None
 
 
 def test_lists_from_a_file_repository_are_never_shared(docker_client: docker.DockerClient, tmp_path: Path) -> None:
@@ -118,10 +138,12 @@ def test_lists_from_a_file_repository_are_never_shared(docker_client: docker.Doc
         c.put_bytes(b"", "/srv/local-repo", "Packages")
         c.put_bytes(b"deb [trusted=yes] file:/srv/local-repo ./\n", "/etc/apt/sources.list.d", "local.list")
         installer.refresh(c)
-        assert not installer.shareable_lists(c)
+        assert installer.lists_state(c) is None
         c.run(["rm", "/etc/apt/sources.list.d/local.list"], "drop the local repository")
         installer.refresh(c)
-        assert installer.shareable_lists(c)  # deb.debian.org's, over http
+        state = installer.lists_state(c)  # deb.debian.org's, over http: each InRelease with its sha256
+        assert state is not None and all(len(r["sha256"]) == 64 for r in state)
+        assert {(r["url"].rstrip("/"), r["suite"], r["metadata"]) for r in state} >= {tuple(BOOKWORM.values())}
 
 
 @pytest.mark.parametrize("value", ["0", "90", "30m", "2h", "1d", "1.5h", " 10s "])

@@ -21,7 +21,7 @@ import pytest
 from builder.catalogue import CATALOGUE_DEFAULT, catalogue
 from builder.errors import InputError
 from builder.rebuild.check import closure_change
-from builder.rebuild.metadata import metadata_url
+from builder.repo_metadata import metadata_url
 from builder.rebuild.report import Row, table
 from builder.rebuild.version import INT32_MAX, next_version
 from tests.conftest import DISTRO, run_cli, write_recipe

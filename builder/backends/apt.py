@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Callable
+from typing import Any
 
 from builder.backends.apt_output import (
     REPO_FAILURE,
@@ -108,13 +109,17 @@ class AptInstaller:
                 hint=repo_problem(detail)[1],
             )
 
-    def shareable_lists(self, container: Container) -> bool:
-        """Whether the refreshed lists may be kept for later builds (builder.lists): only when every
-        source is fetched over http(s). A `file:` repository can change under the same URL."""
+    def lists_state(self, container: Container) -> list[dict[str, Any]] | None:
+        """What the refreshed lists were made from, for keeping them (builder.lists): every repository's
+        InRelease/Release with its sha256, as a lock records them; None when a source is not http(s)
+        (a `file:` repository can change under the same URL, and its refresh is cheap anyway)."""
         argv = ["apt-get", "indextargets", "--format", "$(REPO_URI)"]
         result = container.run(argv, "list the package sources", check=False)
         uris = set(result.stdout.split())
-        return result.exit_code == 0 and bool(uris) and all(u.startswith(("http://", "https://")) for u in uris)
+        if result.exit_code != 0 or not uris or not all(u.startswith(("http://", "https://")) for u in uris):
+            return None
+        _, repositories = apt_sources(container, Collected({}))
+        return [r.as_lock() for r in repositories]
 
     # -- discovery: the documented commands, kept as a report ----------------------------------------
     def discover(self, container: Container) -> Discovery:

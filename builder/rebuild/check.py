@@ -16,9 +16,9 @@ from builder.engine import connect
 from builder.lock import load_lock
 from builder.manifest import load_manifest
 from builder.plan import BuildPlan, Plan, WindowsPlan
-from builder.rebuild.metadata import metadata_unchanged
 from builder.rebuild.refreshed import Refreshed
 from builder.render import render_commands
+from builder.repo_metadata import metadata_unchanged
 
 Triple = tuple[str, str, str]
 
@@ -38,7 +38,7 @@ def check(
     plan: Plan, previous: Path, client: docker.DockerClient | None = None, refreshed: Refreshed | None = None
 ) -> Verdict:
     """Compare the plan (at the last build's version) with the last build in `previous`: the recipe and the
-    strings first; then a closure's metadata (builder.rebuild.metadata) and, when that is in doubt, the
+    strings first; then a closure's metadata (builder.repo_metadata) and, when that is in doubt, the
     solver; a tarball's or installers' sources."""
     _, manifest = load_manifest(previous)
     lock = load_lock(previous)
