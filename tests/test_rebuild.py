@@ -21,9 +21,9 @@ import pytest
 from builder.catalogue import CATALOGUE_DEFAULT, catalogue
 from builder.errors import InputError
 from builder.rebuild.check import closure_change
-from builder.repo_metadata import metadata_url
 from builder.rebuild.report import Row, table
 from builder.rebuild.version import INT32_MAX, next_version
+from builder.repo_metadata import metadata_url
 from tests.conftest import DISTRO, run_cli, write_recipe
 from tests.rpm_images import vt_recipe
 from tests.signed_repo import SignedRepo, serve_signed_repo
