@@ -138,18 +138,3 @@ def layer_key(*parts: str) -> str:
 
 def _tag(key: str) -> str:
     return f"{REPOSITORY}:{key[:32]}"
-
-
-def prune_layers(client: docker.DockerClient, older_than: float) -> int:
-    """Remove the layers refreshed more than `older_than` seconds ago; the number removed."""
-    removed = 0
-    for image in client.images.list(name=REPOSITORY):
-        try:
-            age = time.time() - float((image.labels or {}).get(LABEL_AT, "0"))
-        except ValueError:
-            age = float("inf")
-        if age > older_than:
-            with suppress(DockerException):
-                client.images.remove(str(image.id), force=True)
-                removed += 1
-    return removed
