@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from typing import Any
 from builder import __version__
 from builder.cache import PackageCache
 from builder.files import CHUNK, sha256_file
+from builder.manifest import write_json_atomically
 from builder.payload import Component
 
 DIRECTORY = "closures"
@@ -78,13 +77,4 @@ def remember(cache: PackageCache, key: str, package: Path, memo: Memo) -> None:
     sha256 = sha256_file(package)
     cache.put([(package, sha256)])
     record = asdict(memo) | {"package": sha256, "components": [asdict(c) for c in memo.components]}
-    directory = cache.directory / DIRECTORY
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{key[:12]}.")
-    try:
-        with os.fdopen(fd, "w") as out:
-            json.dump(record, out, sort_keys=True)
-        os.replace(temp, directory / f"{key}.json")
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    write_json_atomically(cache.directory / DIRECTORY / f"{key}.json", record)
