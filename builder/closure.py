@@ -153,6 +153,9 @@ class _Run:
     def resolve(self, layer: str | None, cache: PackageCache | None, files_dir: Path) -> _Closure:
         plan, installer, stages = self.plan, self.installer, self.stages
         files_dir.mkdir()
+        feeding_cache = _feeding(installer, cache)
+        if will_build := getattr(installer, "will_build", None):  # a backend that can run ahead (dnf)
+            will_build(feeding_cache is not None)
         env = proxy_environment(plan.proxy)  # fetching only: never recorded, so the bytes are the same without
         with (
             Container(self.client, layer or self.image_id, "build", environment=env) as container,
@@ -168,7 +171,7 @@ class _Run:
             with stages.stage("discover"):
                 discovery = installer.discover(container)
             with stages.stage("download"):
-                feeding, fed = _feed(installer, container, cache)
+                feeding, fed = _feed(installer, container, feeding_cache)
                 download = fed or installer.download(container)
             with stages.stage("collect"):
                 collected = installer.collect(container, download.directory)
@@ -310,21 +313,28 @@ def _carrier(
     return Payload(package, commands.as_dict(), sections, *_totals(packages), _components(plan, packages, collected))
 
 
-def _feed(installer: Backend, container: Container, cache: PackageCache | None) -> tuple[Feeding, Download | None]:
-    """Cached files into the download directory; and the download itself when the cache had every file
-    (apt would fetch nothing: its second solve is skipped; dnf and zypper download anyway, finding
-    the fed files in place). `wanted` is optional on a backend; an empty cache has nothing to look up. A
-    cache that cannot be read is a warning: the build downloads everything, as without one."""
-    wanted = getattr(installer, "wanted", None)
-    if cache is None or wanted is None:
-        return Feeding(), None
+def _feeding(installer: Backend, cache: PackageCache | None) -> PackageCache | None:
+    """The cache to feed the container from, or None: `wanted` is optional on a backend, and an empty
+    cache has nothing to look up. A cache that cannot be read is a warning: the build downloads
+    everything, as without one."""
+    if cache is None or getattr(installer, "wanted", None) is None:
+        return None
     try:
         if cache.is_empty():
-            return Feeding(), None
+            return None
     except EnvironmentProblem as exc:
         _say(f"warning: {exc.message}; building without it")
+        return None
+    return cache
+
+
+def _feed(installer: Backend, container: Container, cache: PackageCache | None) -> tuple[Feeding, Download | None]:
+    """Cached files into the download directory (`cache`: _feeding's); and the download itself when the
+    cache had every file (apt would fetch nothing: its second solve is skipped; dnf and zypper download
+    anyway, finding the fed files in place)."""
+    if cache is None:
         return Feeding(), None
-    download, files = wanted(container)
+    download, files = installer.wanted(container)  # type: ignore[attr-defined]  # _feeding checked it
     feeding = feed(container, cache, [Wanted(*f) for f in files])
     complete = download is not None and files and len(feeding.served) == len(files)
     return feeding, download if complete else None

@@ -10,6 +10,7 @@ turns a missing value into an error instead of an empty string in a command that
 
 from __future__ import annotations
 
+import functools
 import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -78,6 +79,7 @@ class Commands:
         return {name: text for name, text in actions.items() if text is not None}
 
 
+@functools.cache  # one per process: its templates are compiled once (a rebuild renders many plans)
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(data_dir("templates"))),

@@ -17,6 +17,7 @@ import pytest
 
 from builder.backends.dnf import DnfInstaller
 from builder.backends.rpm_signatures import IMAGE_KEYRING, SignatureError, Source, recipe_keyrings, refusals
+from builder.backends.rpmdb import key_path
 from builder.closure import request_for
 from builder.container import Container
 from builder.plan import make_plan
@@ -137,8 +138,9 @@ def test_shared_check_requires_the_repositorys_own_signature(
         c.run(["sh", "-c", f"mkdir -p /tmp/c && cp {SIG_DIR}/mixed/*.rpm /tmp/c/"], "copy")
         unsigned_ok = c.run(["rpmkeys", "--checksig", "/tmp/c/vt-unsigned-1.0-1.noarch.rpm"], "plain", check=False)
         assert unsigned_ok.exit_code == 0 and "digests OK" in unsigned_ok.stdout  # why the level is needed
-        mixed = recipe_keyrings(c, plan.repositories)["mixed"]
-        problems = refusals(c, "/tmp/c", {f: [mixed] for f in files})
+        mixed = recipe_keyrings(plan.repositories)["mixed"]
+        keyrings = [(mixed.keyring, key_path(r)) for r in plan.repositories if r.name == "mixed"]
+        problems = refusals(c, "/tmp/c", {f: [mixed] for f in files}, keyrings, plan.repositories)
         assert [p.split(" ")[0] + ".rpm" for p in problems] == files[1:]
         assert "not signed, and the repository has a key" in problems[0]
         assert "which is not repository mixed's key" in problems[1]

@@ -19,6 +19,7 @@ from builder.backends.base import (
     Resolved,
     Sources,
 )
+from builder.backends.dnf_batch import Command, run_batch
 from builder.backends.repository import check_refresh
 from builder.backends.rpm_cache import wanted_files
 from builder.backends.rpm_parse import (
@@ -33,23 +34,25 @@ from builder.backends.rpm_parse import (
     parse_transaction_origins,
 )
 from builder.backends.rpm_signatures import SignatureError, check_closure
-from builder.backends.rpm_steps import install_repositories, run_together
+from builder.backends.rpm_steps import check_import, import_argv, put_repositories, run_together
 from builder.backends.rpmdb import (
     BASELINE_RPMS,
     EMPTY_ROOT,
     RPM_DIR,
     RpmBackend,
-    describe_rpms,
+    describe_argv,
     make_empty_root,
     nevra,
+    parse_described,
     raise_locked_gone,
     raise_resolution_error,
     register_baseline,
     rpm_spec,
 )
-from builder.backends.sources import RPM_CACHES, rpm_sources
-from builder.container import Container
-from builder.errors import BuildError, EnvironmentProblem
+from builder.backends.sources import CONTEXT as REPOMDS
+from builder.backends.sources import RPM_CACHES, repomds_argv, rpm_sources
+from builder.container import Container, Result
+from builder.errors import BuildError, CommandFailed, EnvironmentProblem
 
 REPOS_DIR = "/etc/yum.repos.d"
 _REPO_FAILURE = re.compile(
@@ -60,7 +63,19 @@ _REPO_FAILURE = re.compile(
     re.MULTILINE,
 )
 _TREE_FORMAT = "%{name}.%{arch} %{evr}"
-_FIND_CREATEREPO = "for t in createrepo_c createrepo; do if command -v $t >/dev/null; then echo $t; break; fi; done"
+_ROOTS = ("/", EMPTY_ROOT)  # where repomd.xml is read from: the image's caches, and the --full root's
+# The bundle's repodata with the image's createrepo_c (or old createrepo); exit 127 when it has neither.
+# Fixed mtimes and revision: the same packages give the same metadata bytes.
+_NO_CREATEREPO = 127
+_CREATEREPO = r"""
+cd "$1" || exit 1
+options="--no-database --revision 0"
+if command -v createrepo_c >/dev/null; then tool=createrepo_c; options="$options --set-timestamp-to-revision"
+elif command -v createrepo >/dev/null; then tool=createrepo
+else exit 127
+fi
+touch -d @0 ./*.rpm && rm -rf repodata && $tool -q $options .
+"""
 
 
 class DnfInstaller(RpmBackend):
@@ -74,6 +89,9 @@ class DnfInstaller(RpmBackend):
         # What the signature check read after the download, so collect and sources need not ask again.
         self._described: tuple[str, dict[str, PackageInfo]] = ("", {})
         self._known_origins: dict[str, list[str]] = {}
+        # Commands the refresh ran in its batch (dnf_batch), by context, for discover and resolve.
+        self._early: dict[str, Result] = {}
+        self._ahead = ""  # will_build's: what the refresh's batch runs after it
 
     # -- argv: one place per command, so the yum sibling changes only what differs -------------------
     def base_argv(self) -> list[str]:
@@ -135,18 +153,65 @@ class DnfInstaller(RpmBackend):
         """--assumeno ends a solved transaction with exit code 1; 0 is "Nothing to do"."""
         return exit_code == 0 or (exit_code == 1 and "Operation aborted." in output)
 
-    # -- prepare: each extra repository as a .repo file, its key imported into rpm ------------------
+    # -- prepare: each extra repository as a .repo file (its key is imported into rpm by the refresh) --
     def prepare(self, container: Container) -> None:
-        install_repositories(container, self.request.repositories, REPOS_DIR, {"skip_if_unavailable": "False"})
+        put_repositories(container, self.request.repositories, REPOS_DIR, {"skip_if_unavailable": "False"})
+
+    def will_build(self, feeding: bool) -> None:
+        """The build will discover and download after the refresh (asking `wanted` first, when a
+        package cache feeds it): the refresh's batch runs those commands too."""
+        self._ahead = "resolve" if feeding else "download"
 
     def refresh(self, container: Container) -> None:
-        result = container.run(self.refresh_argv(), "refresh package metadata", check=False)
-        check_refresh(self.request.repositories, result, _REPO_FAILURE, "package metadata", self.where)
+        """The recipe's keys into rpm, and makecache; then, in the same batch (one exec, one import of
+        dnf: builder.backends.dnf_batch), what will_build said comes next: discovery's commands, and
+        for a build against the image itself the download and the steps after it (or the feeding's
+        resolve). `rebuild` asks for none of them."""
+        repositories = self.request.repositories
+        batch = [Command(import_argv(repositories), "import the signing keys", gate=True)] if repositories else []
+        batch.append(Command(self.refresh_argv(), "refresh package metadata", gate=True))
+        results = run_batch(container, [*batch, *(early := self._ahead_commands())])
+        if repositories:
+            check_import(container, repositories, results.pop(0))
+        check_refresh(repositories, results[0], _REPO_FAILURE, "package metadata", self.where)
+        self._early = {command.context: result for command, result in zip(early, results[1:], strict=True)}
+
+    def _ahead_commands(self) -> list[Command]:
+        if self.tool != "dnf" or not self._ahead:
+            return []
+        early = [Command(argv, context) for argv, context in self._discovery_steps()]
+        if self.request.baseline.kind != "image":  # the solver's root is made between
+            return early
+        if self._ahead == "resolve":
+            return [*early, Command(self.resolve_argv(None), "resolve")]
+        early += [
+            Command(self.download_argv(None), "download"),
+            Command(describe_argv(RPM_DIR), "read package headers"),
+        ]
+        if not self.request.repositories:  # every package is from the image's repositories: their settings
+            early.append(Command(self.repo_config_argv(), "repository settings"))
+        # Ahead of the signature check: the repodata is only bundled if that passes.
+        early.append(Command(_createrepo_argv(RPM_DIR), "write repository metadata"))
+        return [*early, Command(repomds_argv(_ROOTS), REPOMDS)]
+
+    def _take_early(self, context: str, argv: list[str]) -> Result | None:
+        """The refresh's result of this command, once (None: not run, or not with this argv)."""
+        result = self._early.pop(context, None)
+        return result if result is not None and result.argv == argv else None
+
+    def _run(self, container: Container, argv: list[str], context: str) -> Result:
+        """The refresh's result of this command, else the command run now (unchecked)."""
+        return self._take_early(context, argv) or run_batch(container, [Command(argv, context)])[0]
 
     # -- discovery: the documented commands, kept as a report ----------------------------------------
+    def _discovery_steps(self) -> list[tuple[list[str], str]]:
+        return [(self.deplist_argv(), "deplist"), (self.tree_argv(), "repoquery --recursive")]
+
     def discover(self, container: Container) -> Discovery:
-        steps = [(self.deplist_argv(), "deplist"), (self.tree_argv(), "repoquery --recursive")]
-        deplist, tree = run_together(container, steps)
+        steps = self._discovery_steps()
+        deplist, tree = (self._take_early(context, argv) for argv, context in steps)
+        if deplist is None or tree is None:
+            deplist, tree = run_together(container, steps)
         return Discovery(
             commands=[shlex.join(self.deplist_argv()), shlex.join(self.tree_argv())],
             direct=parse_deplist(deplist.stdout),
@@ -180,7 +245,7 @@ class DnfInstaller(RpmBackend):
     def resolve(self, container: Container) -> frozenset[Resolved]:
         """What download would fetch: its solver call with --assumeno, read from the transaction table."""
         argv = self.resolve_argv(self.solver_root(container))
-        result = container.run(argv, "resolve", check=False)
+        result = self._run(container, argv, "resolve")
         if not self.resolve_succeeded(result.exit_code, result.output):
             self._raise_resolution_error(container, argv, result.exit_code, result.output)
         return parse_transaction(result.stdout)
@@ -201,10 +266,9 @@ class DnfInstaller(RpmBackend):
 
     def download(self, container: Container) -> Download:
         argv = self.download_argv(self.solver_root(container))
-        result = container.run(argv, "download", check=False)
+        result = self._run(container, argv, "download")
         if not self.download_succeeded(result.exit_code, result.output):
             self._raise_resolution_error(container, argv, result.exit_code, result.output)
-        container.run(["mkdir", "-p", RPM_DIR], "create download directory")
         self.check_signatures(container, RPM_DIR, parse_transaction_origins(result.stdout))
         return Download(RPM_DIR, self.request.packages)
 
@@ -218,21 +282,26 @@ class DnfInstaller(RpmBackend):
         yum 3 checks nothing when it only downloads, and dnf trusts every key in the rpm database. The
         repository each came from is the download's transaction table's (`table`), or repoquery's when
         the table does not name every file's."""
-        self._described = (directory, describe_rpms(container, directory))
+        described = self._run(container, describe_argv(directory), "read package headers")
+        if described.exit_code != 0:
+            raise CommandFailed(described.argv, described.exit_code, described.output, "read package headers")
+        self._described = (directory, parse_described(described.stdout))
         nevras = {file: nevra(info) for file, info in self._described[1].items()}
         labels = sorted(set(nevras.values()))
         table = table or {}
         recipe = {repo.name for repo in self.request.repositories}
         # The image's repositories' settings matter only for a package from one of them.
         from_table = all(label in table for label in labels)
+        early = self._take_early("repository settings", self.repo_config_argv())
+        results = {"repository settings": early} if early else {}
         steps = (
             []
-            if from_table and all(set(table[label]) <= recipe for label in labels)
+            if early or (from_table and all(set(table[label]) <= recipe for label in labels))
             else [(self.repo_config_argv(), "repository settings")]
         )
         if not from_table:
             steps.append((self.origins_argv(labels), "package origins"))
-        results = dict(zip((context for _, context in steps), run_together(container, steps), strict=True))
+        results |= dict(zip((context for _, context in steps), run_together(container, steps), strict=True))
         queried = results.get("package origins")
         self._known_origins = parse_origins(queried.stdout) if queried else table
         origins = {file: self._known_origins.get(nevra, []) for file, nevra in nevras.items()}
@@ -279,13 +348,14 @@ class DnfInstaller(RpmBackend):
         hands back the files it wrote.
         """
         done, known = self._described
-        described = known if done == directory else describe_rpms(container, directory)
+        if done != directory:
+            known = parse_described(container.run(describe_argv(directory), "read package headers").stdout)
+        described = known
         return Collected(described, self._create_repodata(container, directory) if described else {})
 
     def _create_repodata(self, container: Container, directory: str) -> dict[str, bytes]:
-        found = container.run(["sh", "-c", _FIND_CREATEREPO], "look for createrepo_c", check=False).stdout.split()
-        tool = found[0] if found else None
-        if tool is None:
+        written = self._write_repodata(container, directory)
+        if written.exit_code == _NO_CREATEREPO:  # installing it only now keeps it out of the download's baseline
             install = [self.tool, "-q", "-y", "install", "createrepo_c"]
             result = container.run(install, "install createrepo_c", check=False)
             if result.exit_code != 0:
@@ -294,14 +364,13 @@ class DnfInstaller(RpmBackend):
                     + result.output.strip()[-1500:],
                     hint="build in an image that has createrepo_c or whose repositories offer it (--image)",
                 )
-            tool = "createrepo_c"
-        # Fixed mtimes and revision: the same packages give the same metadata bytes.
-        options = ["--no-database", "--revision", "0"]
-        if tool == "createrepo_c":
-            options.append("--set-timestamp-to-revision")
-        script = 'cd "$1" && shift && touch -d @0 ./*.rpm && rm -rf repodata && "$@" .'
-        container.run(["sh", "-c", script, "sh", directory, tool, "-q", *options], "write repository metadata")
+            written = self._write_repodata(container, directory)
+        if written.exit_code != 0:
+            raise CommandFailed(written.argv, written.exit_code, written.output, "write repository metadata")
         return {f"repodata/{name}": data for name, data in container.read_tree(f"{directory}/repodata").items()}
+
+    def _write_repodata(self, container: Container, directory: str) -> Result:
+        return self._run(container, _createrepo_argv(directory), "write repository metadata")
 
     def index(self, files: list[PackageFile], collected: Collected) -> dict[str, bytes]:
         """The bundle's `repodata/`, as createrepo_c wrote it in collect."""
@@ -312,7 +381,13 @@ class DnfInstaller(RpmBackend):
         nevras = {file: nevra(info) for file, info in collected.packages.items()}
         by_nevra = self._origins(container, sorted(set(nevras.values())))
         origins = {file: by_nevra.get(label, []) for file, label in nevras.items()}
-        return Sources(*rpm_sources(container, origins, ("/", EMPTY_ROOT), self.request.urls))
+        listing = self._take_early(REPOMDS, repomds_argv(_ROOTS))
+        found = rpm_sources(container, origins, _ROOTS, self.request.urls, listing.stdout if listing else None)
+        return Sources(*found)
+
+
+def _createrepo_argv(directory: str) -> list[str]:
+    return ["sh", "-c", _CREATEREPO, "sh", directory]
 
 
 class YumInstaller(DnfInstaller):

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 
 from builder.backends.repository import Repository
 from builder.backends.rpm_parse import SIGNATURE_QUERY, SignatureRow, parse_signature_rows
-from builder.backends.rpm_steps import run_together
 from builder.backends.rpmdb import key_path
 from builder.container import Container
 from builder.errors import BuildError, CommandFailed
@@ -30,16 +29,30 @@ from builder.errors import BuildError, CommandFailed
 KEYRINGS = "/var/lib/vmapp-build/keyrings"  # one rpm root per recipe repository, holding its key only
 IMAGE_KEYRING = "/"
 
-# For each file: its signature headers, then rpmkeys' verdict, one tab-separated line per package.
-_CHECK_SCRIPT = (
-    'root=$1; mode=$2; shift 2; for f in "$@"; do'
-    ' sig=$(rpm -qp --nosignature --nodigest --qf "$SIGQ" "$f" 2>/dev/null);'
-    ' if [ "$mode" = signature ]; then'
-    '  out=$(rpmkeys --root "$root" --define \'_pkgverify_level signature\' -Kv "$f" 2>&1); rc=$?;'
-    ' else out=$(rpmkeys --root "$root" --nosignature -Kv "$f" 2>&1); rc=$?; fi;'
-    ' printf \'%s\\t%s\\t%s\\t%s\\n\' "$f" "$rc" "$sig" "$(printf \'%s\' "$out" | tr \'\\t\\n\' \'  \')";'
-    " done"
-)
+# One exec for the whole check. Arguments: the directory, the number of keyrings, each keyring as
+# ROOT KEY (an rpm root holding that key only), then checks as ROOT MODE FILE. It prints each .rpm in the
+# directory (`L<TAB>file`), then per check `C<TAB>root<TAB>mode<TAB>file<TAB>rc<TAB>signature headers
+# <TAB>rpmkeys' verdict`. A keyring that cannot be made: exit 3, its key's path on stderr's last line.
+_CHECK_SCRIPT = r"""
+d=$1; n=$2; shift 2
+while [ "$n" -gt 0 ]; do
+  { rm -rf "$1" && mkdir -p "$1" && rpm --root "$1" --initdb && rpmkeys --root "$1" --import "$2"; } \
+    || { printf '\n%s\n' "$2" >&2; exit 3; }
+  shift 2; n=$((n - 1))
+done
+cd "$d" || exit 1
+for f in *.rpm; do if [ -e "$f" ]; then printf 'L\t%s\n' "$f"; fi; done
+while [ $# -ge 3 ]; do
+  root=$1; mode=$2; f=$3; shift 3
+  sig=$(rpm -qp --nosignature --nodigest --qf "$SIGQ" "$f" 2>/dev/null)
+  if [ "$mode" = signature ]; then
+    out=$(rpmkeys --root "$root" --define '_pkgverify_level signature' -Kv "$f" 2>&1); rc=$?
+  else
+    out=$(rpmkeys --root "$root" --nosignature -Kv "$f" 2>&1); rc=$?
+  fi
+  printf 'C\t%s\t%s\t%s\t%s\t%s\t%s\n' "$root" "$mode" "$f" "$rc" "$sig" "$(printf '%s' "$out" | tr '\t\n' '  ')"
+done
+"""
 
 
 @dataclass(frozen=True)
@@ -77,44 +90,24 @@ def check_closure(
     name -> repository ids; image_checks: the image's repositories -> whether they check signatures).
     A package passes when one of its repositories' rules accepts it; otherwise nothing is bundled and
     the error names each refused package, its repository, the distro and the reason."""
-    recipe, files = _keyrings_and_files(container, repositories, directory)
+    recipe = recipe_keyrings(repositories)
     sources = {
         name: [recipe.get(repo) or image_source(repo, image_checks) for repo in repos]
         for name, repos in origins.items()
     }
-    problems = refusals(container, directory, sources, files)
+    keyrings = [(recipe[repo.name].keyring, key_path(repo)) for repo in repositories]
+    problems = refusals(container, directory, sources, keyrings, repositories)
     if problems:
         raise SignatureError(where, problems)
 
 
-def recipe_keyrings(container: Container, repositories: Sequence[Repository]) -> dict[str, Source]:
-    """For each recipe repository, an rpm root whose database holds its key and no other."""
-    return _keyrings_and_files(container, repositories, None)[0]
-
-
-def _keyrings_and_files(
-    container: Container, repositories: Sequence[Repository], directory: str | None
-) -> tuple[dict[str, Source], list[str]]:
-    """recipe_keyrings, and the .rpm files in `directory` (when given), made and listed at once."""
-    script = 'rm -rf "$1" && mkdir -p "$1" && rpm --root "$1" --initdb && rpmkeys --root "$1" --import "$2"'
-    steps = [
-        (["sh", "-c", script, "sh", f"{KEYRINGS}/{index}", key_path(repo)], f"keyring of repository {repo.name}")
-        for index, repo in enumerate(repositories)
-    ]
-    listing = 'cd "$1" && for f in *.rpm; do if [ -e "$f" ]; then printf "%s\\n" "$f"; fi; done'
-    if directory is not None:
-        steps.append((["sh", "-c", listing, "sh", directory], "list downloaded packages"))
-    results = run_together(container, steps)
-    for (argv, context), result in zip(steps, results, strict=True):
-        if result.exit_code != 0:
-            hint = "the key must be an armored or binary OpenPGP public key" if context.startswith("keyring") else None
-            raise CommandFailed(argv, result.exit_code, result.output, context, hint)
-    sources = {
+def recipe_keyrings(repositories: Sequence[Repository]) -> dict[str, Source]:
+    """For each recipe repository, the rpm root whose database is to hold its key and no other (the
+    check makes it)."""
+    return {
         repo.name: Source(repo.name, f"{KEYRINGS}/{index}", required=True, recipe=True)
         for index, repo in enumerate(repositories)
     }
-    files = sorted(line for line in results[-1].stdout.splitlines() if line) if directory is not None else []
-    return sources, files
 
 
 def image_source(repository: str, checks: dict[str, bool]) -> Source:
@@ -125,23 +118,25 @@ def image_source(repository: str, checks: dict[str, bool]) -> Source:
 
 
 def refusals(
-    container: Container, directory: str, origins: dict[str, list[Source]], files: list[str] | None = None
+    container: Container,
+    directory: str,
+    origins: dict[str, list[Source]],
+    keyrings: Sequence[tuple[str, str]] = (),
+    repositories: Sequence[Repository] = (),
 ) -> list[str]:
-    """Each .rpm in `directory` (`files`: listed already) that none of its sources accepts, with the
-    reasons (a file with no known source is held to the image's keys)."""
-    files = _list_rpms(container, directory) if files is None else files
-    candidates = {f: origins.get(f) or [image_source("(unknown)", {})] for f in files}
-    by_source: dict[Source, list[str]] = {}
-    for name, sources in candidates.items():
-        for source in sources:
-            by_source.setdefault(source, []).append(name)
-    verdicts: dict[tuple[str, Source], SignatureRow] = {}
-    for source, names in by_source.items():
-        for row in _run_check(container, directory, source, names):
-            verdicts[(row.file, source)] = row
+    """Each .rpm in `directory` that none of its sources accepts, with the reasons (a file with no
+    known source is held to the image's keys). `keyrings`: (root, key) to make first, for the recipe's
+    `repositories`. The keyrings, the listing and the checks of every file known are one exec; files
+    the listing shows and `origins` did not name take a second."""
+    checked = _check(container, directory, origins, keyrings, repositories)
+    unknown = [image_source("(unknown)", {})]
+    missing = {f: unknown for f in checked.files if not origins.get(f)}
+    if missing:
+        checked.verdicts.update(_check(container, directory, missing).verdicts)
     problems = []
-    for name, sources in sorted(candidates.items()):
-        reasons = [_reason(verdicts.get((name, s)), s) for s in sources]
+    for name in checked.files:
+        sources = origins.get(name) or unknown
+        reasons = [_reason(checked.verdicts.get((name, s.keyring, _mode(s))), s) for s in sources]
         if all(reasons):
             where = " or ".join(s.repository for s in sources)
             label = name.removesuffix(".rpm")  # the file is NEVRA.rpm: say it as the package managers do
@@ -149,17 +144,45 @@ def refusals(
     return problems
 
 
-def _list_rpms(container: Container, directory: str) -> list[str]:
-    script = 'cd "$1" && for f in *.rpm; do if [ -e "$f" ]; then printf "%s\\n" "$f"; fi; done'
-    out = container.run(["sh", "-c", script, "sh", directory], "list downloaded packages").stdout
-    return sorted(line for line in out.splitlines() if line)
+@dataclass
+class _Checked:
+    files: list[str]  # every .rpm in the directory, sorted
+    verdicts: dict[tuple[str, str, str], SignatureRow]  # (file, keyring, mode) -> rpmkeys' verdict
 
 
-def _run_check(container: Container, directory: str, source: Source, names: list[str]) -> list[SignatureRow]:
-    mode = "signature" if source.required else "digest"
-    argv = ["env", f"SIGQ={SIGNATURE_QUERY}", "sh", "-c", _CHECK_SCRIPT, "sh", source.keyring, mode, *names]
-    out = container.run(argv, f"check package signatures ({source.repository})", workdir=directory).stdout
-    return parse_signature_rows(out)
+def _mode(source: Source) -> str:
+    return "signature" if source.required else "digest"
+
+
+def _check(
+    container: Container,
+    directory: str,
+    origins: dict[str, list[Source]],
+    keyrings: Sequence[tuple[str, str]] = (),
+    repositories: Sequence[Repository] = (),
+) -> _Checked:
+    checks = sorted({(s.keyring, _mode(s), name) for name, sources in origins.items() for s in sources})
+    args = [directory, str(len(keyrings)), *(a for pair in keyrings for a in pair), *(a for c in checks for a in c)]
+    argv = ["env", f"SIGQ={SIGNATURE_QUERY}", "sh", "-c", _CHECK_SCRIPT, "sh", *args]
+    result = container.run(argv, "check package signatures", check=False)
+    if result.exit_code == 3:  # a keyring: name the repository whose key it is
+        failed = result.stderr.strip().rsplit("\n", 1)[-1]
+        repo = next((r for r in repositories if key_path(r) == failed), None)
+        context = f"keyring of repository {repo.name}" if repo else "make a keyring"
+        hint = "the key must be an armored or binary OpenPGP public key"
+        raise CommandFailed(argv, result.exit_code, result.output, context, hint)
+    if result.exit_code != 0:
+        raise CommandFailed(argv, result.exit_code, result.output, "check package signatures")
+    files, verdicts = [], {}
+    for line in result.stdout.splitlines():
+        kind, _, rest = line.partition("\t")
+        if kind == "L":
+            files.append(rest)
+        elif kind == "C":
+            keyring, mode, row = rest.split("\t", 2)
+            for parsed in parse_signature_rows(row):
+                verdicts[(parsed.file, keyring, mode)] = parsed
+    return _Checked(sorted(files), verdicts)
 
 
 def _reason(row: SignatureRow | None, source: Source) -> str:

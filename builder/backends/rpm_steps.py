@@ -1,6 +1,7 @@
 """Fewer container steps for the RPM families (each exec and copy costs a round trip to the engine, and
 each dnf or zypper process loads its repositories again): the recipe's repositories go in with one
-copy and one exec, and queries that do not depend on each other run at the same time."""
+copy and one exec (dnf runs the import in its refresh's batch: builder.backends.dnf_batch), and
+queries that do not depend on each other run at the same time."""
 
 from __future__ import annotations
 
@@ -25,24 +26,41 @@ def install_repositories(
 ) -> None:
     """Each recipe repository's key (in /etc/pki/rpm-gpg, imported into rpm's database: dnf, yum and
     libzypp trust those) and its .repo file in `repos_dir`, with the family's settings."""
-    if not repositories:
-        return
+    put_repositories(container, repositories, repos_dir, settings)
+    if repositories:
+        argv = import_argv(repositories)
+        check_import(container, repositories, container.run(argv, "import the signing keys", check=False))
+
+
+def put_repositories(
+    container: Container, repositories: Sequence[Repository], repos_dir: str, settings: dict[str, str]
+) -> None:
+    """The keys and .repo files of install_repositories, copied in; import_argv imports the keys."""
     files = {}
     for repo in repositories:
         key = key_path(repo)
         files[key] = read_key(repo)
         files[f"{repos_dir}/vmapp-{repo.name}.repo"] = repo_file(repo, key, settings)
-    _put(container, files)
-    keys = [key_path(repo) for repo in repositories]
-    result = container.run(["sh", "-c", _IMPORT, "sh", *keys], "import the signing keys", check=False)
-    if result.exit_code != 0:
-        failed = result.stderr.strip().rsplit("\n", 1)[-1]
-        repo = next((r for r in repositories if key_path(r) == failed), repositories[0])
-        container.run(
-            ["rpm", "--import", key_path(repo)],  # again alone: its error as CommandFailed, with the hint
-            f"import the signing key of repository {repo.name} ({repo.key})",
-            hint="the key must be an armored or binary OpenPGP public key",
-        )
+    if files:
+        _put(container, files)
+
+
+def import_argv(repositories: Sequence[Repository]) -> list[str]:
+    return ["sh", "-c", _IMPORT, "sh", *(key_path(repo) for repo in repositories)]
+
+
+def check_import(container: Container, repositories: Sequence[Repository], result: Result) -> None:
+    """Raise when import_argv failed, naming the key that failed (stderr's last line)."""
+    if result.exit_code == 0:
+        return
+    failed = result.stderr.strip().rsplit("\n", 1)[-1]
+    repo = next((r for r in repositories if key_path(r) == failed), repositories[0])
+    container.run(
+        ["rpm", "--import", key_path(repo)],  # again alone: its error as CommandFailed, with the hint
+        f"import the signing key of repository {repo.name} ({repo.key})",
+        hint="the key must be an armored or binary OpenPGP public key",
+    )
+    raise BuildError(f"importing the signing key of repository {repo.name} failed:\n{result.output.strip()}")
 
 
 def _put(container: Container, files: dict[str, bytes]) -> None:

@@ -69,15 +69,26 @@ def repo_file(repo: Repository, key_path: str, extra: dict[str, str] | None = No
     return (f"[{repo.name}]\n" + "".join(f"{k}={v}\n" for k, v in fields.items())).encode()
 
 
+# Each .rpm's file name, then its License tag and the query's fields (parse_query reads those from the
+# end): the License rides between, for the SBOM; "(none)" is rpm's word for a header without one.
+_DESCRIBE = (
+    'mkdir -p "$1" && cd "$1" && for f in *.rpm; do [ -e "$f" ] || continue; printf "%s\\t" "$f"; '
+    'rpm -qp --qf "$2\\n" "$f"; done'
+)
+
+
+def describe_argv(directory: str) -> list[str]:
+    """What describe_rpms runs (a download of nothing made no directory: it is made, empty)."""
+    return ["sh", "-c", _DESCRIBE, "sh", directory, "%{LICENSE}\t" + QUERY_FORMAT]
+
+
 def describe_rpms(container: Container, directory: str) -> dict[str, PackageInfo]:
     """Each .rpm's name, EVR, arch and License tag, by file name, read with the image's own `rpm -qp`."""
-    script = (
-        'cd "$1" && for f in *.rpm; do [ -e "$f" ] || continue; printf "%s\\t" "$f"; rpm -qp --qf "$2\\n" "$f"; done'
-    )
-    # The License tag rides between the file name and the query's fields (parse_query reads those from
-    # the end), for the SBOM; "(none)" is rpm's word for a header without one.
-    fmt = "%{LICENSE}\t" + QUERY_FORMAT
-    out = container.run(["sh", "-c", script, "sh", directory, fmt], "read package headers").stdout
+    return parse_described(container.run(describe_argv(directory), "read package headers").stdout)
+
+
+def parse_described(out: str) -> dict[str, PackageInfo]:
+    """describe_argv's output -> {file name: PackageInfo}."""
     licenses = {
         parts[0]: "\t".join(parts[1 : -len(QUERY_FIELDS)]) for parts in (line.split("\t") for line in out.splitlines())
     }

@@ -154,6 +154,7 @@ def _release_state(url: str, dist: str, metadata: str, fields: dict[str, str]) -
 
 # -- RPM: dnf, yum, zypper ----------------------------------------------------------------------------
 
+CONTEXT = "repository metadata"
 _HEX_SUFFIX = re.compile(r"-[0-9a-f]{16}$")  # dnf's cache directories: <repoid>-<hash>
 
 
@@ -184,14 +185,22 @@ def parse_repomds(text: str) -> dict[str, RepositoryState]:
     return states
 
 
+def repomds_argv(roots: tuple[str, ...]) -> list[str]:
+    """Every repomd.xml in the package managers' caches under `roots`, with its sha256 (parse_repomds)."""
+    return ["sh", "-c", _REPOMDS, "sh", *(f"{root.rstrip('/')}{cache}" for root in roots for cache in RPM_CACHES)]
+
+
 def rpm_sources(
-    container: Container, origins: dict[str, list[str]], roots: tuple[str, ...], urls: dict[str, str]
+    container: Container,
+    origins: dict[str, list[str]],
+    roots: tuple[str, ...],
+    urls: dict[str, str],
+    listing: str | None = None,
 ) -> tuple[dict[str, Origin], tuple[RepositoryState, ...]]:
     """Each .rpm's repository (by file name, as the package manager reported it) and the state of
-    those repositories' repomd.xml, read from the caches under `roots`; `urls`: the recipe's, by id."""
-    caches = [f"{root.rstrip('/')}{cache}" for root in roots for cache in RPM_CACHES]
-    listing = container.run(["sh", "-c", _REPOMDS, "sh", *caches], "repository metadata").stdout
-    states = parse_repomds(listing)
+    those repositories' repomd.xml, read from the caches under `roots` (`listing`: repomds_argv's
+    output, when it ran already); `urls`: the recipe's, by id."""
+    states = parse_repomds(listing if listing is not None else container.run(repomds_argv(roots), CONTEXT).stdout)
     packages = {file: Origin(repos[0]) for file, repos in sorted(origins.items()) if repos}
     used = sorted({origin.repository for origin in packages.values()})
     found = [states.get(r, RepositoryState(r, "repomd.xml", None, None)) for r in used]
