@@ -1,0 +1,106 @@
+"""dnf's commands in one exec (builder.backends.dnf_batch), run for real in the dnf fixture image: each
+command's output and exit code are those of the command run alone; a failed gate stops the batch;
+values reach the commands as they are; an image whose dnf is not a Python script runs each command
+in an exec of its own."""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from builder.backends.dnf_batch import Command, run_batch
+from builder.container import Container
+from tests.rpm_images import REPO_DIR, fixture_image
+
+HOSTILE = json.loads(Path("/work/shared/data/hostile-strings.json").read_text())["strings"]
+REPO_FILE = f"[t]\nname=t\nbaseurl=file://{REPO_DIR}\ngpgcheck=0\n"
+# A dnf that is not a Python script (as dnf5's is a binary): it notes each call, then runs the real one.
+WRAPPER = '#!/bin/sh\necho "$*" >> /tmp/wrapper.log\nexec /usr/bin/dnf "$@"\n'
+
+
+@pytest.fixture(scope="module")
+def dnf_box(docker_client: docker.DockerClient) -> Iterator[Container]:
+    """A container of the dnf fixture image with the test repository configured."""
+    with Container(docker_client, fixture_image(docker_client, "dnf"), "test") as box:
+        box.put_bytes(REPO_FILE.encode(), "/etc/yum.repos.d", "t.repo")
+        yield box
+
+
+QUERIES = [
+    ["dnf", "-q", "deplist", "vt-app"],
+    ["dnf", "-q", "repoquery", "--requires", "--resolve", "--recursive", "vt-app"],
+    ["dnf", "install", "--assumeno", "vt-app"],  # exit 1 after a solved transaction
+    ["dnf", "-q", "deplist", "no-such-package"],
+]
+
+
+def test_each_command_as_it_runs_alone(dnf_box: Container) -> None:
+    """One import, the same answers: stdout, stderr and exit code of each, as separate execs give them."""
+    commands = [Command(["dnf", "-q", "-y", "makecache"], "refresh", gate=True)]
+    commands += [Command(argv, " ".join(argv)) for argv in QUERIES]
+    commands.append(Command(["sh", "-c", "echo out; echo err >&2; exit 3"], "a plain command"))
+    batched = run_batch(dnf_box, commands)
+    assert [r.argv for r in batched] == [c.argv for c in commands]
+    for command, result in zip(commands, batched, strict=True):
+        alone = dnf_box.run(command.argv, command.context, check=False)
+        assert (result.exit_code, _timeless(result.stdout), result.stderr) == (
+            alone.exit_code,
+            _timeless(alone.stdout),
+            alone.stderr,
+        )
+    assert batched[2].stdout.strip() and batched[3].exit_code == 1
+    assert batched[-1].stdout == "out\n" and batched[-1].stderr == "err\n" and batched[-1].exit_code == 3
+
+
+def _timeless(text: str) -> str:
+    """dnf's output without the line that says how long ago the metadata was checked."""
+    return "\n".join(line for line in text.splitlines() if not line.startswith("Last metadata expiration check"))
+
+
+def test_a_failed_gate_stops_the_batch(dnf_box: Container) -> None:
+    commands = [
+        Command(["dnf", "-q", "--version"], "version"),
+        Command(["sh", "-c", "exit 4"], "gate", gate=True),
+        Command(["sh", "-c", "touch /tmp/ran-after-the-gate"], "after"),
+    ]
+    results = run_batch(dnf_box, commands)
+    assert [r.exit_code for r in results] == [0, 4]
+    assert dnf_box.run(["test", "-e", "/tmp/ran-after-the-gate"], "look", check=False).exit_code == 1
+
+
+def test_values_reach_the_commands_as_they_are(dnf_box: Container) -> None:
+    """JSON in, argv out: quotes, %, &, $, newlines and non-ASCII are each one argument, unchanged; a
+    command killed by a signal reports 128 + n, and a missing program 127."""
+    words = [s for s in HOSTILE if "\0" not in s]
+    results = run_batch(
+        dnf_box,
+        [
+            Command(["dnf", "-q", "--version"], "version"),
+            Command(["sh", "-c", "printf '%s\\0' \"$@\"", "sh", *words], "echo"),
+            Command(["sh", "-c", "kill -KILL $$"], "killed"),
+            Command(["no-such-program-vmapp"], "missing"),
+        ],
+    )
+    assert results[1].stdout.split("\0")[:-1] == words
+    assert results[2].exit_code == 128 + signal.SIGKILL
+    assert results[3].exit_code == 127 and "no-such-program-vmapp" in results[3].stderr
+
+
+def test_a_dnf_that_is_not_python_runs_each_command_alone(docker_client: docker.DockerClient) -> None:
+    """Where `dnf` is not a Python script, the batch runs each command in its own exec (through that
+    dnf), with the same results."""
+    with Container(docker_client, fixture_image(docker_client, "dnf"), "test") as box:
+        box.put_bytes(REPO_FILE.encode(), "/etc/yum.repos.d", "t.repo")
+        box.put_bytes(WRAPPER.encode(), "/usr/local/bin", "dnf", mode=0o755)
+        commands = [Command(["dnf", "-q", "-y", "makecache"], "refresh", gate=True)]
+        commands += [Command(argv, " ".join(argv)) for argv in QUERIES]
+        results = run_batch(box, commands)
+        calls = box.run(["cat", "/tmp/wrapper.log"], "calls").stdout.splitlines()
+        assert calls == [" ".join(c.argv[1:]) for c in commands]
+        assert [r.exit_code for r in results] == [0, 0, 0, 1, 0]  # deplist of nothing is no error
+        assert "vt-lib" in results[1].stdout
