@@ -131,6 +131,8 @@ def info_cmd(cache_dir: Path | None) -> None:
 def _lists_rows() -> list[tuple[str, str]]:
     import time
 
+    from docker.errors import DockerException
+
     from builder.cache import human
     from builder.lists_prune import layers, own_size, repository
 
@@ -138,8 +140,8 @@ def _lists_rows() -> list[tuple[str, str]]:
     try:
         client = _engine()
         found = layers(client, repo)
-    except _EngineGone as exc:
-        return [("lists layers", f"- ({exc})")]
+    except (_EngineGone, DockerException) as exc:
+        return [("lists layers", f"- (not read: {exc})")]
     size = sum(own_size(layer) for layer in found)
     replaced = sum(layer.tag is None for layer in found)
     oldest = min((layer.refreshed for layer in found), default=None)
