@@ -10,7 +10,8 @@ than the TTL and every repository still serves that metadata file, fetched again
 records the base image: the layer only saves the download and parsing of indexes apt would fetch anew.
 
 Layers are kept only for sources fetched over http(s) (the backend says so after its refresh): a local
-`file:` repository can change under the same URL, and refreshing it is cheap anyway.
+`file:` repository can change under the same URL, and refreshing it is cheap anyway. Each new layer
+removes those past a week (KEEP_AGE); `vmapp-build cache prune` removes the rest (builder.lists_prune).
 """
 
 from __future__ import annotations
@@ -29,15 +30,18 @@ from docker.errors import DockerException, ImageNotFound
 
 from builder.container import Container
 from builder.errors import InputError
+from builder.lists_prune import LABEL_AT, LABEL_KEY, LABEL_REPOSITORY, prune, repository
 from builder.repo_metadata import metadata_unchanged
 
-REPOSITORY = "vmapp-build-lists"
-LABEL_KEY = "vmapp-build.lists.key"
-LABEL_AT = "vmapp-build.lists.refreshed"
 LABEL_BASE = "vmapp-build.lists.base"
 LABEL_METADATA = "vmapp-build.lists.metadata"  # JSON: each repository's metadata file and sha256
 TTL_ENV = "VMAPP_BUILD_LISTS_TTL"
 DEFAULT_TTL = 3600.0  # an hour: apt users build from day-old lists; a nightly run asks for 0 (its own)
+# Each new layer removes the layers refreshed longer ago than this (or the TTL, if longer), so a builder
+# that never runs `cache prune` stays bounded: a new base image or repository set leaves its old keys
+# behind for good. No build takes a layer past its TTL, so the week only spares layers for a builder with
+# a long TTL. An age, not a count: a count could take a layer this run made and still uses.
+KEEP_AGE = 7 * 86400.0
 
 
 def parse_ttl(value: str, where: str) -> float:
@@ -69,6 +73,7 @@ class ListsLayers:
 
     def __init__(self, ttl: float | None = None) -> None:
         self.ttl = default_ttl() if ttl is None else ttl
+        self.repository = repository()
         self._made: set[str] = set()
         self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
@@ -83,7 +88,7 @@ class ListsLayers:
     def usable(self, client: docker.DockerClient, key: str) -> str | None:
         """The id of the layer for `key` when this run may start from it, else None."""
         try:
-            image = client.images.get(_tag(key))
+            image = client.images.get(self._tag(key))
         except (ImageNotFound, DockerException):
             return None
         labels = image.labels or {}
@@ -104,9 +109,9 @@ class ListsLayers:
         self, client: docker.DockerClient, container: Container, key: str, base_id: str, metadata: list[dict[str, Any]]
     ) -> str | None:
         """Commit the refreshed container as the layer for `key` (its repositories' `metadata` in a label),
-        replacing an older one: its id. A layer that cannot be written is no failure (None): the next
-        build refreshes again."""
-        tag = _tag(key)
+        replacing an older one: its id; then removes the layers past KEEP_AGE and the replaced copies no
+        build uses. A layer that cannot be written is no failure (None): the next build refreshes again."""
+        tag = self._tag(key)
         old: str | None = None
         with suppress(ImageNotFound, DockerException):
             old = str(client.images.get(tag).id)
@@ -116,16 +121,22 @@ class ListsLayers:
             LABEL_AT: f"{time.time():.0f}",
             LABEL_BASE: base_id,
             LABEL_METADATA: json.dumps(metadata, sort_keys=True),
+            LABEL_REPOSITORY: self.repository,
         }
         try:
-            image = container.handle.commit(repository=REPOSITORY, tag=key[:32], conf={"Labels": labels})
+            image = container.handle.commit(repository=self.repository, tag=key[:32], conf={"Labels": labels})
         except DockerException:
             return None
         self._made.add(key)
         if old is not None and old != image.id:
             with suppress(DockerException):  # in use by a running build: it stays until unused
                 client.images.remove(old, noprune=False)
+        with suppress(DockerException):  # housekeeping: a layer in use stays, and the build goes on
+            prune(client, max(KEEP_AGE, self.ttl), self.repository)
         return str(image.id)
+
+    def _tag(self, key: str) -> str:
+        return f"{self.repository}:{key[:32]}"
 
 
 def layer_key(*parts: str) -> str:
@@ -134,7 +145,3 @@ def layer_key(*parts: str) -> str:
         digest.update(part.encode())
         digest.update(b"\0")
     return digest.hexdigest()
-
-
-def _tag(key: str) -> str:
-    return f"{REPOSITORY}:{key[:32]}"

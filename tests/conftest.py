@@ -10,10 +10,12 @@ for either fails, so `make test-fast` (`-m "not docker and not azurite"`) needs 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from pathlib import Path
 
 import docker
@@ -22,6 +24,7 @@ from hypothesis import settings
 
 from builder.container import leftover_containers
 from builder.engine import connect
+from builder.lists_prune import REPOSITORY, REPOSITORY_ENV, prune
 from builder.pipeline import BuildResult, build
 from builder.plan import make_plan
 from builder.recipe import load_recipe
@@ -101,6 +104,23 @@ def session_package_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         os.environ.pop("VMAPP_BUILD_CACHE_DIR", None)
     else:
         os.environ["VMAPP_BUILD_CACHE_DIR"] = previous
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_lists_layers() -> Iterator[None]:
+    """The lists layers (builder.lists) the session's builds make go into a repository of its own, removed
+    at its end with their replaced copies: a run of the tests neither takes the user's layers nor leaves
+    ~170 MB per repository set behind, and a session never removes another's (on a shared engine, one
+    session's layer may be waiting for its next build). A layer a container still uses stays."""
+    previous = os.environ.get(REPOSITORY_ENV)
+    repository = os.environ[REPOSITORY_ENV] = f"{REPOSITORY}-{re.sub(r'[^a-z0-9]+', '-', SESSION.lower()).strip('-')}"
+    yield
+    with suppress(docker.errors.DockerException, OSError):  # no engine (`make test-fast`): nothing was made
+        prune(docker.from_env(timeout=120), 0, repository)
+    if previous is None:
+        os.environ.pop(REPOSITORY_ENV, None)
+    else:
+        os.environ[REPOSITORY_ENV] = previous
 
 
 @pytest.fixture(scope="session")

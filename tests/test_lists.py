@@ -23,7 +23,8 @@ from builder.closure import request_for
 from builder.closure_memo import DIRECTORY
 from builder.container import VERBOSE_ENV, Container
 from builder.errors import InputError
-from builder.lists import LABEL_AT, LABEL_KEY, LABEL_METADATA, REPOSITORY, ListsLayers, parse_ttl
+from builder.lists import LABEL_METADATA, ListsLayers, parse_ttl
+from builder.lists_prune import LABEL_AT, LABEL_KEY, repository
 from builder.pipeline import build
 from builder.plan import BuildPlan, make_plan
 from builder.recipe import load_recipe
@@ -97,7 +98,7 @@ def layer_of(docker_client: docker.DockerClient) -> Iterator[Callable[[list[dict
         container = docker_client.containers.create("debian:12", ["true"])
         try:
             labels = {LABEL_KEY: key, LABEL_AT: f"{time.time() - 7200:.0f}", LABEL_METADATA: json.dumps(metadata)}
-            image = container.commit(repository=REPOSITORY, tag=key[:32], conf={"Labels": labels})
+            image = container.commit(repository=repository(), tag=key[:32], conf={"Labels": labels})
         finally:
             container.remove(force=True)
         made.append(str(image.id))

@@ -12,6 +12,8 @@ import click
 from builder.cli.options import parse_size
 
 if TYPE_CHECKING:  # annotations only: the command line imports the cache when a command runs
+    import docker
+
     from builder.cache import PackageCache
 
 CACHE_DIR_ENV = "VMAPP_BUILD_CACHE_DIR"
@@ -95,13 +97,16 @@ def open_cache(directory: Path | None, max_size: int) -> PackageCache:
 
 @click.group("cache")
 def cache_group() -> None:
-    """The package cache on the host, shared by every build (content addressed, LRU-bounded)."""
+    """The package cache on the host, shared by every build (content addressed, LRU-bounded), and the
+    package lists layers on the Docker engine (DOCKER_HOST, else the local socket)."""
 
 
 @cache_group.command("info")
 @_directory_option
 def info_cmd(cache_dir: Path | None) -> None:
-    """Where the cache is, what it holds, and the hits and misses of the builds that used it."""
+    """Where the cache is, what it holds, and the hits and misses of the builds that used it; and the
+    lists layers: how many (with the replaced copies a build still used), their size (each layer's own,
+    the top layer in `docker image history`: without its base image) and the oldest refresh."""
     from builder.cache import human
 
     info = open_cache(cache_dir, 0).info()
@@ -117,9 +122,54 @@ def info_cmd(cache_dir: Path | None) -> None:
         ("misses", f"{stats['misses']} files, {stats['bytes_fetched']} bytes ({human(stats['bytes_fetched'])})"),
         ("hit rate", rate),
         ("bad blobs dropped", str(stats["bad"])),
+        *_lists_rows(),
     ]
     for name, value in rows:
         click.echo(f"{name:<18} {value}")
+
+
+def _lists_rows() -> list[tuple[str, str]]:
+    import time
+
+    from docker.errors import DockerException
+
+    from builder.cache import human
+    from builder.lists_prune import layers, own_size, repository
+
+    repo = repository()
+    try:
+        client = _engine()
+        found = layers(client, repo)
+    except (_EngineGone, DockerException) as exc:
+        return [("lists layers", f"- (not read: {exc})")]
+    size = sum(own_size(layer) for layer in found)
+    replaced = sum(layer.tag is None for layer in found)
+    oldest = min((layer.refreshed for layer in found), default=None)
+    when = "-"
+    if oldest is not None:
+        hours = (time.time() - oldest) / 3600
+        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(oldest)) + f" ({hours:.1f} h ago)"
+    return [
+        ("lists layers", f"{len(found)} in {repo} ({replaced} replaced copies)"),
+        ("lists size", f"{size} bytes ({human(size)}), without their base images"),
+        ("lists oldest", when),
+    ]
+
+
+class _EngineGone(Exception):
+    """No engine to read the lists layers from: said in a row or a line, not a failure of the command."""
+
+
+def _engine() -> docker.DockerClient:
+    from docker.errors import DockerException
+
+    from builder.engine import connect
+    from builder.errors import EnvironmentProblem
+
+    try:
+        return connect()
+    except (EnvironmentProblem, DockerException) as exc:
+        raise _EngineGone(getattr(exc, "message", str(exc))) from exc
 
 
 @cache_group.command("prune")
@@ -131,12 +181,45 @@ def info_cmd(cache_dir: Path | None) -> None:
     callback=_size,
     help="Evict the least recently used packages until the cache holds at most this (0 empties it).",
 )
-def prune_cmd(cache_dir: Path | None, max_size: int) -> None:
-    """Evict the least recently used packages down to --max-size (and tidy what killed runs left)."""
+@click.option(
+    "--lists-ttl",
+    callback=_ttl,
+    help="Remove the lists layers refreshed longer ago than this (seconds, or 30m, 2h, 1d; 0: every one); "
+    "default $VMAPP_BUILD_LISTS_TTL, else 1h.",
+)
+def prune_cmd(cache_dir: Path | None, max_size: int, lists_ttl: float | None) -> None:
+    """Evict the least recently used packages down to --max-size (and tidy what killed runs left); remove
+    the lists layers past --lists-ttl and the replaced copies. A layer a container uses is kept."""
     from builder.cache import human
+    from builder.lists import default_ttl
+    from builder.lists_prune import repository
 
+    # A bad TTL or repository is refused before anything is removed.
+    older_than, repo = default_ttl() if lists_ttl is None else lists_ttl, repository()
     cache = open_cache(cache_dir, max_size)
     removed = cache.evict()
     info = cache.info()
     freed = sum(e.size for e in removed)
     click.echo(f"removed {len(removed)} packages ({human(freed)}); {info.entries} left ({human(info.size)})")
+    _prune_lists(older_than, repo)
+
+
+def _prune_lists(older_than: float, repo: str) -> None:
+    from docker.errors import DockerException
+
+    from builder.cache import human
+    from builder.lists_prune import layers, prune
+
+    try:
+        client = _engine()
+        pruned = prune(client, older_than, repo)
+        left = len(layers(client, repo))
+    except (_EngineGone, DockerException) as exc:
+        click.echo(f"lists layers not pruned: {exc}", err=True)
+        return
+    for layer, reason in pruned.kept:
+        click.echo(f"kept {layer.name}: {reason}", err=True)
+    click.echo(
+        f"removed {len(pruned.removed)} lists layers ({pruned.freed} bytes, {human(pruned.freed)}); "
+        f"{len(pruned.kept)} in use kept; {left} left"
+    )
