@@ -19,7 +19,7 @@ from builder.backends.base import (
     Resolved,
     Sources,
 )
-from builder.backends.dnf_batch import Command, run_batch
+from builder.backends.batch import Command, run_batch
 from builder.backends.repository import check_refresh
 from builder.backends.rpm_cache import wanted_files
 from builder.backends.rpm_parse import (
@@ -89,7 +89,7 @@ class DnfInstaller(RpmBackend):
         # What the signature check read after the download, so collect and sources need not ask again.
         self._described: tuple[str, dict[str, PackageInfo]] = ("", {})
         self._known_origins: dict[str, list[str]] = {}
-        # Commands the refresh ran in its batch (dnf_batch), by context, for discover and resolve.
+        # Commands the refresh ran in its batch (builder.backends.batch), by context, for discover and resolve.
         self._early: dict[str, Result] = {}
         self._ahead = ""  # will_build's: what the refresh's batch runs after it
 
@@ -164,7 +164,7 @@ class DnfInstaller(RpmBackend):
 
     def refresh(self, container: Container) -> None:
         """The recipe's keys into rpm, and makecache; then, in the same batch (one exec, one import of
-        dnf: builder.backends.dnf_batch), what will_build said comes next: discovery's commands, and
+        dnf: builder.backends.batch), what will_build said comes next: discovery's commands, and
         for a build against the image itself the download and the steps after it (or the feeding's
         resolve). `rebuild` asks for none of them."""
         repositories = self.request.repositories

@@ -1,6 +1,6 @@
 """Fewer container steps for the RPM families (each exec and copy costs a round trip to the engine, and
 each dnf or zypper process loads its repositories again): the recipe's repositories go in with one
-copy and one exec (dnf runs the import in its refresh's batch: builder.backends.dnf_batch), and
+copy and one exec (dnf runs the import in its refresh's batch: builder.backends.batch), and
 queries that do not depend on each other run at the same time."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""dnf's commands in one exec (builder.backends.dnf_batch), run for real in the dnf fixture image: each
+"""dnf's commands in one exec (builder.backends.batch), run for real in the dnf fixture image: each
 command's output and exit code are those of the command run alone; a failed gate stops the batch;
 values reach the commands as they are; an image whose dnf is not a Python script runs each command
 in an exec of its own."""
@@ -13,7 +13,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from builder.backends.dnf_batch import Command, run_batch
+from builder.backends.batch import Command, run_batch
 from builder.container import Container
 from tests.rpm_images import REPO_DIR, fixture_image
 
@@ -62,38 +62,46 @@ def _timeless(text: str) -> str:
     return "\n".join(line for line in text.splitlines() if not line.startswith("Last metadata expiration check"))
 
 
-def test_a_failed_gate_stops_the_batch(dnf_box: Container) -> None:
+# The first command of a batch: a dnf one makes it the Python driver's; else the sh driver runs it.
+FIRST = {"python": ["dnf", "-q", "--version"], "sh": ["true"]}
+
+
+@pytest.mark.parametrize("driver", sorted(FIRST))
+def test_a_failed_gate_stops_the_batch(dnf_box: Container, driver: str) -> None:
+    after = f"/tmp/ran-after-the-gate-{driver}"
     commands = [
-        Command(["dnf", "-q", "--version"], "version"),
+        Command(FIRST[driver], "first"),
         Command(["sh", "-c", "exit 4"], "gate", gate=True),
-        Command(["sh", "-c", "touch /tmp/ran-after-the-gate"], "after"),
+        Command(["touch", after], "after"),
     ]
     results = run_batch(dnf_box, commands)
     assert [r.exit_code for r in results] == [0, 4]
-    assert dnf_box.run(["test", "-e", "/tmp/ran-after-the-gate"], "look", check=False).exit_code == 1
+    assert dnf_box.run(["test", "-e", after], "look", check=False).exit_code == 1
 
 
-def test_values_reach_the_commands_as_they_are(dnf_box: Container) -> None:
-    """JSON in, argv out: quotes, %, &, $, newlines and non-ASCII are each one argument, unchanged; a
-    command killed by a signal reports 128 + n, and a missing program 127."""
-    words = [s for s in HOSTILE if "\0" not in s]
+@pytest.mark.parametrize("driver", sorted(FIRST))
+def test_values_reach_the_commands_as_they_are(dnf_box: Container, driver: str) -> None:
+    """Quotes, %, &, $, newlines, the sh driver's own frame and non-ASCII are each one argument,
+    unchanged, and each output exact; a command killed by a signal reports 128 + n, a missing
+    program 127."""
+    words = [s for s in HOSTILE if "\0" not in s] + ["\n@@vmapp-build-batch-x@@ 0\n", "-n", "--", ""]
     results = run_batch(
         dnf_box,
         [
-            Command(["dnf", "-q", "--version"], "version"),
+            Command(FIRST[driver], "first"),
             Command(["sh", "-c", "printf '%s\\0' \"$@\"", "sh", *words], "echo"),
             Command(["sh", "-c", "kill -KILL $$"], "killed"),
             Command(["no-such-program-vmapp"], "missing"),
         ],
     )
-    assert results[1].stdout.split("\0")[:-1] == words
+    assert results[1].stdout.split("\0")[:-1] == words and results[1].stderr == ""
     assert results[2].exit_code == 128 + signal.SIGKILL
     assert results[3].exit_code == 127 and "no-such-program-vmapp" in results[3].stderr
 
 
-def test_a_dnf_that_is_not_python_runs_each_command_alone(docker_client: docker.DockerClient) -> None:
-    """Where `dnf` is not a Python script, the batch runs each command in its own exec (through that
-    dnf), with the same results."""
+def test_a_dnf_that_is_not_python_runs_each_command_through_it(docker_client: docker.DockerClient) -> None:
+    """Where `dnf` is not a Python script, the sh driver runs each command through that dnf, with the
+    same results."""
     with Container(docker_client, fixture_image(docker_client, "dnf"), "test") as box:
         box.put_bytes(REPO_FILE.encode(), "/etc/yum.repos.d", "t.repo")
         box.put_bytes(WRAPPER.encode(), "/usr/local/bin", "dnf", mode=0o755)

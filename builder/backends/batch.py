@@ -1,4 +1,5 @@
-"""A build's dnf commands (and the small commands between them) in one container exec, importing dnf once.
+"""Several commands of a build in one container exec (each exec is a round trip to the engine), and dnf's
+importing dnf once.
 
 dnf is Python, and importing it is most of a small command's cost (about 0.4 s of 0.6 s here): a build
 that ran makecache, deplist, repoquery and the download as four processes paid it four times, where the
@@ -7,15 +8,17 @@ manual path pays it twice; and each exec is a round trip to the engine. The driv
 calls, in a fresh copy of the process: the same options, configuration, plugins, output and exit code as
 the command run alone. (Calling it twice in one process does not work: dnf loads plugins and logging
 handlers once per process.) Any other command is forked and exec'd as it is. The interpreter is the one
-/usr/bin/dnf names (RHEL 8's is platform-python); an image whose dnf is not a Python script (dnf5) runs
-each command in an exec of its own, as before.
+/usr/bin/dnf names (RHEL 8's is platform-python). Without a dnf command, or where dnf is not a Python
+script (dnf5), a POSIX sh driver runs the commands instead: no Python is needed in the image (SLES).
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NoReturn
 
 from builder.container import Container, Result
 from builder.errors import BuildError
@@ -97,28 +100,67 @@ class Command:
         return self.argv[:1] == ["dnf"]
 
 
+# POSIX sh. Arguments: a mark, then each command as GATE N ARG1..ARGN. Each one's output is framed by
+# the mark, which no command prints (it is random): `\nMARK CODE\n` stdout `\nMARK\n` stderr; the end is
+# `\nMARK end`. The subshell keeps the command's N words: it appends them and shifts the whole list off.
+_SH_DRIVER = r"""
+mark=$1; shift
+tmp=$(mktemp -d) || exit 125
+trap 'rm -rf "$tmp"' EXIT
+while [ $# -gt 0 ]; do
+  gate=$1; n=$2; shift 2
+  (
+    total=$#; k=0
+    while [ "$k" -lt "$total" ]; do
+      if [ "$k" -lt "$n" ]; then set -- "$@" "$1"; fi
+      shift; k=$((k + 1))
+    done
+    exec "$@"
+  ) >"$tmp/out" 2>"$tmp/err" </dev/null
+  code=$?
+  printf '\n%s %s\n' "$mark" "$code"; cat "$tmp/out"; printf '\n%s\n' "$mark"; cat "$tmp/err"
+  shift "$n"
+  if [ "$gate" = 1 ] && [ "$code" -ne 0 ]; then break; fi
+done
+printf '\n%s end\n' "$mark"
+"""
+
+
 def run_batch(container: Container, commands: Sequence[Command]) -> list[Result]:
-    """Each command's Result, in order; after a gate that failed, the rest are not run (fewer results).
-    Without a dnf command among them, or without a Python dnf, each runs in an exec of its own."""
-    if not any(c.dnf for c in commands):  # yum 3's batches: nothing to import once
-        return _one_by_one(container, commands)
-    steps = json.dumps([[c.gate, c.dnf, c.argv[1:] if c.dnf else c.argv] for c in commands])
-    batch = container.run(["sh", "-c", _LAUNCH, "sh", _DRIVER, steps, _MARK], "run dnf", check=False)
-    if batch.exit_code == _NOT_PYTHON:
-        return _one_by_one(container, commands)
-    _, mark, tail = batch.stdout.rpartition("\n" + _MARK + "\n")
-    if batch.exit_code != 0 or not mark:
-        what = ", ".join(c.context for c in commands)
-        raise BuildError(f"{what}: dnf failed in {container.name} (exit {batch.exit_code}):\n{batch.output[-2000:]}")
-    rows = json.loads(tail)
-    return [Result(c.argv, code, out, err) for c, (code, out, err) in zip(commands, rows, strict=False)]
+    """Each command's Result, in order; after a gate that failed, the rest are not run (fewer results)."""
+    if not commands:
+        return []
+    if any(c.dnf for c in commands):
+        steps = json.dumps([[c.gate, c.dnf, c.argv[1:] if c.dnf else c.argv] for c in commands])
+        batch = container.run(["sh", "-c", _LAUNCH, "sh", _DRIVER, steps, _MARK], _what(commands), check=False)
+        if batch.exit_code != _NOT_PYTHON:
+            _, mark, tail = batch.stdout.rpartition("\n" + _MARK + "\n")
+            if batch.exit_code != 0 or not mark:
+                _fail(container, commands, batch)
+            rows = json.loads(tail)
+            return [Result(c.argv, code, out, err) for c, (code, out, err) in zip(commands, rows, strict=False)]
+    return _sh_batch(container, commands)
 
 
-def _one_by_one(container: Container, commands: Sequence[Command]) -> list[Result]:
+def _sh_batch(container: Container, commands: Sequence[Command]) -> list[Result]:
+    mark = f"@@vmapp-build-batch-{uuid.uuid4().hex}@@"
+    args = [a for c in commands for a in ("1" if c.gate else "0", str(len(c.argv)), *c.argv)]
+    batch = container.run(["sh", "-c", _SH_DRIVER, "sh", mark, *args], _what(commands), check=False)
+    parts = batch.stdout.split("\n" + mark)
+    if batch.exit_code != 0 or not parts[-1].startswith(" end"):
+        _fail(container, commands, batch)
     results = []
-    for command in commands:
-        result = container.run(command.argv, command.context, check=False)
-        results.append(result)
-        if command.gate and result.exit_code != 0:
-            break
+    for command, (head, err) in zip(commands, zip(parts[1:-1:2], parts[2:-1:2], strict=True), strict=False):
+        code, _, out = head[1:].partition("\n")
+        results.append(Result(command.argv, int(code), out, err[1:]))
     return results
+
+
+def _what(commands: Sequence[Command]) -> str:
+    return ", ".join(c.context for c in commands)
+
+
+def _fail(container: Container, commands: Sequence[Command], batch: Result) -> NoReturn:
+    raise BuildError(
+        f"{_what(commands)}: the batch failed in {container.name} (exit {batch.exit_code}):\n{batch.output[-2000:]}"
+    )
