@@ -27,7 +27,7 @@ from builder.backends.apt_output import parse_print_uris
 from builder.backends.base import PackageFile, Request
 from builder.cache import Feeding, PackageCache
 from builder.cache.store import BLOBS, INDEX, STALE_TEMP_SECONDS, TEMP
-from builder.closure import _feed, _keep
+from builder.closure import _feed, _feeding, _keep
 from builder.errors import EnvironmentProblem
 from tests.conftest import DISTRO, REPO, run_cli
 
@@ -250,9 +250,10 @@ def test_a_cache_that_cannot_be_used_is_a_warning_not_a_failed_build(
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / INDEX).write_text("{not json")
     installer = AptInstaller(Request("jq", DISTRO, "apt", "debian:12", ("jq",), ("jq",)))
-    no_container: Any = None
-    assert _feed(installer, no_container, PackageCache(tmp_path / "broken")) == (Feeding(), None)
+    assert _feeding(installer, PackageCache(tmp_path / "broken")) is None  # nothing to feed from
     assert "cannot read" in capsys.readouterr().err
+    no_container: Any = None
+    assert _feed(installer, no_container, None) == (Feeding(), None)
     path, sha = _file(tmp_path, "jq_1_amd64.deb", b"jq")
     (tmp_path / "a-file").write_text("")
     package = PackageFile(path, "jq", "1", "amd64", 2, sha)

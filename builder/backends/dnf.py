@@ -19,8 +19,7 @@ from builder.backends.base import (
     Resolved,
     Sources,
 )
-from builder.backends.batch import Command, run_batch
-from builder.backends.repository import check_refresh
+from builder.backends.batch import Command
 from builder.backends.rpm_cache import wanted_files
 from builder.backends.rpm_parse import (
     NEVRA_FORMAT,
@@ -34,7 +33,7 @@ from builder.backends.rpm_parse import (
     parse_transaction_origins,
 )
 from builder.backends.rpm_signatures import SignatureError, check_closure
-from builder.backends.rpm_steps import check_import, import_argv, put_repositories, run_together
+from builder.backends.rpm_steps import Ahead, put_repositories, run_together
 from builder.backends.rpmdb import (
     BASELINE_RPMS,
     EMPTY_ROOT,
@@ -89,9 +88,7 @@ class DnfInstaller(RpmBackend):
         # What the signature check read after the download, so collect and sources need not ask again.
         self._described: tuple[str, dict[str, PackageInfo]] = ("", {})
         self._known_origins: dict[str, list[str]] = {}
-        # Commands the refresh ran in its batch (builder.backends.batch), by context, for discover and resolve.
-        self._early: dict[str, Result] = {}
-        self._ahead = ""  # will_build's: what the refresh's batch runs after it
+        self.ahead = Ahead()
 
     # -- argv: one place per command, so the yum sibling changes only what differs -------------------
     def base_argv(self) -> list[str]:
@@ -160,29 +157,25 @@ class DnfInstaller(RpmBackend):
     def will_build(self, feeding: bool) -> None:
         """The build will discover and download after the refresh (asking `wanted` first, when a
         package cache feeds it): the refresh's batch runs those commands too."""
-        self._ahead = "resolve" if feeding else "download"
+        self.ahead.wanted = "resolve" if feeding else "download"
 
     def refresh(self, container: Container) -> None:
         """The recipe's keys into rpm, and makecache; then, in the same batch (one exec, one import of
-        dnf: builder.backends.batch), what will_build said comes next: discovery's commands, and
-        for a build against the image itself the download and the steps after it (or the feeding's
-        resolve). `rebuild` asks for none of them."""
-        repositories = self.request.repositories
-        batch = [Command(import_argv(repositories), "import the signing keys", gate=True)] if repositories else []
-        batch.append(Command(self.refresh_argv(), "refresh package metadata", gate=True))
-        results = run_batch(container, [*batch, *(early := self._ahead_commands())])
-        if repositories:
-            check_import(container, repositories, results.pop(0))
-        check_refresh(repositories, results[0], _REPO_FAILURE, "package metadata", self.where)
-        self._early = {command.context: result for command, result in zip(early, results[1:], strict=True)}
+        dnf: builder.backends.batch), what will_build said comes next: discovery's commands, and for a
+        build against the image itself the download and the steps after it (or the feeding's resolve)."""
+        refresh = Command(self.refresh_argv(), "refresh package metadata", gate=True)
+        early = self._ahead_commands()
+        self.ahead.refresh(
+            container, self.request.repositories, refresh, early, _REPO_FAILURE, "package metadata", self.where
+        )
 
     def _ahead_commands(self) -> list[Command]:
-        if self.tool != "dnf" or not self._ahead:
+        if self.tool != "dnf" or not self.ahead.wanted:
             return []
         early = [Command(argv, context) for argv, context in self._discovery_steps()]
         if self.request.baseline.kind != "image":  # the solver's root is made between
             return early
-        if self._ahead == "resolve":
+        if self.ahead.wanted == "resolve":
             return [*early, Command(self.resolve_argv(None), "resolve")]
         early += [
             Command(self.download_argv(None), "download"),
@@ -194,22 +187,13 @@ class DnfInstaller(RpmBackend):
         early.append(Command(_createrepo_argv(RPM_DIR), "write repository metadata"))
         return [*early, Command(repomds_argv(_ROOTS), REPOMDS)]
 
-    def _take_early(self, context: str, argv: list[str]) -> Result | None:
-        """The refresh's result of this command, once (None: not run, or not with this argv)."""
-        result = self._early.pop(context, None)
-        return result if result is not None and result.argv == argv else None
-
-    def _run(self, container: Container, argv: list[str], context: str) -> Result:
-        """The refresh's result of this command, else the command run now (unchecked)."""
-        return self._take_early(context, argv) or run_batch(container, [Command(argv, context)])[0]
-
     # -- discovery: the documented commands, kept as a report ----------------------------------------
     def _discovery_steps(self) -> list[tuple[list[str], str]]:
         return [(self.deplist_argv(), "deplist"), (self.tree_argv(), "repoquery --recursive")]
 
     def discover(self, container: Container) -> Discovery:
         steps = self._discovery_steps()
-        deplist, tree = (self._take_early(context, argv) for argv, context in steps)
+        deplist, tree = (self.ahead.take(context, argv) for argv, context in steps)
         if deplist is None or tree is None:
             deplist, tree = run_together(container, steps)
         return Discovery(
@@ -245,7 +229,7 @@ class DnfInstaller(RpmBackend):
     def resolve(self, container: Container) -> frozenset[Resolved]:
         """What download would fetch: its solver call with --assumeno, read from the transaction table."""
         argv = self.resolve_argv(self.solver_root(container))
-        result = self._run(container, argv, "resolve")
+        result = self.ahead.run(container, argv, "resolve")
         if not self.resolve_succeeded(result.exit_code, result.output):
             self._raise_resolution_error(container, argv, result.exit_code, result.output)
         return parse_transaction(result.stdout)
@@ -266,7 +250,7 @@ class DnfInstaller(RpmBackend):
 
     def download(self, container: Container) -> Download:
         argv = self.download_argv(self.solver_root(container))
-        result = self._run(container, argv, "download")
+        result = self.ahead.run(container, argv, "download")
         if not self.download_succeeded(result.exit_code, result.output):
             self._raise_resolution_error(container, argv, result.exit_code, result.output)
         self.check_signatures(container, RPM_DIR, parse_transaction_origins(result.stdout))
@@ -282,9 +266,7 @@ class DnfInstaller(RpmBackend):
         yum 3 checks nothing when it only downloads, and dnf trusts every key in the rpm database. The
         repository each came from is the download's transaction table's (`table`), or repoquery's when
         the table does not name every file's."""
-        described = self._run(container, describe_argv(directory), "read package headers")
-        if described.exit_code != 0:
-            raise CommandFailed(described.argv, described.exit_code, described.output, "read package headers")
+        described = self.ahead.checked(container, describe_argv(directory), "read package headers")
         self._described = (directory, parse_described(described.stdout))
         nevras = {file: nevra(info) for file, info in self._described[1].items()}
         labels = sorted(set(nevras.values()))
@@ -292,7 +274,7 @@ class DnfInstaller(RpmBackend):
         recipe = {repo.name for repo in self.request.repositories}
         # The image's repositories' settings matter only for a package from one of them.
         from_table = all(label in table for label in labels)
-        early = self._take_early("repository settings", self.repo_config_argv())
+        early = self.ahead.take("repository settings", self.repo_config_argv())
         results = {"repository settings": early} if early else {}
         steps = (
             []
@@ -370,7 +352,7 @@ class DnfInstaller(RpmBackend):
         return {f"repodata/{name}": data for name, data in container.read_tree(f"{directory}/repodata").items()}
 
     def _write_repodata(self, container: Container, directory: str) -> Result:
-        return self._run(container, _createrepo_argv(directory), "write repository metadata")
+        return self.ahead.run(container, _createrepo_argv(directory), "write repository metadata")
 
     def index(self, files: list[PackageFile], collected: Collected) -> dict[str, bytes]:
         """The bundle's `repodata/`, as createrepo_c wrote it in collect."""
@@ -381,7 +363,7 @@ class DnfInstaller(RpmBackend):
         nevras = {file: nevra(info) for file, info in collected.packages.items()}
         by_nevra = self._origins(container, sorted(set(nevras.values())))
         origins = {file: by_nevra.get(label, []) for file, label in nevras.items()}
-        listing = self._take_early(REPOMDS, repomds_argv(_ROOTS))
+        listing = self.ahead.take(REPOMDS, repomds_argv(_ROOTS))
         found = rpm_sources(container, origins, _ROOTS, self.request.urls, listing.stdout if listing else None)
         return Sources(*found)
 

@@ -1,21 +1,24 @@
 """Fewer container steps for the RPM families (each exec and copy costs a round trip to the engine, and
 each dnf or zypper process loads its repositories again): the recipe's repositories go in with one
-copy and one exec (dnf runs the import in its refresh's batch: builder.backends.batch), and
-queries that do not depend on each other run at the same time."""
+copy; a build's refresh runs, in the same batch (builder.backends.batch), the key import before it and
+what the build's stages will run after it (Ahead); queries that do not depend on each other run at
+the same time."""
 
 from __future__ import annotations
 
 import io
+import re
 import tarfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from docker.errors import DockerException
 
-from builder.backends.repository import Repository, read_key
+from builder.backends.batch import Command, run_batch
+from builder.backends.repository import Repository, check_refresh, read_key
 from builder.backends.rpmdb import key_path, repo_file
 from builder.container import Container, Result
-from builder.errors import BuildError
+from builder.errors import BuildError, CommandFailed
 
 # Import each key given; on failure, name the one that failed (stderr's last line) and stop.
 _IMPORT = 'for k in "$@"; do rpm --import "$k" || { printf "\\n%s\\n" "$k" >&2; exit 1; }; done'
@@ -85,3 +88,47 @@ def run_together(container: Container, steps: Sequence[tuple[list[str], str]]) -
     with ThreadPoolExecutor(max_workers=max(1, len(steps))) as pool:
         futures = [pool.submit(container.run, argv, context, False) for argv, context in steps]
         return [f.result() for f in futures]
+
+
+class Ahead:
+    """What a build's refresh runs ahead, in its own batch, of the stages that would run it: told by
+    the build (will_build: the download, or with a package cache to feed the resolve), so `rebuild`,
+    which only resolves, runs nothing more. A stage takes a result once, and only for the same argv."""
+
+    def __init__(self) -> None:
+        self.wanted = ""  # "", "download" or "resolve"
+        self._results: dict[str, Result] = {}
+
+    def refresh(
+        self,
+        container: Container,
+        repositories: Sequence[Repository],
+        refresh: Command,
+        early: list[Command],
+        failure: re.Pattern[str],
+        what: str,
+        where: str,
+    ) -> None:
+        """The recipe's keys into rpm's database, the refresh, and `early`: one exec."""
+        imports = [Command(import_argv(repositories), "import the signing keys", gate=True)] if repositories else []
+        results = run_batch(container, [*imports, refresh, *early])
+        if repositories:
+            check_import(container, repositories, results.pop(0))
+        check_refresh(repositories, results[0], failure, what, where)
+        self._results = {command.context: result for command, result in zip(early, results[1:], strict=True)}
+
+    def take(self, context: str, argv: list[str]) -> Result | None:
+        """The refresh's result of this command, once (None: not run, or not with this argv)."""
+        result = self._results.pop(context, None)
+        return result if result is not None and result.argv == argv else None
+
+    def run(self, container: Container, argv: list[str], context: str) -> Result:
+        """The refresh's result of this command, else the command run now (unchecked)."""
+        return self.take(context, argv) or run_batch(container, [Command(argv, context)])[0]
+
+    def checked(self, container: Container, argv: list[str], context: str) -> Result:
+        """As run, raising CommandFailed when it failed."""
+        result = self.run(container, argv, context)
+        if result.exit_code != 0:
+            raise CommandFailed(argv, result.exit_code, result.output, context)
+        return result

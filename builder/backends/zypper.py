@@ -11,7 +11,7 @@ import shlex
 from xml.etree import ElementTree
 
 from builder.backends.base import Collected, Discovery, Download, PackageFile, Request, Resolved, Sources
-from builder.backends.repository import check_refresh
+from builder.backends.batch import Command
 from builder.backends.rpm_cache import wanted_files
 from builder.backends.rpm_parse import (
     parse_zypper_info,
@@ -22,20 +22,22 @@ from builder.backends.rpm_parse import (
     zypper_unknown_packages,
 )
 from builder.backends.rpm_signatures import SignatureError, check_closure
-from builder.backends.rpm_steps import install_repositories
+from builder.backends.rpm_steps import Ahead, put_repositories
 from builder.backends.rpmdb import (
     BASELINE_RPMS,
     EMPTY_ROOT,
     RPM_DIR,
     RpmBackend,
-    describe_rpms,
+    describe_argv,
     flatten_rpms,
     make_empty_root,
+    parse_described,
     raise_locked_gone,
     raise_resolution_error,
     register_baseline,
 )
-from builder.backends.sources import rpm_sources
+from builder.backends.sources import CONTEXT as REPOMDS
+from builder.backends.sources import repomds_argv, rpm_sources
 from builder.container import Container
 from builder.errors import BuildError, CommandFailed
 
@@ -56,6 +58,9 @@ _TAKE_DOWNLOAD = (
     'mkdir -p "$1" "$2" && cd "$1" && find . -type f -name "*.rpm"'
     ' && find . -type f -name "*.rpm" -exec mv -f {} "$2"/ \\;'
 )
+_TAKE = ["sh", "-c", _TAKE_DOWNLOAD, "sh", ZYPP_CACHE, RPM_DIR]
+_INFO = "zypper info --requires"
+_ROOTS = ("/", EMPTY_ROOT)  # where repomd.xml is read from: the image's caches, and the --full root's
 # With signed metadata, gpgcheck=1 checks repomd.xml only: pkg_gpgcheck makes libzypp check each
 # package too (the build checks them again, against this repository's key alone).
 REPO_SETTINGS = {"autorefresh": "1", "type": "rpm-md", "pkg_gpgcheck": "1"}
@@ -71,6 +76,7 @@ class ZypperInstaller(RpmBackend):
         # file name -> repositories, read from zypper's cache at download (the files move out of it)
         self.origins: dict[str, list[str]] = {}
         self._root_made = False  # solver_root's, once per container
+        self.ahead = Ahead()
 
     def base_argv(self) -> list[str]:
         return ["zypper", "--non-interactive"]
@@ -108,17 +114,48 @@ class ZypperInstaller(RpmBackend):
         argv = self.install_argv(full, "--dry-run")
         return [*argv[:2], "--xmlout", *argv[2:]]
 
-    # -- prepare: each extra repository as a .repo file, its key imported into rpm ------------------
+    # -- prepare: each extra repository as a .repo file (its key is imported into rpm by the refresh) --
     def prepare(self, container: Container) -> None:
-        install_repositories(container, self.request.repositories, REPOS_DIR, REPO_SETTINGS)
+        put_repositories(container, self.request.repositories, REPOS_DIR, REPO_SETTINGS)
+
+    def will_build(self, feeding: bool) -> None:
+        """The build will discover and download after the refresh (asking `wanted` first, when a
+        package cache feeds it): the refresh's batch runs those commands too."""
+        self.ahead.wanted = "resolve" if feeding else "download"
 
     def refresh(self, container: Container) -> None:
-        result = container.run([*self.base_argv(), "refresh"], "refresh repositories", check=False)
-        check_refresh(self.request.repositories, result, _REPO_FAILURE, "repositories", self.where)
+        """The recipe's keys into rpm, and `zypper refresh`; then, in the same exec
+        (builder.backends.batch), what will_build said comes next: discovery's command, and for a build
+        against the image itself the download and the steps after it (or the feeding's resolve)."""
+        refresh = Command([*self.base_argv(), "refresh"], "refresh repositories", gate=True)
+        early = self._ahead_commands()
+        self.ahead.refresh(
+            container, self.request.repositories, refresh, early, _REPO_FAILURE, "repositories", self.where
+        )
+
+    def _ahead_commands(self) -> list[Command]:
+        if not self.ahead.wanted:
+            return []
+        early = [Command(self.info_argv(), _INFO)]
+        if self.request.baseline.kind != "image":  # the solver's root is made between
+            return early
+        if self.ahead.wanted == "resolve":
+            return [*early, Command(self.resolve_argv(False), "resolve")]
+        early += [
+            Command(self.download_argv(False), "download"),
+            Command(_TAKE, "collect downloaded packages"),
+            Command(describe_argv(RPM_DIR), "read package headers"),
+        ]
+        if not self.request.repositories:  # every package is from the image's repositories: their settings
+            early.append(Command(self.repos_argv(), "repository settings"))
+        return [*early, Command(repomds_argv(_ROOTS), REPOMDS)]
+
+    def repos_argv(self) -> list[str]:
+        return [*self.base_argv(), "--xmlout", "repos"]
 
     # -- discovery: the documented command, kept as a report -----------------------------------------
     def discover(self, container: Container) -> Discovery:
-        info = container.run(self.info_argv(), "zypper info --requires", check=False)
+        info = self.ahead.run(container, self.info_argv(), _INFO)
         return Discovery(commands=[shlex.join(self.info_argv())], direct=parse_zypper_info(info.stdout), tree={})
 
     # -- download: zypper's solver, relative to what the image already has ---------------------------
@@ -143,7 +180,7 @@ class ZypperInstaller(RpmBackend):
     def resolve(self, container: Container) -> frozenset[Resolved]:
         """What download would fetch: its solver call as a dry run, read from the XML install summary."""
         argv = self.resolve_argv(self.solver_root(container))
-        result = container.run(argv, "resolve", check=False)
+        result = self.ahead.run(container, argv, "resolve")
         if result.exit_code != 0:
             text = xml_stream_text(result.stdout) + result.stderr
             self._raise_resolution_error(container, argv, result.exit_code, text)
@@ -168,16 +205,15 @@ class ZypperInstaller(RpmBackend):
 
     def download(self, container: Container) -> Download:
         argv = self.download_argv(self.solver_root(container))
-        result = container.run(argv, "download", check=False)
+        result = self.ahead.run(container, argv, "download")
         if result.exit_code != 0:
             self._raise_resolution_error(container, argv, result.exit_code, result.output)
-        take = ["sh", "-c", _TAKE_DOWNLOAD, "sh", ZYPP_CACHE, RPM_DIR]
-        origins = self.origins = self._origins(container.run(take, "collect downloaded packages").stdout)
+        taken = self.ahead.checked(container, _TAKE, "collect downloaded packages")
+        origins = self.origins = self._origins(taken.stdout)
         repos = {}
         recipe = {repo.name for repo in self.request.repositories}
         if not all(set(aliases) <= recipe for aliases in origins.values()):  # the image's repositories' settings
-            checks = container.run([*self.base_argv(), "--xmlout", "repos"], "repository settings", check=False)
-            repos = parse_zypper_repos_xml(checks.stdout)
+            repos = parse_zypper_repos_xml(self.ahead.run(container, self.repos_argv(), "repository settings").stdout)
         check_closure(container, RPM_DIR, self.request.repositories, self.where, origins, repos)
         return Download(RPM_DIR, self.request.packages)
 
@@ -207,7 +243,8 @@ class ZypperInstaller(RpmBackend):
         raise_resolution_error("zypper", self.request, self.where, (argv, code, output), missing, aliases)
 
     def collect(self, container: Container, directory: str) -> Collected:
-        return Collected(describe_rpms(container, directory))
+        headers = self.ahead.checked(container, describe_argv(directory), "read package headers")
+        return Collected(parse_described(headers.stdout))
 
     def index(self, files: list[PackageFile], collected: Collected) -> dict[str, bytes]:
         """Nothing: a plaindir repository is the directory of .rpm files itself."""
@@ -215,4 +252,6 @@ class ZypperInstaller(RpmBackend):
 
     def sources(self, container: Container, collected: Collected) -> Sources:
         """Each file's repository (the alias zypper's cache nested it under) and the repositories' repomd.xml."""
-        return Sources(*rpm_sources(container, self.origins, ("/", EMPTY_ROOT), self.request.urls))
+        listing = self.ahead.take(REPOMDS, repomds_argv(_ROOTS))
+        found = rpm_sources(container, self.origins, _ROOTS, self.request.urls, listing.stdout if listing else None)
+        return Sources(*found)
