@@ -12,7 +12,9 @@ The images and the signed test repository are the tests' (tests/rpm_images.py: D
 zypper, rpm and createrepo_c; built from the local debian:12 on first use). No network is needed
 beyond what building those images takes the first time.
 
-    .venv/bin/python benchmarks/bench_rpm.py [--rounds 3] [--family dnf --family zypper]
+    .venv/bin/python benchmarks/bench_rpm.py [--rounds 3] [--family dnf --family zypper] [--execs]
+
+--execs prints the last vmapp-build build's container execs, each with its seconds: the fixed costs.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from pathlib import Path
 
 import docker
 
+from builder import container as container_module
 from builder.engine import connect
 from builder.pipeline import build
 from builder.plan import make_plan
@@ -96,11 +99,31 @@ def time_vmapp(client: docker.DockerClient, family: str, image: str, recipe: Pat
     return time.perf_counter() - start, int(result.document["sizes"]["files"])
 
 
+_execs: list[tuple[float, str]] = []
+
+
+def _timed_execs() -> None:
+    """Record each Container.run of the builds (seconds, what it did): the fixed costs, one by one."""
+    run = container_module.Container.run
+
+    def timed(self: container_module.Container, argv: list[str], context: str, *args: object, **kw: object) -> object:
+        start = time.perf_counter()
+        try:
+            return run(self, argv, context, *args, **kw)  # type: ignore[arg-type]
+        finally:
+            _execs.append((time.perf_counter() - start, context))
+
+    container_module.Container.run = timed  # type: ignore[assignment,method-assign]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--family", action="append", choices=sorted(DISTRO), help="default: both")
+    parser.add_argument("--execs", action="store_true", help="print the last build's container execs")
     args = parser.parse_args()
+    if args.execs:
+        _timed_execs()
     client = connect()
     print(f"load average before: {_load()} on {os.cpu_count()} cores")
     work = Path(tempfile.mkdtemp(prefix="vmapp-bench-rpm-"))
@@ -117,6 +140,7 @@ def main() -> int:
             for which in order:
                 out = work / f"{family}-{which}-{r}"
                 if which == "vmapp":
+                    _execs.clear()
                     seconds, files = time_vmapp(client, family, image, recipe, out)
                     vmapp.append(seconds)
                 else:
@@ -126,6 +150,8 @@ def main() -> int:
                     f"{family} round {r + 1} {which:<7} {(vmapp if which == 'vmapp' else manual)[-1]:6.2f}s",
                     file=sys.stderr,
                 )
+        for seconds, context in _execs:
+            print(f"  exec {seconds:5.2f}s {context}")
         v, m = statistics.median(vmapp), statistics.median(manual)
         ratio = v / m
         verdict = "meets" if ratio <= TARGET_RATIO else "MISSES"
