@@ -177,15 +177,19 @@ class DnfInstaller(RpmBackend):
             return early
         if self.ahead.wanted == "resolve":
             return [*early, Command(self.resolve_argv(None), "resolve")]
-        early += [
-            Command(self.download_argv(None), "download"),
+        return [*early, *self._download_commands(None)]
+
+    def _download_commands(self, releasever: str | None) -> list[Command]:
+        """The download, and what the stages after it run, as one batch."""
+        commands = [
+            Command(self.download_argv(releasever), "download"),
             Command(describe_argv(RPM_DIR), "read package headers"),
         ]
         if not self.request.repositories:  # every package is from the image's repositories: their settings
-            early.append(Command(self.repo_config_argv(), "repository settings"))
+            commands.append(Command(self.repo_config_argv(), "repository settings"))
         # Ahead of the signature check: the repodata is only bundled if that passes.
-        early.append(Command(_createrepo_argv(RPM_DIR), "write repository metadata"))
-        return [*early, Command(repomds_argv(_ROOTS), REPOMDS)]
+        commands.append(Command(_createrepo_argv(RPM_DIR), "write repository metadata"))
+        return [*commands, Command(repomds_argv(_ROOTS), REPOMDS)]
 
     # -- discovery: the documented commands, kept as a report ----------------------------------------
     def _discovery_steps(self) -> list[tuple[list[str], str]]:
@@ -249,8 +253,12 @@ class DnfInstaller(RpmBackend):
         return None, wanted_files(container, resolved, caches, lambda e: f"{RPM_DIR}/{e.location.rsplit('/', 1)[-1]}")
 
     def download(self, container: Container) -> Download:
-        argv = self.download_argv(self.solver_root(container))
-        result = self.ahead.run(container, argv, "download")
+        releasever = self.solver_root(container)
+        argv = self.download_argv(releasever)
+        result = self.ahead.take("download", argv)
+        if result is None:  # not in the refresh's batch (a cache fed the container, or a baseline's root)
+            self.ahead.run_ahead(container, self._download_commands(releasever) if self.tool == "dnf" else [])
+            result = self.ahead.run(container, argv, "download")
         if not self.download_succeeded(result.exit_code, result.output):
             self._raise_resolution_error(container, argv, result.exit_code, result.output)
         self.check_signatures(container, RPM_DIR, parse_transaction_origins(result.stdout))

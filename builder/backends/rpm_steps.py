@@ -117,6 +117,11 @@ class Ahead:
         check_refresh(repositories, results[0], failure, what, where)
         self._results = {command.context: result for command, result in zip(early, results[1:], strict=True)}
 
+    def run_ahead(self, container: Container, commands: list[Command]) -> None:
+        """Run the commands as one batch now, their results kept for the stages that take them."""
+        results = run_batch(container, commands)
+        self._results |= {command.context: result for command, result in zip(commands, results, strict=False)}
+
     def take(self, context: str, argv: list[str]) -> Result | None:
         """The refresh's result of this command, once (None: not run, or not with this argv)."""
         result = self._results.pop(context, None)

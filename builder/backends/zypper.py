@@ -141,14 +141,18 @@ class ZypperInstaller(RpmBackend):
             return early
         if self.ahead.wanted == "resolve":
             return [*early, Command(self.resolve_argv(False), "resolve")]
-        early += [
-            Command(self.download_argv(False), "download"),
+        return [*early, *self._download_commands(False)]
+
+    def _download_commands(self, full: bool) -> list[Command]:
+        """The download, and what the stages after it run, as one batch."""
+        commands = [
+            Command(self.download_argv(full), "download"),
             Command(_TAKE, "collect downloaded packages"),
             Command(describe_argv(RPM_DIR), "read package headers"),
         ]
         if not self.request.repositories:  # every package is from the image's repositories: their settings
-            early.append(Command(self.repos_argv(), "repository settings"))
-        return [*early, Command(repomds_argv(_ROOTS), REPOMDS)]
+            commands.append(Command(self.repos_argv(), "repository settings"))
+        return [*commands, Command(repomds_argv(_ROOTS), REPOMDS)]
 
     def repos_argv(self) -> list[str]:
         return [*self.base_argv(), "--xmlout", "repos"]
@@ -204,8 +208,12 @@ class ZypperInstaller(RpmBackend):
         )
 
     def download(self, container: Container) -> Download:
-        argv = self.download_argv(self.solver_root(container))
-        result = self.ahead.run(container, argv, "download")
+        full = self.solver_root(container)
+        argv = self.download_argv(full)
+        result = self.ahead.take("download", argv)
+        if result is None:  # not in the refresh's batch (a cache fed the container, or a baseline's root)
+            self.ahead.run_ahead(container, self._download_commands(full))
+            result = self.ahead.run(container, argv, "download")
         if result.exit_code != 0:
             self._raise_resolution_error(container, argv, result.exit_code, result.output)
         taken = self.ahead.checked(container, _TAKE, "collect downloaded packages")
