@@ -337,10 +337,9 @@ class DnfInstaller(RpmBackend):
         download (installing createrepo_c only now keeps it out of the download's baseline); `index`
         hands back the files it wrote.
         """
-        done, known = self._described
+        done, described = self._described
         if done != directory:
-            known = parse_described(container.run(describe_argv(directory), "read package headers").stdout)
-        described = known
+            described = parse_described(container.run(describe_argv(directory), "read package headers").stdout)
         return Collected(described, self._create_repodata(container, directory) if described else {})
 
     def _create_repodata(self, container: Container, directory: str) -> dict[str, bytes]:
