@@ -186,9 +186,11 @@ class Container:
         check: bool = True,
         workdir: str | None = None,
         hint: str | None = None,
+        echo: bool = True,
     ) -> Result:
-        """Run argv in the container; on failure (with check) raise CommandFailed with its output."""
-        if self.verbose:
+        """Run argv in the container; on failure (with check) raise CommandFailed with its output.
+        VMAPP_BUILD_VERBOSE echoes argv, unless the caller echoed it in its own words (`echo`)."""
+        if self.verbose and echo:
             print(f"+ {shlex.join(argv)}", file=sys.stderr)
         try:
             exit_code, output = self.handle.exec_run(argv, demux=True, workdir=workdir)

@@ -112,3 +112,18 @@ def test_a_dnf_that_is_not_python_runs_each_command_through_it(docker_client: do
         assert calls == [" ".join(c.argv[1:]) for c in commands]
         assert [r.exit_code for r in results] == [0, 0, 0, 1, 0]  # deplist of nothing is no error
         assert "vt-lib" in results[1].stdout
+
+
+@pytest.mark.parametrize("driver", sorted(FIRST))
+def test_verbose_echoes_each_command_not_the_driver(
+    dnf_box: Container, driver: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """VMAPP_BUILD_VERBOSE shows the commands a batch runs, as they would be echoed alone."""
+    dnf_box.verbose = True
+    try:
+        run_batch(dnf_box, [Command(FIRST[driver], "first"), Command(["echo", "a b"], "echo")])
+    finally:
+        dnf_box.verbose = False
+    err = capsys.readouterr().err
+    assert f"+ {' '.join(FIRST[driver])}\n+ echo 'a b'\n" in err
+    assert "import json" not in err and "mark=$1" not in err

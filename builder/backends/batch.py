@@ -15,6 +15,8 @@ script (dnf5), a POSIX sh driver runs the commands instead: no Python is needed 
 from __future__ import annotations
 
 import json
+import shlex
+import sys
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -132,9 +134,13 @@ def run_batch(container: Container, commands: Sequence[Command]) -> list[Result]
         return []
     if len(commands) == 1 and not commands[0].dnf:  # nothing to share: the exec it would be anyway
         return [container.run(commands[0].argv, commands[0].context, check=False)]
+    if container.verbose:  # each command, as it would have been echoed alone (not the drivers' source)
+        for command in commands:
+            print(f"+ {shlex.join(command.argv)}", file=sys.stderr)
     if any(c.dnf for c in commands):
         steps = json.dumps([[c.gate, c.dnf, c.argv[1:] if c.dnf else c.argv] for c in commands])
-        batch = container.run(["sh", "-c", _LAUNCH, "sh", _DRIVER, steps, _MARK], _what(commands), check=False)
+        launch = ["sh", "-c", _LAUNCH, "sh", _DRIVER, steps, _MARK]
+        batch = container.run(launch, _what(commands), check=False, echo=False)
         if batch.exit_code != _NOT_PYTHON:
             _, mark, tail = batch.stdout.rpartition("\n" + _MARK + "\n")
             if batch.exit_code != 0 or not mark:
@@ -147,7 +153,7 @@ def run_batch(container: Container, commands: Sequence[Command]) -> list[Result]
 def _sh_batch(container: Container, commands: Sequence[Command]) -> list[Result]:
     mark = f"@@vmapp-build-batch-{uuid.uuid4().hex}@@"
     args = [a for c in commands for a in ("1" if c.gate else "0", str(len(c.argv)), *c.argv)]
-    batch = container.run(["sh", "-c", _SH_DRIVER, "sh", mark, *args], _what(commands), check=False)
+    batch = container.run(["sh", "-c", _SH_DRIVER, "sh", mark, *args], _what(commands), check=False, echo=False)
     parts = batch.stdout.split("\n" + mark)
     if batch.exit_code != 0 or not parts[-1].startswith(" end"):
         _fail(container, commands, batch)
