@@ -16,7 +16,14 @@ import docker
 import pytest
 
 from builder.backends.dnf import DnfInstaller
-from builder.backends.rpm_signatures import IMAGE_KEYRING, SignatureError, Source, recipe_keyrings, refusals
+from builder.backends.rpm_signatures import (
+    IMAGE_KEYRING,
+    SignatureError,
+    Source,
+    recipe_keyrings,
+    refusals,
+    routed_argv,
+)
 from builder.backends.rpmdb import key_path
 from builder.closure import request_for
 from builder.container import Container
@@ -144,7 +151,13 @@ def test_shared_check_requires_the_repositorys_own_signature(
         assert [p.split(" ")[0] + ".rpm" for p in problems] == files[1:]
         assert "not signed, and the repository has a key" in problems[0]
         assert "which is not repository mixed's key" in problems[1]
+        # Checked ahead where each signature points (the download's batch): the same verdicts, and a
+        # package signed with another key is still held to its own repository's key.
+        routed = c.run(routed_argv("/tmp/c", plan.repositories), "route", check=False)
+        assert routed.exit_code == 0, routed.output
+        assert refusals(c, "/tmp/c", {f: [mixed] for f in files}, keyrings, plan.repositories, routed) == problems
         plain = Source("image-plain", IMAGE_KEYRING, required=False, recipe=False)
+        assert refusals(c, "/tmp/c", {f: [plain] for f in files}, routed=routed) == []
         assert refusals(c, "/tmp/c", {f: [plain] for f in files}) == []
         # a package offered by two repositories passes when one of them vouches for it
         assert refusals(c, "/tmp/c", {f: [mixed, plain] for f in files}) == []

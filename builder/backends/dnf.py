@@ -32,7 +32,7 @@ from builder.backends.rpm_parse import (
     parse_transaction,
     parse_transaction_origins,
 )
-from builder.backends.rpm_signatures import SignatureError, check_closure
+from builder.backends.rpm_signatures import ROUTED, SignatureError, check_closure, routed_argv
 from builder.backends.rpm_steps import Ahead, put_repositories, run_together
 from builder.backends.rpmdb import (
     BASELINE_RPMS,
@@ -184,6 +184,7 @@ class DnfInstaller(RpmBackend):
         commands = [
             Command(self.download_argv(releasever), "download"),
             Command(describe_argv(RPM_DIR), "read package headers"),
+            Command(routed_argv(RPM_DIR, self.request.repositories), ROUTED),
         ]
         if not self.request.repositories:  # every package is from the image's repositories: their settings
             commands.append(Command(self.repo_config_argv(), "repository settings"))
@@ -297,7 +298,8 @@ class DnfInstaller(RpmBackend):
         origins = {file: self._known_origins.get(nevra, []) for file, nevra in nevras.items()}
         dump = results.get("repository settings")
         checks = parse_config_dump(dump.stdout) if dump and dump.exit_code == 0 else {}
-        check_closure(container, directory, self.request.repositories, self.where, origins, checks)
+        routed = self.ahead.take(ROUTED, routed_argv(directory, self.request.repositories))
+        check_closure(container, directory, self.request.repositories, self.where, origins, checks, routed)
 
     def _origins(self, container: Container, labels: list[str]) -> dict[str, list[str]]:
         """The repositories offering each package (by NEVRA), as the package manager reports them (once

@@ -23,35 +23,56 @@ from dataclasses import dataclass
 from builder.backends.repository import Repository
 from builder.backends.rpm_parse import SIGNATURE_QUERY, SignatureRow, parse_signature_rows
 from builder.backends.rpmdb import key_path
-from builder.container import Container
+from builder.container import Container, Result
 from builder.errors import BuildError, CommandFailed
 
+ROUTED = "check package signatures where they point"  # routed_argv's context, in the download's batch
 KEYRINGS = "/var/lib/vmapp-build/keyrings"  # one rpm root per recipe repository, holding its key only
 IMAGE_KEYRING = "/"
 
 # One exec for the whole check. Arguments: the directory, the number of keyrings, each keyring as
-# ROOT KEY (an rpm root holding that key only), then checks as ROOT MODE FILE. It prints each .rpm in the
-# directory (`L<TAB>file`), then per check `C<TAB>root<TAB>mode<TAB>file<TAB>rc<TAB>signature headers
-# <TAB>rpmkeys' verdict`. A keyring that cannot be made: exit 3, its key's path on stderr's last line.
+# ROOT KEY (an rpm root holding that key only), then checks as ROOT MODE FILE, or the word `route`. It
+# prints each .rpm in the directory (`L<TAB>file`), then per check `C<TAB>root<TAB>mode<TAB>file<TAB>rc
+# <TAB>signature headers<TAB>rpmkeys' verdict`. A keyring that cannot be made: exit 3, its key's path on
+# stderr's last line. `route` checks each file where its signature's key ID points: against each keyring
+# holding that key, else the image's keys (signature mode when signed, digests when not). It runs in the
+# download's batch, before the origins are known; the caller takes the verdicts its rules need from it
+# and checks anything else again (a file signed with another repository's key, say).
 _CHECK_SCRIPT = r"""
 d=$1; n=$2; shift 2
+keyids=
 while [ "$n" -gt 0 ]; do
   { rm -rf "$1" && mkdir -p "$1" && rpm --root "$1" --initdb && rpmkeys --root "$1" --import "$2"; } \
     || { printf '\n%s\n' "$2" >&2; exit 3; }
+  id=$(rpm --root "$1" -q gpg-pubkey --qf '%{VERSION}\n' 2>/dev/null | head -n 1)
+  if [ -n "$id" ]; then keyids="$keyids $1:$id"; fi
   shift 2; n=$((n - 1))
 done
 cd "$d" || exit 1
-for f in *.rpm; do if [ -e "$f" ]; then printf 'L\t%s\n' "$f"; fi; done
-while [ $# -ge 3 ]; do
-  root=$1; mode=$2; f=$3; shift 3
-  sig=$(rpm -qp --nosignature --nodigest --qf "$SIGQ" "$f" 2>/dev/null)
-  if [ "$mode" = signature ]; then
-    out=$(rpmkeys --root "$root" --define '_pkgverify_level signature' -Kv "$f" 2>&1); rc=$?
+check() {
+  if [ "$2" = signature ]; then
+    out=$(rpmkeys --root "$1" --define '_pkgverify_level signature' -Kv "$3" 2>&1); rc=$?
   else
-    out=$(rpmkeys --root "$root" --nosignature -Kv "$f" 2>&1); rc=$?
+    out=$(rpmkeys --root "$1" --nosignature -Kv "$3" 2>&1); rc=$?
   fi
-  printf 'C\t%s\t%s\t%s\t%s\t%s\t%s\n' "$root" "$mode" "$f" "$rc" "$sig" "$(printf '%s' "$out" | tr '\t\n' '  ')"
-done
+  printf 'C\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$rc" "$4" "$(printf '%s' "$out" | tr '\t\n' '  ')"
+}
+sig() { rpm -qp --nosignature --nodigest --qf "$SIGQ" "$1" 2>/dev/null; }
+for f in *.rpm; do if [ -e "$f" ]; then printf 'L\t%s\n' "$f"; fi; done
+if [ "$1" = route ]; then
+  for f in *.rpm; do
+    [ -e "$f" ] || continue
+    s=$(sig "$f"); routed=
+    for pair in $keyids; do
+      case $s in *"Key ID "*"${pair#*:}"*) check "${pair%:*}" signature "$f" "$s"; routed=1 ;; esac
+    done
+    if [ -z "$routed" ]; then
+      case $s in *"Key ID "*) check / signature "$f" "$s" ;; *) check / digest "$f" "$s" ;; esac
+    fi
+  done
+  exit 0
+fi
+while [ $# -ge 3 ]; do check "$1" "$2" "$3" "$(sig "$3")"; shift 3; done
 """
 
 
@@ -85,20 +106,37 @@ def check_closure(
     where: str,
     origins: dict[str, list[str]],
     image_checks: dict[str, bool],
+    routed: Result | None = None,
 ) -> None:
     """Check each .rpm in `directory` against the repositories it may have come from (origins: file
     name -> repository ids; image_checks: the image's repositories -> whether they check signatures).
     A package passes when one of its repositories' rules accepts it; otherwise nothing is bundled and
-    the error names each refused package, its repository, the distro and the reason."""
+    the error names each refused package, its repository, the distro and the reason. `routed`:
+    routed_argv's result, run before (in the download's batch): the verdicts it has are not asked again."""
     recipe = recipe_keyrings(repositories)
     sources = {
         name: [recipe.get(repo) or image_source(repo, image_checks) for repo in repos]
         for name, repos in origins.items()
     }
-    keyrings = [(recipe[repo.name].keyring, key_path(repo)) for repo in repositories]
-    problems = refusals(container, directory, sources, keyrings, repositories)
+    problems = refusals(container, directory, sources, keyrings(repositories), repositories, routed)
     if problems:
         raise SignatureError(where, problems)
+
+
+def keyrings(repositories: Sequence[Repository]) -> list[tuple[str, str]]:
+    """(rpm root, key path) of each recipe repository's keyring, for the check to make."""
+    recipe = recipe_keyrings(repositories)
+    return [(recipe[repo.name].keyring, key_path(repo)) for repo in repositories]
+
+
+def routed_argv(directory: str, repositories: Sequence[Repository]) -> list[str]:
+    """The check of every file in `directory` where its signature points (_CHECK_SCRIPT's `route`)."""
+    return _argv(directory, keyrings(repositories), ["route"])
+
+
+def _argv(directory: str, keyrings: Sequence[tuple[str, str]], checks: list[str]) -> list[str]:
+    args = [directory, str(len(keyrings)), *(a for pair in keyrings for a in pair), *checks]
+    return ["env", f"SIGQ={SIGNATURE_QUERY}", "sh", "-c", _CHECK_SCRIPT, "sh", *args]
 
 
 def recipe_keyrings(repositories: Sequence[Repository]) -> dict[str, Source]:
@@ -123,19 +161,25 @@ def refusals(
     origins: dict[str, list[Source]],
     keyrings: Sequence[tuple[str, str]] = (),
     repositories: Sequence[Repository] = (),
+    routed: Result | None = None,
 ) -> list[str]:
     """Each .rpm in `directory` that none of its sources accepts, with the reasons (a file with no
     known source is held to the image's keys). `keyrings`: (root, key) to make first, for the recipe's
-    `repositories`. The keyrings, the listing and the checks of every file known are one exec; files
-    the listing shows and `origins` did not name take a second."""
-    checked = _check(container, directory, origins, keyrings, repositories)
+    `repositories`. The keyrings, the listing and the checks of every file known are one exec (none,
+    when `routed` answered them all); files the listing shows and `origins` did not name take another."""
     unknown = [image_source("(unknown)", {})]
-    missing = {f: unknown for f in checked.files if not origins.get(f)}
+    checked = _parse(routed) if routed is not None and routed.exit_code == 0 else None
+    if checked is None:
+        checked = _check(container, directory, origins, keyrings, repositories)
+    needed = {f: origins.get(f) or unknown for f in checked.files}
+    missing = {
+        f: [s for s in sources if (f, s.keyring, _mode(s)) not in checked.verdicts] for f, sources in needed.items()
+    }
+    missing = {f: sources for f, sources in missing.items() if sources}
     if missing:
-        checked.verdicts.update(_check(container, directory, missing).verdicts)
+        checked.verdicts.update(_check(container, directory, missing, keyrings, repositories).verdicts)
     problems = []
-    for name in checked.files:
-        sources = origins.get(name) or unknown
+    for name, sources in needed.items():
         reasons = [_reason(checked.verdicts.get((name, s.keyring, _mode(s))), s) for s in sources]
         if all(reasons):
             where = " or ".join(s.repository for s in sources)
@@ -162,8 +206,7 @@ def _check(
     repositories: Sequence[Repository] = (),
 ) -> _Checked:
     checks = sorted({(s.keyring, _mode(s), name) for name, sources in origins.items() for s in sources})
-    args = [directory, str(len(keyrings)), *(a for pair in keyrings for a in pair), *(a for c in checks for a in c)]
-    argv = ["env", f"SIGQ={SIGNATURE_QUERY}", "sh", "-c", _CHECK_SCRIPT, "sh", *args]
+    argv = _argv(directory, keyrings, [a for c in checks for a in c])
     result = container.run(argv, "check package signatures", check=False)
     if result.exit_code == 3:  # a keyring: name the repository whose key it is
         failed = result.stderr.strip().rsplit("\n", 1)[-1]
@@ -173,6 +216,10 @@ def _check(
         raise CommandFailed(argv, result.exit_code, result.output, context, hint)
     if result.exit_code != 0:
         raise CommandFailed(argv, result.exit_code, result.output, "check package signatures")
+    return _parse(result)
+
+
+def _parse(result: Result) -> _Checked:
     files, verdicts = [], {}
     for line in result.stdout.splitlines():
         kind, _, rest = line.partition("\t")

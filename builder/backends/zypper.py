@@ -21,7 +21,7 @@ from builder.backends.rpm_parse import (
     zypper_signature_failures,
     zypper_unknown_packages,
 )
-from builder.backends.rpm_signatures import SignatureError, check_closure
+from builder.backends.rpm_signatures import ROUTED, SignatureError, check_closure, routed_argv
 from builder.backends.rpm_steps import Ahead, put_repositories
 from builder.backends.rpmdb import (
     BASELINE_RPMS,
@@ -149,6 +149,7 @@ class ZypperInstaller(RpmBackend):
             Command(self.download_argv(full), "download"),
             Command(_TAKE, "collect downloaded packages"),
             Command(describe_argv(RPM_DIR), "read package headers"),
+            Command(routed_argv(RPM_DIR, self.request.repositories), ROUTED),
         ]
         if not self.request.repositories:  # every package is from the image's repositories: their settings
             commands.append(Command(self.repos_argv(), "repository settings"))
@@ -222,7 +223,8 @@ class ZypperInstaller(RpmBackend):
         recipe = {repo.name for repo in self.request.repositories}
         if not all(set(aliases) <= recipe for aliases in origins.values()):  # the image's repositories' settings
             repos = parse_zypper_repos_xml(self.ahead.run(container, self.repos_argv(), "repository settings").stdout)
-        check_closure(container, RPM_DIR, self.request.repositories, self.where, origins, repos)
+        routed = self.ahead.take(ROUTED, routed_argv(RPM_DIR, self.request.repositories))
+        check_closure(container, RPM_DIR, self.request.repositories, self.where, origins, repos, routed)
         return Download(RPM_DIR, self.request.packages)
 
     @staticmethod
