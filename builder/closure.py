@@ -154,7 +154,7 @@ class _Run:
         plan, installer, stages = self.plan, self.installer, self.stages
         files_dir.mkdir()
         feeding_cache = _feeding(installer, cache)
-        if will_build := getattr(installer, "will_build", None):  # a backend that can run ahead (dnf)
+        if will_build := getattr(installer, "will_build", None):  # a backend that can run ahead (dnf, zypper)
             will_build(feeding_cache is not None)
         env = proxy_environment(plan.proxy)  # fetching only: never recorded, so the bytes are the same without
         with (
