@@ -24,7 +24,6 @@ from builder.backends.rpm_signatures import (
     refusals,
     routed_argv,
 )
-from builder.backends.rpmdb import key_path
 from builder.closure import request_for
 from builder.container import Container
 from builder.plan import make_plan
@@ -146,8 +145,7 @@ def test_shared_check_requires_the_repositorys_own_signature(
         unsigned_ok = c.run(["rpmkeys", "--checksig", "/tmp/c/vt-unsigned-1.0-1.noarch.rpm"], "plain", check=False)
         assert unsigned_ok.exit_code == 0 and "digests OK" in unsigned_ok.stdout  # why the level is needed
         mixed = recipe_keyrings(plan.repositories)["mixed"]
-        keyrings = [(mixed.keyring, key_path(r)) for r in plan.repositories if r.name == "mixed"]
-        problems = refusals(c, "/tmp/c", {f: [mixed] for f in files}, keyrings, plan.repositories)
+        problems = refusals(c, "/tmp/c", {f: [mixed] for f in files}, plan.repositories)
         assert [p.split(" ")[0] + ".rpm" for p in problems] == files[1:]
         assert "not signed, and the repository has a key" in problems[0]
         assert "which is not repository mixed's key" in problems[1]
@@ -155,7 +153,7 @@ def test_shared_check_requires_the_repositorys_own_signature(
         # package signed with another key is still held to its own repository's key.
         routed = c.run(routed_argv("/tmp/c", plan.repositories), "route", check=False)
         assert routed.exit_code == 0, routed.output
-        assert refusals(c, "/tmp/c", {f: [mixed] for f in files}, keyrings, plan.repositories, routed) == problems
+        assert refusals(c, "/tmp/c", {f: [mixed] for f in files}, plan.repositories, routed) == problems
         plain = Source("image-plain", IMAGE_KEYRING, required=False, recipe=False)
         assert refusals(c, "/tmp/c", {f: [plain] for f in files}, routed=routed) == []
         assert refusals(c, "/tmp/c", {f: [plain] for f in files}) == []

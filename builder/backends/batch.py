@@ -25,7 +25,7 @@ from typing import NoReturn
 from builder.container import Container, Result
 from builder.errors import BuildError
 
-_NOT_PYTHON = 125  # the driver's "dnf is not a Python program here": run the commands one by one
+_NOT_PYTHON = 125  # the driver's "dnf is not a Python program here": the sh driver runs the commands
 _MARK = "--- vmapp-build dnf batch ---"
 
 # Python 3.6 and up (RHEL 8's platform-python). argv[1]: the commands as JSON, each [gate, dnf, argv]

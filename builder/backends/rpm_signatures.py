@@ -118,7 +118,7 @@ def check_closure(
         name: [recipe.get(repo) or image_source(repo, image_checks) for repo in repos]
         for name, repos in origins.items()
     }
-    problems = refusals(container, directory, sources, keyrings(repositories), repositories, routed)
+    problems = refusals(container, directory, sources, repositories, routed)
     if problems:
         raise SignatureError(where, problems)
 
@@ -159,25 +159,24 @@ def refusals(
     container: Container,
     directory: str,
     origins: dict[str, list[Source]],
-    keyrings: Sequence[tuple[str, str]] = (),
     repositories: Sequence[Repository] = (),
     routed: Result | None = None,
 ) -> list[str]:
     """Each .rpm in `directory` that none of its sources accepts, with the reasons (a file with no
-    known source is held to the image's keys). `keyrings`: (root, key) to make first, for the recipe's
-    `repositories`. The keyrings, the listing and the checks of every file known are one exec (none,
-    when `routed` answered them all); files the listing shows and `origins` did not name take another."""
+    known source is held to the image's keys). The keyrings of the recipe's `repositories`, the listing
+    and the checks of every file known are one exec (none, when `routed` answered them all); files the
+    listing shows and `origins` did not name take another."""
     unknown = [image_source("(unknown)", {})]
     checked = _parse(routed) if routed is not None and routed.exit_code == 0 else None
     if checked is None:
-        checked = _check(container, directory, origins, keyrings, repositories)
+        checked = _check(container, directory, origins, repositories)
     needed = {f: origins.get(f) or unknown for f in checked.files}
     missing = {
         f: [s for s in sources if (f, s.keyring, _mode(s)) not in checked.verdicts] for f, sources in needed.items()
     }
     missing = {f: sources for f, sources in missing.items() if sources}
     if missing:
-        checked.verdicts.update(_check(container, directory, missing, keyrings, repositories).verdicts)
+        checked.verdicts.update(_check(container, directory, missing, repositories).verdicts)
     problems = []
     for name, sources in needed.items():
         reasons = [_reason(checked.verdicts.get((name, s.keyring, _mode(s))), s) for s in sources]
@@ -202,11 +201,10 @@ def _check(
     container: Container,
     directory: str,
     origins: dict[str, list[Source]],
-    keyrings: Sequence[tuple[str, str]] = (),
     repositories: Sequence[Repository] = (),
 ) -> _Checked:
     checks = sorted({(s.keyring, _mode(s), name) for name, sources in origins.items() for s in sources})
-    argv = _argv(directory, keyrings, [a for c in checks for a in c])
+    argv = _argv(directory, keyrings(repositories), [a for c in checks for a in c])
     result = container.run(argv, "check package signatures", check=False)
     if result.exit_code == 3:  # a keyring: name the repository whose key it is
         failed = result.stderr.strip().rsplit("\n", 1)[-1]

@@ -24,21 +24,12 @@ from builder.errors import BuildError, CommandFailed
 _IMPORT = 'for k in "$@"; do rpm --import "$k" || { printf "\\n%s\\n" "$k" >&2; exit 1; }; done'
 
 
-def install_repositories(
-    container: Container, repositories: Sequence[Repository], repos_dir: str, settings: dict[str, str]
-) -> None:
-    """Each recipe repository's key (in /etc/pki/rpm-gpg, imported into rpm's database: dnf, yum and
-    libzypp trust those) and its .repo file in `repos_dir`, with the family's settings."""
-    put_repositories(container, repositories, repos_dir, settings)
-    if repositories:
-        argv = import_argv(repositories)
-        check_import(container, repositories, container.run(argv, "import the signing keys", check=False))
-
-
 def put_repositories(
     container: Container, repositories: Sequence[Repository], repos_dir: str, settings: dict[str, str]
 ) -> None:
-    """The keys and .repo files of install_repositories, copied in; import_argv imports the keys."""
+    """Each recipe repository's key (in /etc/pki/rpm-gpg) and its .repo file in `repos_dir`, with the
+    family's settings, copied in; import_argv imports the keys into rpm's database (dnf, yum and libzypp
+    trust those)."""
     files = {}
     for repo in repositories:
         key = key_path(repo)

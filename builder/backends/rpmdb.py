@@ -231,11 +231,6 @@ class RpmBackend:
         return rpm_is_older(container, version, than)
 
 
-def file_nevras(container: Container, directory: str) -> dict[str, str]:
-    """Each .rpm's `name-epoch:version-release.arch` (epoch 0 spelled out), as repoquery prints it."""
-    return {file: nevra(info) for file, info in describe_rpms(container, directory).items()}
-
-
 def nevra(info: PackageInfo) -> str:
     """A package's `name-epoch:version-release.arch` (epoch 0 spelled out), as repoquery prints it."""
     evr = info.version
