@@ -8,6 +8,7 @@ package signed with the `other` key and an unsigned one; `image-plain` (gpgcheck
 
 from __future__ import annotations
 
+import json
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from builder.backends.rpm_signatures import (
     refusals,
     routed_argv,
 )
+from builder.backends.rpmdb import describe_argv, parse_described
 from builder.closure import request_for
 from builder.container import Container
 from builder.plan import make_plan
@@ -181,3 +183,57 @@ def test_without_config_manager_an_unsigned_image_package_needs_a_signature(
     assert len(refused.value.problems) == 1
     assert refused.value.problems[0].startswith("vt-plain-1.0-1.noarch from repository image-plain: not signed")
     assert "dnf-plugins-core" in refused.value.problems[0]
+
+
+HOSTILE = json.loads(Path("/work/shared/data/hostile-strings.json").read_text())["strings"]
+
+
+def _file_names() -> list[str]:
+    """Hostile strings that can be file names here: no separators of the check's lines (tab, newline),
+    no slash, NUL, or name the shell would not list (empty, dot-leading) or a filesystem would not take."""
+    bad = set("\t\n\r\x00/")
+    names = [s for s in HOSTILE if s.strip() and not bad & set(s) and s[0] != "." and len(s.encode()) < 250]
+    return [f"{s}.rpm" for s in dict.fromkeys(names)]
+
+
+def test_check_in_batches_keeps_each_files_verdict(
+    sig_env: SigEnv, docker_client: docker.DockerClient, tmp_path: Path
+) -> None:
+    """The check reads every file's signature in one rpm query and checks a keyring's files in one
+    rpmkeys: each file must still get its own verdict. Hostile file names; a file that is not an rpm
+    (the one query gives no line for it, which would shift the rest onto the wrong names); more than
+    one rpmkeys' worth of files (200) with the bad one in the last batch. The headers' query too."""
+    plan = linux_plan(
+        make_plan(load_recipe(sig_env.recipe(tmp_path, ["vt-good"])), sig_env.distro, tmp_path / "d", sig_env.image)
+    )
+    mixed = recipe_keyrings(plan.repositories)["mixed"]
+    good = _file_names()
+    unsigned, junk = "unsigned & 100% $(id).rpm", "-not an rpm [x].rpm"
+    copy = 'd=$1; src=$2; shift 2; mkdir -p "$d" && for n; do cp "$src" "$d/$n" || exit 1; done'
+    many = [f"a-{i:03}.rpm" for i in range(201)]
+    with Container(docker_client, sig_env.image, "test") as c:
+        c.put_bytes(sig_env.keys["mixed"].read_bytes(), "/etc/pki/rpm-gpg", "RPM-GPG-KEY-vmapp-mixed")
+        c.run(["sh", "-c", copy, "sh", "/tmp/h", f"{SIG_DIR}/mixed/vt-good-1.0-1.noarch.rpm", *good], "copy")
+        c.run(["sh", "-c", copy, "sh", "/tmp/h", f"{SIG_DIR}/mixed/vt-unsigned-1.0-1.noarch.rpm", unsigned], "copy")
+        c.put_bytes(b"not an rpm\n", "/tmp/h", junk)
+        origins = {f: [mixed] for f in [*good, unsigned, junk]}
+        problems = refusals(c, "/tmp/h", origins, plan.repositories)
+        assert sorted(p.split(" from repository ")[0] for p in problems) == sorted(
+            n.removesuffix(".rpm") for n in (unsigned, junk)
+        ), problems
+        routed = c.run(routed_argv("/tmp/h", plan.repositories), "route", check=False)
+        assert routed.exit_code == 0, routed.output
+        assert refusals(c, "/tmp/h", origins, plan.repositories, routed) == problems
+        described = parse_described(c.run(describe_argv("/tmp/h"), "headers").stdout)
+        assert {f: info.name for f, info in described.items()} == {
+            **{f: "vt-good" for f in good},
+            unsigned: "vt-unsigned",
+        }
+
+        c.run(["sh", "-c", copy, "sh", "/tmp/m", f"{SIG_DIR}/mixed/vt-good-1.0-1.noarch.rpm", *many], "copy")
+        c.run(["sh", "-c", copy, "sh", "/tmp/m", f"{SIG_DIR}/mixed/vt-wrongkey-1.0-1.noarch.rpm", "zz.rpm"], "copy")
+        origins = {f: [mixed] for f in [*many, "zz.rpm"]}
+        problems = refusals(c, "/tmp/m", origins, plan.repositories)
+        assert len(problems) == 1 and problems[0].startswith("zz from repository mixed: signed with key ID"), problems
+        routed = c.run(routed_argv("/tmp/m", plan.repositories), "route", check=False)
+        assert refusals(c, "/tmp/m", origins, plan.repositories, routed) == problems

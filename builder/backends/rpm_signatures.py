@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from builder.backends.repository import Repository
 from builder.backends.rpm_parse import SIGNATURE_QUERY, SignatureRow, parse_signature_rows
-from builder.backends.rpmdb import key_path
+from builder.backends.rpmdb import QUERY_FILES, key_path
 from builder.container import Container, Result
 from builder.errors import BuildError, CommandFailed
 
@@ -32,13 +32,19 @@ IMAGE_KEYRING = "/"
 
 # One exec for the whole check. Arguments: the directory, the number of keyrings, each keyring as
 # ROOT KEY (an rpm root holding that key only), then checks as ROOT MODE FILE, or the word `route`. It
-# prints each .rpm in the directory (`L<TAB>file`), then per check `C<TAB>root<TAB>mode<TAB>file<TAB>rc
-# <TAB>signature headers<TAB>rpmkeys' verdict`. A keyring that cannot be made: exit 3, its key's path on
-# stderr's last line. `route` checks each file where its signature's key ID points: against each keyring
-# holding that key, else the image's keys (signature mode when signed, digests when not). It runs in the
-# download's batch, before the origins are known; the caller takes the verdicts its rules need from it
-# and checks anything else again (a file signed with another repository's key, say).
-_CHECK_SCRIPT = r"""
+# prints each .rpm in the directory (`L<TAB>file`), each one's signature headers (`S<TAB>file<TAB>
+# SIGNATURE_QUERY`), then per check `C<TAB>root<TAB>mode<TAB>file<TAB>rc<TAB>rpmkeys' verdict`. A keyring
+# that cannot be made: exit 3, its key's path on stderr's last line. `route` checks each file where its
+# signature's key ID points: against each keyring holding that key, else the image's keys (signature
+# mode when signed, digests when not). It runs in the download's batch, before the origins are known; the
+# caller takes the verdicts its rules need from it and checks anything else again (a file signed with
+# another repository's key, say).
+# The checks of one keyring and mode are one rpmkeys for up to 200 files: it fails when any file fails
+# (its exit code counts them, and 200 stays clear of an 8-bit wrap), and then each file is checked alone
+# for its own verdict. The signature headers are one rpm query (query_files).
+_CHECK_SCRIPT = (
+    QUERY_FILES
+    + r"""
 d=$1; n=$2; shift 2
 keyids=
 while [ "$n" -gt 0 ]; do
@@ -49,31 +55,59 @@ while [ "$n" -gt 0 ]; do
   shift 2; n=$((n - 1))
 done
 cd "$d" || exit 1
-check() {
-  if [ "$2" = signature ]; then
-    out=$(rpmkeys --root "$1" --define '_pkgverify_level signature' -Kv "$3" 2>&1); rc=$?
-  else
-    out=$(rpmkeys --root "$1" --nosignature -Kv "$3" 2>&1); rc=$?
-  fi
-  printf 'C\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$rc" "$4" "$(printf '%s' "$out" | tr '\t\n' '  ')"
-}
-sig() { rpm -qp --nosignature --nodigest --qf "$SIGQ" "$1" 2>/dev/null; }
+t=$(mktemp -d) || exit 1
+trap 'rm -rf "$t"' EXIT
+tab=$(printf '\t')
 for f in *.rpm; do if [ -e "$f" ]; then printf 'L\t%s\n' "$f"; fi; done
+query_files "$SIGQ" >"$t/sigs" || exit 1
+while IFS= read -r line; do printf 'S\t%s\n' "$line"; done <"$t/sigs"
+keys() {
+  r=$1; m=$2; shift 2
+  if [ "$m" = signature ]; then
+    rpmkeys --root "$r" --define '_pkgverify_level signature' -Kv "$@"
+  else
+    rpmkeys --root "$r" --nosignature -Kv "$@"
+  fi
+}
+verify() {
+  r=$1; m=$2; shift 2
+  if keys "$r" "$m" "$@" >/dev/null 2>&1; then
+    for f; do printf 'C\t%s\t%s\t%s\t0\t%s\n' "$r" "$m" "${f#./}" "OK (checked with $# files)"; done
+    return
+  fi
+  for f; do
+    out=$(keys "$r" "$m" "$f" 2>&1); rc=$?
+    printf 'C\t%s\t%s\t%s\t%s\t%s\n' "$r" "$m" "${f#./}" "$rc" "$(printf '%s' "$out" | tr '\t\n' '  ')"
+  done
+}
+# $t/todo holds ROOT<TAB>MODE<TAB>FILE; each keyring and mode is checked in one go
 if [ "$1" = route ]; then
-  for f in *.rpm; do
-    [ -e "$f" ] || continue
-    s=$(sig "$f"); routed=
+  while IFS="$tab" read -r f s; do
+    routed=
     for pair in $keyids; do
-      case $s in *"Key ID "*"${pair#*:}"*) check "${pair%:*}" signature "$f" "$s"; routed=1 ;; esac
+      case $s in *"Key ID "*"${pair#*:}"*) printf '%s\tsignature\t%s\n' "${pair%:*}" "$f"; routed=1 ;; esac
     done
     if [ -z "$routed" ]; then
-      case $s in *"Key ID "*) check / signature "$f" "$s" ;; *) check / digest "$f" "$s" ;; esac
+      case $s in *"Key ID "*) printf '/\tsignature\t%s\n' "$f" ;; *) printf '/\tdigest\t%s\n' "$f" ;; esac
     fi
-  done
-  exit 0
+  done <"$t/sigs" >"$t/todo"
+else
+  while [ $# -ge 3 ]; do printf '%s\t%s\t%s\n' "$1" "$2" "$3"; shift 3; done >"$t/todo"
 fi
-while [ $# -ge 3 ]; do check "$1" "$2" "$3" "$(sig "$3")"; shift 3; done
+groups=
+while IFS="$tab" read -r r m f; do
+  case $groups in *"|$r $m|"*) continue ;; esac
+  groups="$groups|$r $m|"
+  set --
+  while IFS="$tab" read -r gr gm gf; do
+    [ "$gr" = "$r" ] && [ "$gm" = "$m" ] || continue
+    set -- "$@" "./$gf"
+    if [ $# -ge 200 ]; then verify "$r" "$m" "$@" </dev/null; set --; fi
+  done <"$t/todo"
+  if [ $# -gt 0 ]; then verify "$r" "$m" "$@" </dev/null; fi
+done <"$t/todo"
 """
+)
 
 
 @dataclass(frozen=True)
@@ -218,15 +252,20 @@ def _check(
 
 
 def _parse(result: Result) -> _Checked:
-    files, verdicts = [], {}
+    files, signatures, checks = [], {}, []
     for line in result.stdout.splitlines():
         kind, _, rest = line.partition("\t")
         if kind == "L":
             files.append(rest)
+        elif kind == "S":
+            file, _, signature = rest.partition("\t")
+            signatures[file] = signature
         elif kind == "C":
-            keyring, mode, row = rest.split("\t", 2)
-            for parsed in parse_signature_rows(row):
-                verdicts[(parsed.file, keyring, mode)] = parsed
+            checks.append(rest.split("\t", 4))
+    verdicts = {}
+    for keyring, mode, file, code, detail in (c for c in checks if len(c) == 5):
+        for parsed in parse_signature_rows(f"{file}\t{code}\t{signatures.get(file, '')}\t{detail}"):
+            verdicts[(parsed.file, keyring, mode)] = parsed
     return _Checked(sorted(files), verdicts)
 
 
