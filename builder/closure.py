@@ -7,7 +7,7 @@ import hashlib
 import sys
 from collections.abc import Callable
 from contextlib import ExitStack, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -179,7 +179,11 @@ class _Run:
                 fetched = leave_out_fetched(plan, container, download.directory, collected, sources)
                 if fetched:  # the family's index (dnf's repodata) over what stays
                     collected = installer.collect(container, download.directory)
-                files = container.copy_files_out(download.directory, files_dir, installer.suffix)
+                files, written = container.copy_files_out(
+                    download.directory, files_dir, installer.suffix, collected.written_in
+                )
+                if collected.written_in:  # the index the family's tool wrote (dnf's repodata), same stream
+                    collected = replace(collected, written=written)
         if not files:
             raise InputError(
                 f"nothing to bundle: {' '.join(plan.packages)} and all their dependencies are already "

@@ -249,32 +249,32 @@ class Container:
             return None
         return None
 
-    def read_tree(self, path: str) -> dict[str, bytes]:
-        """The (small) regular files under `path`, in memory, as {path relative to it: content}."""
-        found = {}
-        with self.archive(path.rstrip("/") + "/.") as tar:
-            for member in tar:
-                extracted = tar.extractfile(member) if member.isfile() else None
-                if extracted is not None:
-                    found[member.name.lstrip("./")] = extracted.read()
-        return found
-
-    def copy_files_out(self, directory: str, dest: Path, suffix: str) -> list[Path]:
-        """Stream the regular files named *suffix in `directory` to `dest`; return their paths, sorted."""
-        copied = []
+    def copy_files_out(
+        self, directory: str, dest: Path, suffix: str, keep: str | None = None
+    ) -> tuple[list[Path], dict[str, bytes]]:
+        """Stream the regular files named *suffix in `directory` to `dest`; return their paths, sorted,
+        and (in memory, by path relative to `directory`) the small files under its subdirectory `keep`:
+        the same stream, where reading them apart would be a second one."""
+        copied, kept = [], {}
         with self.archive(directory.rstrip("/") + "/.") as tar:
             for member in tar:
-                base = os.path.basename(member.name)
-                if not member.isfile() or not base.endswith(suffix) or "/" in member.name.strip("./"):
+                name = member.name.removeprefix("./")
+                if not member.isfile():
                     continue
                 src = tar.extractfile(member)
                 assert src is not None
+                if keep and name.startswith(keep.rstrip("/") + "/"):
+                    kept[name] = src.read()
+                    continue
+                base = os.path.basename(name)
+                if not base.endswith(suffix) or "/" in name:
+                    continue
                 target = dest / base
                 with open(target, "wb") as out:
                     while chunk := src.read(CHUNK):
                         out.write(chunk)
                 copied.append(target)
-        return sorted(copied)
+        return sorted(copied), kept
 
 
 def _warn(message: str) -> None:

@@ -80,10 +80,13 @@ class PackageInfo:
 @dataclass(frozen=True)
 class Collected:
     """What collect read in the container: each file's identity (by file name), and index files the
-    family's tools wrote there (dnf: createrepo_c's repodata), by bundle member name."""
+    family's tools wrote there (dnf: createrepo_c's repodata), by bundle member name. Those are in
+    `written_in`, a subdirectory of the download's directory: the copy-out brings them (in the same
+    stream as the packages) into `written`."""
 
     packages: dict[str, PackageInfo]
     written: dict[str, bytes] = field(default_factory=dict)
+    written_in: str | None = None
 
 
 @dataclass(frozen=True)

@@ -336,15 +336,17 @@ class DnfInstaller(RpmBackend):
         """Each .rpm's name, EVR and arch; and the bundle's repodata, written by createrepo_c.
 
         Metadata generation needs the image's tools, so it runs here, in the build container, after the
-        download (installing createrepo_c only now keeps it out of the download's baseline); `index`
-        hands back the files it wrote.
+        download (installing createrepo_c only now keeps it out of the download's baseline). The files it
+        wrote come out with the packages (`written_in`); `index` hands them back.
         """
         done, described = self._described
         if done != directory:
             described = parse_described(container.run(describe_argv(directory), "read package headers").stdout)
-        return Collected(described, self._create_repodata(container, directory) if described else {})
+        if described:
+            self._create_repodata(container, directory)
+        return Collected(described, written_in="repodata" if described else None)
 
-    def _create_repodata(self, container: Container, directory: str) -> dict[str, bytes]:
+    def _create_repodata(self, container: Container, directory: str) -> None:
         written = self._write_repodata(container, directory)
         if written.exit_code == _NO_CREATEREPO:  # installing it only now keeps it out of the download's baseline
             install = [self.tool, "-q", "-y", "install", "createrepo_c"]
@@ -358,13 +360,14 @@ class DnfInstaller(RpmBackend):
             written = self._write_repodata(container, directory)
         if written.exit_code != 0:
             raise CommandFailed(written.argv, written.exit_code, written.output, "write repository metadata")
-        return {f"repodata/{name}": data for name, data in container.read_tree(f"{directory}/repodata").items()}
 
     def _write_repodata(self, container: Container, directory: str) -> Result:
         return self.ahead.run(container, _createrepo_argv(directory), "write repository metadata")
 
     def index(self, files: list[PackageFile], collected: Collected) -> dict[str, bytes]:
         """The bundle's `repodata/`, as createrepo_c wrote it in collect."""
+        if "repodata/repomd.xml" not in collected.written:  # the VM's dnf could not read the bundle
+            raise BuildError(f"createrepo_c's repodata/repomd.xml did not come out of the build container {self.where}")
         return dict(collected.written)
 
     def sources(self, container: Container, collected: Collected) -> Sources:
