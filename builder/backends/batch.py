@@ -132,14 +132,15 @@ class Command:
 
 
 # POSIX sh. Arguments: a mark, then each command as GATE N ARG1..ARGN. Each one's output is framed by
-# the mark, which no command prints (it is random): `\nMARK CODE\n` stdout `\nMARK\n` stderr; the end is
-# `\nMARK end`. The subshell keeps the command's N words: it appends them and shifts the whole list off.
+# the mark, which no command prints (it is random), in its own stream: stdout `\nMARK\n` out `\nMARK CODE\n`,
+# stderr `\nMARK\n` err `\nMARK\n`; the end is `\nMARK end` on stdout. The commands write to the exec's
+# streams directly (no temporary files, no cat). The subshell keeps the command's N words: it appends
+# them and shifts the whole list off.
 _SH_DRIVER = r"""
 mark=$1; shift
-tmp=$(mktemp -d) || exit 125
-trap 'rm -rf "$tmp"' EXIT
 while [ $# -gt 0 ]; do
   gate=$1; n=$2; shift 2
+  printf '\n%s\n' "$mark"; printf '\n%s\n' "$mark" >&2
   (
     total=$#; k=0
     while [ "$k" -lt "$total" ]; do
@@ -147,9 +148,9 @@ while [ $# -gt 0 ]; do
       shift; k=$((k + 1))
     done
     exec "$@"
-  ) >"$tmp/out" 2>"$tmp/err" </dev/null
+  ) </dev/null
   code=$?
-  printf '\n%s %s\n' "$mark" "$code"; cat "$tmp/out"; printf '\n%s\n' "$mark"; cat "$tmp/err"
+  printf '\n%s %s\n' "$mark" "$code"; printf '\n%s\n' "$mark" >&2
   shift "$n"
   if [ "$gate" = 1 ] && [ "$code" -ne 0 ]; then break; fi
 done
@@ -183,13 +184,13 @@ def _sh_batch(container: Container, commands: Sequence[Command]) -> list[Result]
     mark = f"@@vmapp-build-batch-{uuid.uuid4().hex}@@"
     args = [a for c in commands for a in ("1" if c.gate else "0", str(len(c.argv)), *c.argv)]
     batch = container.run(["sh", "-c", _SH_DRIVER, "sh", mark, *args], _what(commands), check=False, echo=False)
-    parts = batch.stdout.split("\n" + mark)
-    if batch.exit_code != 0 or not parts[-1].startswith(" end"):
+    outs, errs = batch.stdout.split("\n" + mark), batch.stderr.split("\n" + mark)
+    if batch.exit_code != 0 or not outs[-1].startswith(" end"):
         _fail(container, commands, batch)
     results = []
-    for command, (head, err) in zip(commands, zip(parts[1:-1:2], parts[2:-1:2], strict=True), strict=False):
-        code, _, out = head[1:].partition("\n")
-        results.append(Result(command.argv, int(code), out, err[1:]))
+    for i, command in enumerate(commands[: (len(outs) - 2) // 2]):
+        out, code, err = outs[1 + 2 * i][1:], outs[2 + 2 * i].strip(), errs[1 + 2 * i][1:]
+        results.append(Result(command.argv, int(code), out, err))
     return results
 
 

@@ -41,14 +41,16 @@ IMAGE_KEYRING = "/"
 # another repository's key, say).
 # The checks of one keyring and mode are one rpmkeys for up to 200 files: it fails when any file fails
 # (its exit code counts them, and 200 stays clear of an 8-bit wrap), and then each file is checked alone
-# for its own verdict. The signature headers are one rpm query (query_files).
+# for its own verdict. The signature headers are one rpm query (query_files). A key import makes its
+# root's database (rpm 4.18); an rpm that wants --initdb first gets it.
 _CHECK_SCRIPT = (
     QUERY_FILES
     + r"""
 d=$1; n=$2; shift 2
 keyids=
 while [ "$n" -gt 0 ]; do
-  { rm -rf "$1" && mkdir -p "$1" && rpm --root "$1" --initdb && rpmkeys --root "$1" --import "$2"; } \
+  { rm -rf "$1" && mkdir -p "$1" && { rpmkeys --root "$1" --import "$2" 2>/dev/null \
+    || { rm -rf "$1" && mkdir -p "$1" && rpm --root "$1" --initdb && rpmkeys --root "$1" --import "$2"; }; }; } \
     || { printf '\n%s\n' "$2" >&2; exit 3; }
   id=$(rpm --root "$1" -q gpg-pubkey --qf '%{VERSION}\n' 2>/dev/null | head -n 1)
   if [ -n "$id" ]; then keyids="$keyids $1:$id"; fi
