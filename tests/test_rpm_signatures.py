@@ -28,6 +28,7 @@ from builder.backends.rpm_signatures import (
 from builder.backends.rpmdb import describe_argv, parse_described
 from builder.closure import request_for
 from builder.container import Container
+from builder.errors import CommandFailed
 from builder.plan import make_plan
 from builder.recipe import load_recipe
 from tests.conftest import files_under, run_cli, write_recipe
@@ -237,3 +238,22 @@ def test_check_in_batches_keeps_each_files_verdict(
         assert len(problems) == 1 and problems[0].startswith("zz from repository mixed: signed with key ID"), problems
         routed = c.run(routed_argv("/tmp/m", plan.repositories), "route", check=False)
         assert refusals(c, "/tmp/m", origins, plan.repositories, routed) == problems
+
+
+def test_a_key_rpm_cannot_import_names_its_repository(
+    sig_env: SigEnv, docker_client: docker.DockerClient, tmp_path: Path
+) -> None:
+    """The check makes each recipe repository's keyring by importing its key (with --initdb first only
+    where the import wants it): a file that is no key fails both ways and names the repository."""
+    plan = linux_plan(
+        make_plan(load_recipe(sig_env.recipe(tmp_path, ["vt-good"])), sig_env.distro, tmp_path / "d", sig_env.image)
+    )
+    mixed = recipe_keyrings(plan.repositories)["mixed"]
+    with Container(docker_client, sig_env.image, "test") as c:
+        not_a_key = b"-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nnot a key\n"
+        c.put_bytes(not_a_key, "/etc/pki/rpm-gpg", "RPM-GPG-KEY-vmapp-mixed")
+        c.run(["sh", "-c", f"mkdir -p /tmp/c && cp {SIG_DIR}/mixed/vt-good-*.rpm /tmp/c/"], "copy")
+        with pytest.raises(CommandFailed) as failed:
+            refusals(c, "/tmp/c", {"vt-good-1.0-1.noarch.rpm": [mixed]}, plan.repositories)
+    assert str(failed.value).startswith("keyring of repository mixed: command exited with 3"), failed.value
+    assert "OpenPGP public key" in str(failed.value.hint)
