@@ -257,3 +257,36 @@ def test_a_key_rpm_cannot_import_names_its_repository(
             refusals(c, "/tmp/c", {"vt-good-1.0-1.noarch.rpm": [mixed]}, plan.repositories)
     assert str(failed.value).startswith("keyring of repository mixed: command exited with 3"), failed.value
     assert "OpenPGP public key" in str(failed.value.hint)
+
+
+def test_a_key_file_with_two_keys_routes_both(
+    sig_env: SigEnv, docker_client: docker.DockerClient, tmp_path: Path
+) -> None:
+    """A repository's key file may hold several keys (a vendor rotating its key): its keyring holds
+    them all, a package signed with either passes, and the check in the download's batch routes both
+    to that keyring, so the build needs no second exec."""
+    plan = linux_plan(
+        make_plan(load_recipe(sig_env.recipe(tmp_path, ["vt-good"])), sig_env.distro, tmp_path / "d", sig_env.image)
+    )
+    mixed = recipe_keyrings(plan.repositories)["mixed"]
+    both = sig_env.keys["mixed"].read_bytes() + sig_env.keys["other"].read_bytes()
+    files = ["vt-good-1.0-1.noarch.rpm", "vt-wrongkey-1.0-1.noarch.rpm"]  # signed by `mixed`, by `other`
+    with Container(docker_client, sig_env.image, "test") as c:
+        c.put_bytes(both, "/etc/pki/rpm-gpg", "RPM-GPG-KEY-vmapp-mixed")
+        c.run(
+            [
+                "sh",
+                "-c",
+                f"mkdir -p /tmp/c && cp {SIG_DIR}/mixed/vt-good-*.rpm {SIG_DIR}/mixed/vt-wrongkey-*.rpm /tmp/c/",
+            ],
+            "copy",
+        )
+        routed = c.run(routed_argv("/tmp/c", plan.repositories), "route", check=False)
+        assert routed.exit_code == 0, routed.output
+        rows = [line.split("\t") for line in routed.stdout.splitlines() if line.startswith("C\t")]
+        verdicts = {row[3]: row[4] for row in rows if row[1] == mixed.keyring}  # C root mode file rc detail
+        assert verdicts == {f: "0" for f in files}, routed.stdout
+        assert refusals(c, "/tmp/c", {f: [mixed] for f in files}, plan.repositories, routed) == []
+        c.put_bytes(sig_env.keys["mixed"].read_bytes(), "/etc/pki/rpm-gpg", "RPM-GPG-KEY-vmapp-mixed")
+        problems = refusals(c, "/tmp/c", {f: [mixed] for f in files}, plan.repositories)
+        assert len(problems) == 1 and problems[0].startswith("vt-wrongkey-1.0-1.noarch from repository mixed")

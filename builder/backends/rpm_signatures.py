@@ -31,14 +31,14 @@ KEYRINGS = "/var/lib/vmapp-build/keyrings"  # one rpm root per recipe repository
 IMAGE_KEYRING = "/"
 
 # One exec for the whole check. Arguments: the directory, the number of keyrings, each keyring as
-# ROOT KEY (an rpm root holding that key only), then checks as ROOT MODE FILE, or the word `route`. It
-# prints each .rpm in the directory (`L<TAB>file`), each one's signature headers (`S<TAB>file<TAB>
-# SIGNATURE_QUERY`), then per check `C<TAB>root<TAB>mode<TAB>file<TAB>rc<TAB>rpmkeys' verdict`. A keyring
-# that cannot be made: exit 3, its key's path on stderr's last line. `route` checks each file where its
-# signature's key ID points: against each keyring holding that key, else the image's keys (signature
-# mode when signed, digests when not). It runs in the download's batch, before the origins are known; the
-# caller takes the verdicts its rules need from it and checks anything else again (a file signed with
-# another repository's key, say).
+# ROOT KEY (an rpm root holding that key file's keys only), then checks as ROOT MODE FILE, or the word
+# `route`. It prints each .rpm in the directory (`L<TAB>file`), each one's signature headers (`S<TAB>file
+# <TAB>SIGNATURE_QUERY`), then per check `C<TAB>root<TAB>mode<TAB>file<TAB>rc<TAB>rpmkeys' verdict`. A
+# keyring that cannot be made: exit 3, its key's path on stderr's last line. `route` checks each file where
+# its signature's key ID points: against each keyring holding that key (a key file may hold several),
+# else the image's keys (signature mode when signed, digests when not). It runs in the download's batch,
+# before the origins are known; the caller takes the verdicts its rules need from it and checks anything
+# else again (a file signed with another repository's key, say).
 # The checks of one keyring and mode are one rpmkeys for up to 200 files: it fails when any file fails
 # (its exit code counts them, and 200 stays clear of an 8-bit wrap), and then each file is checked alone
 # for its own verdict. The signature headers are one rpm query (query_files). A key import makes its
@@ -52,8 +52,7 @@ while [ "$n" -gt 0 ]; do
   { rm -rf "$1" && mkdir -p "$1" && { rpmkeys --root "$1" --import "$2" 2>/dev/null \
     || { rm -rf "$1" && mkdir -p "$1" && rpm --root "$1" --initdb && rpmkeys --root "$1" --import "$2"; }; }; } \
     || { printf '\n%s\n' "$2" >&2; exit 3; }
-  id=$(rpm --root "$1" -q gpg-pubkey --qf '%{VERSION}\n' 2>/dev/null | head -n 1)
-  if [ -n "$id" ]; then keyids="$keyids $1:$id"; fi
+  for id in $(rpm --root "$1" -q gpg-pubkey --qf '%{VERSION}\n' 2>/dev/null); do keyids="$keyids $1:$id"; done
   shift 2; n=$((n - 1))
 done
 cd "$d" || exit 1
