@@ -266,10 +266,9 @@ class Container:
                 if keep and name.startswith(keep.rstrip("/") + "/"):
                     kept[name] = src.read()
                     continue
-                base = os.path.basename(name)
-                if not base.endswith(suffix) or "/" in name:
+                if "/" in name or not name.endswith(suffix):  # the directory's own packages only
                     continue
-                target = dest / base
+                target = dest / name
                 with open(target, "wb") as out:
                     while chunk := src.read(CHUNK):
                         out.write(chunk)

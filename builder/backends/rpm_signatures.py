@@ -32,13 +32,13 @@ IMAGE_KEYRING = "/"
 
 # One exec for the whole check. Arguments: the directory, the number of keyrings, each keyring as
 # ROOT KEY (an rpm root holding that key file's keys only), then checks as ROOT MODE FILE, or the word
-# `route`. It prints each .rpm in the directory (`L<TAB>file`), each one's signature headers (`S<TAB>file
-# <TAB>SIGNATURE_QUERY`), then per check `C<TAB>root<TAB>mode<TAB>file<TAB>rc<TAB>rpmkeys' verdict`. A
-# keyring that cannot be made: exit 3, its key's path on stderr's last line. `route` checks each file where
-# its signature's key ID points: against each keyring holding that key (a key file may hold several),
-# else the image's keys (signature mode when signed, digests when not). It runs in the download's batch,
-# before the origins are known; the caller takes the verdicts its rules need from it and checks anything
-# else again (a file signed with another repository's key, say).
+# `route`. It prints each .rpm in the directory with its signature headers (`S<TAB>file<TAB>
+# SIGNATURE_QUERY`, which is also the listing), then per check `C<TAB>root<TAB>mode<TAB>file<TAB>rc<TAB>
+# rpmkeys' verdict`. A keyring that cannot be made: exit 3, its key's path on stderr's last line.
+# `route` checks each file where its signature's key ID points: against each keyring holding that key
+# (a key file may hold several), else the image's keys (signature mode when signed, digests when not).
+# It runs in the download's batch, before the origins are known; the caller takes the verdicts its rules
+# need from it and checks anything else again (a file signed with another repository's key, say).
 # The checks of one keyring and mode are one rpmkeys for up to 200 files: it fails when any file fails
 # (its exit code counts them, and 200 stays clear of an 8-bit wrap), and then each file is checked alone
 # for its own verdict. The signature headers are one rpm query (query_files). A key import makes its
@@ -59,7 +59,6 @@ cd "$d" || exit 1
 t=$(mktemp -d) || exit 1
 trap 'rm -rf "$t"' EXIT
 tab=$(printf '\t')
-for f in *.rpm; do if [ -e "$f" ]; then printf 'L\t%s\n' "$f"; fi; done
 query_files "$SIGQ" >"$t/sigs" || exit 1
 while IFS= read -r line; do printf 'S\t%s\n' "$line"; done <"$t/sigs"
 keys() {
@@ -256,10 +255,9 @@ def _parse(result: Result) -> _Checked:
     files, signatures, checks = [], {}, []
     for line in result.stdout.splitlines():
         kind, _, rest = line.partition("\t")
-        if kind == "L":
-            files.append(rest)
-        elif kind == "S":
+        if kind == "S":
             file, _, signature = rest.partition("\t")
+            files.append(file)
             signatures[file] = signature
         elif kind == "C":
             checks.append(rest.split("\t", 4))
